@@ -1,0 +1,358 @@
+"""Plan the consolidation: a pure function from the mapping and the parsed sources to a Plan.
+
+Rules, applied to the statements in consolidated order (targets by version, sources as listed):
+
+- Duplicates are order-aware. A CREATE / CREATE OR REPLACE is dropped only when the same object's latest
+  definition earlier in the order is identical (same fingerprint) and nothing since may have changed the object:
+  no ALTER or DROP of it, no DROP of the table it belongs to, no DROP … CASCADE at all, and no opaque statement
+  (a DO block) that mentions its name. Statements that define nothing (INSERT, UPDATE, GRANT, …) are never
+  dropped: repeating them changes data or is harmless, and only a database can tell which.
+- Conflicts: a plain CREATE (with or without IF NOT EXISTS) of an object that is already defined differently.
+  PostgreSQL either skips it silently (IF NOT EXISTS) or fails; either way a person must decide, through a
+  resolution in the mapping. CREATE OR REPLACE with another body is a redefinition: the later one wins.
+- Ordering: every table or view a statement references must be created by an earlier-or-same statement, or be
+  declared under ``provided`` in the mapping.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field, replace
+
+from consolidate.model import (
+    Action,
+    Conflict,
+    Decision,
+    Diagnostic,
+    Duplicate,
+    Mapping,
+    ObjectRef,
+    ParsedFile,
+    Plan,
+    PlannedSource,
+    PlannedTarget,
+    Redefinition,
+    Resolution,
+    ScanResult,
+    Severity,
+    Statement,
+)
+
+RELATION_KINDS = frozenset({"table", "view", "materialized view", "foreign table", "sequence"})
+DEFINING = frozenset({Action.CREATE, Action.REPLACE})
+
+RelationKey = tuple[str, str]  # (schema, name): tables and views share one namespace in PostgreSQL
+StatementKey = tuple[str, int]  # (path, index)
+
+
+def statement_key(statement: Statement) -> StatementKey:
+    return (statement.path, statement.index)
+
+
+def object_text(text: str) -> str:
+    """Normalise an object as written in a mapping so that it compares with the plan's spelling."""
+    text = " ".join(text.lower().split())
+    return re.sub(r"(^|\s)public\.", r"\1", text)
+
+
+def relation_key(ref: ObjectRef) -> RelationKey:
+    return (ref.schema or "public", ref.name)
+
+
+def provided_relation(text: str) -> RelationKey | None:
+    """`table auth.users` → ("auth", "users"); None for things that are not relations."""
+    words = object_text(text).split()
+    if len(words) < 2:
+        return None
+    kind, name = " ".join(words[:-1]), words[-1]
+    if kind not in RELATION_KINDS:
+        return None
+    schema, _, bare = name.rpartition(".")
+    return (schema or "public", bare)
+
+
+@dataclass
+class _Walk:
+    """Mutable state of one pass over the consolidated statement sequence."""
+
+    definitions: dict[ObjectRef, Statement] = field(default_factory=dict)
+    changed: set[ObjectRef] = field(default_factory=set)
+    relations: dict[RelationKey, Statement | None] = field(default_factory=dict)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    redefinitions: list[Redefinition] = field(default_factory=list)
+    ordering: list[Diagnostic] = field(default_factory=list)
+    dropped: set[StatementKey] = field(default_factory=set)  # statements left out of the canonical tree
+
+    def mark_changed(self, predicate: Iterable[ObjectRef]) -> None:
+        self.changed.update(predicate)
+
+
+def _dependents(walk: _Walk, table: ObjectRef) -> Iterator[ObjectRef]:
+    qualified = f"{table.schema or 'public'}.{table.name}"
+    for ref in walk.definitions:
+        if ref.table_key == qualified or (ref.kind == "index" and _qualify(ref.table) == qualified):
+            yield ref
+
+
+def _qualify(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return name if "." in name else f"public.{name}"
+
+
+def _note_change(walk: _Walk, statement: Statement) -> None:
+    """Record what a non-defining statement may have changed, conservatively."""
+    facts = statement.facts
+    if facts.action is Action.DROP and facts.cascade:
+        walk.mark_changed(walk.definitions)
+    if facts.target is not None and facts.action in (Action.ALTER, Action.DROP):
+        walk.changed.add(facts.target)
+        walk.mark_changed(_dependents(walk, facts.target))
+        if facts.action is Action.DROP and facts.target.kind in RELATION_KINDS:
+            walk.relations.pop(relation_key(facts.target), None)
+    if facts.mentions:
+        mentioned = set(facts.mentions)
+        walk.mark_changed(ref for ref in walk.definitions if _bare(ref) in mentioned)
+
+
+def _bare(ref: ObjectRef) -> str:
+    return ref.name.split("(", 1)[0].strip('"')
+
+
+def _conflict_detail(first: Statement, second: Statement) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Say what PostgreSQL does with the second definition, and what it loses."""
+    verb = "skipped (IF NOT EXISTS)" if second.facts.if_not_exists else "fails: the object already exists"
+    if not (first.facts.columns or second.facts.columns):
+        return f"the second definition is {verb}; first at {first.location}", (), ()
+    first_columns = {column.name: column.definition for column in first.facts.columns}
+    lost = tuple(column.name for column in second.facts.columns if column.name not in first_columns)
+    differing = tuple(
+        column.name
+        for column in second.facts.columns
+        if column.name in first_columns and first_columns[column.name] != column.definition
+    )
+    lost_constraints = tuple(c for c in second.facts.constraints if c not in set(first.facts.constraints))
+    parts = [f"the second definition is {verb}; first at {first.location}"]
+    if lost:
+        parts.append(f"columns lost: {', '.join(lost)}")
+    if differing:
+        parts.append(f"columns defined differently: {', '.join(differing)}")
+    if lost_constraints:
+        parts.append(f"constraints lost: {'; '.join(lost_constraints)}")
+    return "; ".join(parts), lost, lost_constraints
+
+
+def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int) -> None:
+    previous = walk.definitions.get(target)
+    unchanged = previous is not None and target not in walk.changed
+    if previous is not None and unchanged and previous.fingerprint == statement.fingerprint:
+        walk.duplicates.append(Duplicate(statement, previous, version))
+        walk.dropped.add(statement_key(statement))
+        return
+    if previous is not None and statement.facts.action is Action.CREATE:
+        detail, lost, lost_constraints = _conflict_detail(previous, statement)
+        walk.conflicts.append(Conflict(target, previous, statement, detail, lost, lost_constraints))
+        return
+    if previous is not None and previous.fingerprint != statement.fingerprint:
+        walk.redefinitions.append(Redefinition(target, previous, statement))
+    walk.definitions[target] = statement
+    walk.changed.discard(target)
+    if target.kind in RELATION_KINDS:
+        walk.relations.setdefault(relation_key(target), statement)
+
+
+def _check_references(walk: _Walk, statement: Statement, later: MappingABC[RelationKey, Statement]) -> None:
+    own = relation_key(statement.target) if statement.target is not None else None
+    for ref in statement.facts.references:
+        key = relation_key(ref)
+        if key == own or key in walk.relations:
+            continue
+        created_later = later.get(key)
+        if created_later is not None:
+            message = f"{ref} is referenced before it is created (at {created_later.location})"
+            hint = "move the creating file to an earlier version, or this file to a later one"
+        else:
+            message = f"{ref} is referenced but no mapped source creates it"
+            hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
+        walk.ordering.append(Diagnostic("plan.ordering", message, statement.location, hint))
+
+
+def _creations(statements: Iterable[Statement]) -> dict[RelationKey, Statement]:
+    first: dict[RelationKey, Statement] = {}
+    for statement in statements:
+        for ref in _created(statement):
+            if ref.kind in RELATION_KINDS:
+                first.setdefault(relation_key(ref), statement)
+    return first
+
+
+def _created(statement: Statement) -> Iterator[ObjectRef]:
+    if statement.facts.action in DEFINING and statement.target is not None:
+        yield statement.target
+    yield from statement.facts.also_creates
+
+
+def _ordered(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> Iterator[tuple[int, Statement]]:
+    for target in mapping.targets:
+        for source in target.sources:
+            for statement in parsed[source].statements:
+                yield target.version, statement
+
+
+def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
+    walk = _Walk()
+    for text in mapping.provided:
+        key = provided_relation(text)
+        if key is not None:
+            walk.relations[key] = None
+    sequence = list(_ordered(mapping, parsed))
+    later = _creations(statement for _, statement in sequence)
+    for version, statement in sequence:
+        _check_references(walk, statement, later)
+        target = statement.target
+        if target is not None and statement.facts.action in DEFINING:
+            _define(walk, statement, target, version)
+        else:
+            _note_change(walk, statement)
+        for extra in statement.facts.also_creates:
+            walk.changed.add(extra)
+            if extra.kind in RELATION_KINDS:
+                walk.relations.setdefault(relation_key(extra), statement)
+    return walk
+
+
+def _resolve(conflicts: list[Conflict], resolutions: tuple[Resolution, ...]) -> tuple[list[Conflict], list[Diagnostic]]:
+    """Attach each resolution to the conflicts of its object; a resolution with no conflict is bad input."""
+    by_object = {object_text(resolution.object): resolution for resolution in resolutions}
+    used: set[str] = set()
+    resolved: list[Conflict] = []
+    for conflict in conflicts:
+        key = object_text(str(conflict.object))
+        resolution = by_object.get(key) or by_object.get(object_text(_identity_text(conflict.object)))
+        if resolution is not None:
+            used.add(object_text(resolution.object))
+            conflict = replace(conflict, resolution=resolution)
+        resolved.append(conflict)
+    problems = [
+        Diagnostic(
+            "mapping.unused-resolution",
+            f"resolution for '{resolution.object}', which has no conflict in this plan",
+            resolution.location,
+            hint="remove it, or spell the object as `consolidate plan` prints it",
+        )
+        for resolution in resolutions
+        if object_text(resolution.object) not in used
+    ]
+    problems += [
+        Diagnostic(
+            "mapping.bad-decision",
+            f"merge-columns applies to tables only, not to {conflict.object}",
+            conflict.resolution.location,
+            hint="use keep-first",
+        )
+        for conflict in resolved
+        if conflict.resolution is not None
+        and conflict.resolution.decision is Decision.MERGE_COLUMNS
+        and conflict.object.kind != "table"
+    ]
+    return resolved, problems
+
+
+def _identity_text(ref: ObjectRef) -> str:
+    return f"{ref.kind} {ref.qualified}"
+
+
+def _dropped_by_resolution(conflicts: Iterable[Conflict]) -> set[StatementKey]:
+    """keep-first leaves the later definition out: in the legacy replay it was skipped or failed anyway."""
+    return {
+        statement_key(conflict.second)
+        for conflict in conflicts
+        if conflict.resolution is not None and conflict.resolution.decision is Decision.KEEP_FIRST
+    }
+
+
+def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
+    """The same index created under two names costs writes twice; worth a warning, not an error."""
+    seen: dict[tuple[str | None, str], Statement] = {}
+    findings = []
+    for parsed_file in parsed:
+        for statement in parsed_file.statements:
+            target = statement.target
+            if target is None or target.kind != "index" or statement.facts.action not in DEFINING:
+                continue
+            shape = _index_shape(statement, target)
+            first = seen.setdefault((_qualify(target.table), shape), statement)
+            if first is not statement and first.target is not None and first.target.name != target.name:
+                findings.append(
+                    Diagnostic(
+                        "plan.same-index",
+                        f"{target} duplicates index {first.target.qualified} ({first.location}) under another name",
+                        statement.location,
+                        hint="drop one of them in a new migration once the consolidation is live",
+                        severity=Severity.WARNING,
+                    )
+                )
+    return findings
+
+
+def _index_shape(statement: Statement, target: ObjectRef) -> str:
+    # Comments go before whitespace is collapsed: a `--` comment ends at its line's end.
+    sql = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement.text.lower(), flags=re.DOTALL)
+    sql = re.sub(r"\s*([(),;])\s*", r"\1", " ".join(sql.split()))
+    sql = re.sub(rf"\b{re.escape(target.name)}\b", "?", sql, count=1)
+    return re.sub(r"\bif not exists\b", "", sql).strip()
+
+
+def build_plan(
+    mapping: Mapping,
+    scan: ScanResult,
+    parsed: MappingABC[str, ParsedFile],
+) -> tuple[Plan, tuple[Diagnostic, ...]]:
+    """Plan the consolidation; the second value lists bad input in the mapping found on the way (exit 2)."""
+    walk = _walk(mapping, parsed)
+    conflicts, problems = _resolve(walk.conflicts, mapping.resolutions)
+    dropped = walk.dropped | _dropped_by_resolution(conflicts)
+    by_removed = {statement_key(duplicate.removed): duplicate for duplicate in walk.duplicates}
+    targets = tuple(
+        PlannedTarget(
+            target,
+            tuple(_planned_source(source, scan, parsed, dropped, by_removed) for source in target.sources),
+        )
+        for target in mapping.targets
+    )
+    mapped = [parsed[source] for target in mapping.targets for source in target.sources]
+    plan = Plan(
+        mapping=mapping,
+        targets=targets,
+        duplicates=tuple(walk.duplicates),
+        conflicts=tuple(conflicts),
+        redefinitions=tuple(walk.redefinitions),
+        ordering_errors=tuple(walk.ordering),
+        syntax_errors=tuple(error for parsed_file in mapped for error in parsed_file.errors),
+        findings=tuple(scan.findings) + tuple(_same_index_findings(mapped)),
+        excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
+        fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
+        statements=sum(len(parsed_file.statements) for parsed_file in mapped),
+    )
+    return plan, tuple(problems)
+
+
+def _planned_source(
+    path: str,
+    scan: ScanResult,
+    parsed: MappingABC[str, ParsedFile],
+    dropped: set[StatementKey],
+    duplicates: MappingABC[StatementKey, Duplicate],
+) -> PlannedSource:
+    statements = parsed[path].statements
+    legacy = scan.file(path)
+    return PlannedSource(
+        path=path,
+        statements=tuple(s for s in statements if statement_key(s) not in dropped),
+        removed=tuple(duplicates[statement_key(s)] for s in statements if statement_key(s) in duplicates),
+        down=scan.down_of(path),
+        sha256=legacy.sha256 if legacy is not None else "",
+    )

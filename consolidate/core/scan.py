@@ -1,0 +1,235 @@
+"""Scan legacy files: name, checksum, decoded text, encoding findings, and down files paired to up files.
+
+Pure: works on the bytes io read. It never raises, whatever the bytes or names, so that one broken file
+is a finding next to all the others rather than the end of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+
+from consolidate.core.naming import VersionKey, parse_name, version_identity
+from consolidate.model import (
+    Diagnostic,
+    Direction,
+    LegacyFile,
+    Location,
+    RawFile,
+    ScanResult,
+    Scheme,
+    Severity,
+)
+
+_BOM = b"\xef\xbb\xbf"
+_VERSIONED_BY_NAME = frozenset({Scheme.NUMBERED, Scheme.TIMESTAMP, Scheme.GOLANG})
+
+# What a down file pairs on: its folder plus what its scheme says identifies the migration.
+PairKey = tuple[object, ...]
+
+
+def scan(raw_files: Iterable[RawFile]) -> ScanResult:
+    """Decode, checksum and pair every raw file; findings for encodings, empty files and orphan downs."""
+    first_by_path: dict[str, RawFile] = {}
+    for raw in raw_files:
+        first_by_path.setdefault(raw.path, raw)  # io never repeats a path; if a caller does, the first wins
+    decoded = [_decode(raw) for raw in sorted(first_by_path.values(), key=lambda raw: raw.path)]
+    files = tuple(legacy for legacy, _ in decoded)
+    downs, pairing_findings = _pair(files)
+    findings = [finding for _, file_findings in decoded for finding in file_findings]
+    findings += pairing_findings
+    findings += _same_versions(files)
+    return ScanResult(files, downs, tuple(sorted(findings, key=_finding_order)))
+
+
+def _decode(raw: RawFile) -> tuple[LegacyFile, list[Diagnostic]]:
+    data = raw.data
+    has_bom = data.startswith(_BOM)
+    body = data[len(_BOM) :] if has_bom else data
+    bad_byte = _first_bad_byte(body)
+    text = body.decode("utf-8", errors="replace")
+    crlf = text.find("\r\n")
+    legacy = LegacyFile(
+        path=raw.path,
+        name=parse_name(raw.path),
+        sha256=hashlib.sha256(data).hexdigest(),
+        text=text,
+        has_bom=has_bom,
+        has_crlf=crlf >= 0,
+        is_utf8=bad_byte is None,
+    )
+    return legacy, list(_text_findings(raw.path, text, has_bom, crlf, _byte_line(body, bad_byte)))
+
+
+def _first_bad_byte(data: bytes) -> int | None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start
+    return None
+
+
+def _byte_line(data: bytes, offset: int | None) -> int | None:
+    return None if offset is None else data.count(b"\n", 0, offset) + 1
+
+
+def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int | None) -> Iterator[Diagnostic]:
+    if has_bom:
+        yield _warning(
+            "scan.bom",
+            "file starts with a UTF-8 byte order mark",
+            Location(path, 1),
+            "the mark is left out of the consolidated file; save the file without BOM",
+        )
+    if crlf >= 0:
+        yield Diagnostic(
+            "scan.crlf",
+            "file has Windows (CRLF) line endings; they are kept as they are",
+            Location(path, text.count("\n", 0, crlf) + 1),
+            severity=Severity.INFO,
+        )
+    if bad_line is not None:
+        yield _warning(
+            "scan.encoding",
+            "file is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
+            Location(path, bad_line),
+            "convert the file to UTF-8 (it may be Latin-1, Windows-1252 or UTF-16)",
+        )
+    if not has_content(text):
+        yield _warning("scan.empty", "file holds no SQL: it is empty or only whitespace and comments", Location(path))
+
+
+def has_content(text: str) -> bool:
+    """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char.isspace() or char == ";":
+            position += 1
+        elif text.startswith("--", position):
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end + 1
+        elif text.startswith("/*", position):
+            position = _block_comment_end(text, position)
+        else:
+            return True
+    return False
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
+    depth, position = 0, start
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth, position = depth + 1, position + 2
+        elif text.startswith("*/", position):
+            depth, position = depth - 1, position + 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(text)
+
+
+def _pair_key(legacy: LegacyFile) -> PairKey:
+    folder = posixpath.dirname(legacy.path)
+    name = legacy.name
+    if name.scheme in _VERSIONED_BY_NAME and name.version is not None:
+        # One family: 010_x.sql pairs with 010_x_down.sql and with 010_x.down.sql alike.
+        return (folder, "named", version_identity(name.version), name.name)
+    if name.scheme is Scheme.FLYWAY and name.version is not None:
+        return (folder, "flyway", version_identity(name.version))
+    if name.scheme is Scheme.FOLDER:
+        return (folder, "folder")
+    return (folder, "unnumbered", name.name)
+
+
+def _version_key(legacy: LegacyFile) -> PairKey | None:
+    """The version alone, for when names disagree (010_sign_up.sql reads as feature "sign")."""
+    name = legacy.name
+    if name.scheme in _VERSIONED_BY_NAME and name.version is not None:
+        return (posixpath.dirname(legacy.path), "version", version_identity(name.version))
+    return None
+
+
+def _up_index(files: tuple[LegacyFile, ...]) -> dict[PairKey, list[str]]:
+    ups: dict[PairKey, list[str]] = defaultdict(list)
+    for legacy in files:
+        if legacy.direction is Direction.UP:
+            for key in (_pair_key(legacy), _version_key(legacy)):
+                if key is not None:
+                    ups[key].append(legacy.path)
+    return ups
+
+
+def _up_of(down: LegacyFile, ups: dict[PairKey, list[str]]) -> str | None:
+    exact = ups.get(_pair_key(down), [])
+    if exact:
+        return exact[0]  # files are sorted: the first up by path wins
+    version = _version_key(down)
+    by_version = ups.get(version, []) if version is not None else []
+    return by_version[0] if len(by_version) == 1 else None
+
+
+def _pair(files: tuple[LegacyFile, ...]) -> tuple[tuple[tuple[str, str], ...], list[Diagnostic]]:
+    ups = _up_index(files)
+    pairs: dict[str, str] = {}
+    findings: list[Diagnostic] = []
+    for legacy in files:
+        if legacy.direction is Direction.DOWN:
+            finding = _pair_down(legacy, _up_of(legacy, ups), pairs)
+            findings += [finding] if finding is not None else []
+    return tuple(sorted(pairs.items())), findings
+
+
+def _pair_down(legacy: LegacyFile, up: str | None, pairs: dict[str, str]) -> Diagnostic | None:
+    if up is None:
+        return _warning(
+            "scan.unpaired-down",
+            "down file has no up file in the same folder",
+            Location(legacy.path),
+            "an up file with the same version and name must sit next to it; it is not used otherwise",
+        )
+    if up in pairs:
+        return _warning(
+            "scan.extra-down",
+            f"{up} already has the down file {pairs[up]}; this one is not used",
+            Location(legacy.path),
+            "keep one down file per up file",
+        )
+    pairs[up] = legacy.path
+    return None
+
+
+def _same_versions(files: tuple[LegacyFile, ...]) -> list[Diagnostic]:
+    claims: dict[tuple[str, VersionKey], list[LegacyFile]] = defaultdict(list)
+    for legacy in files:
+        if legacy.direction is Direction.UP and legacy.name.version is not None:
+            claims[(_container(legacy), version_identity(legacy.name.version))].append(legacy)
+    return [
+        _warning(
+            "scan.same-version",
+            f"version {later.name.version} is also claimed by {group[0].path} in the same folder",
+            Location(later.path),
+            "renumber one of them; the order between them is otherwise only the order of their paths",
+        )
+        for group in claims.values()
+        for later in group[1:]
+    ]
+
+
+def _container(legacy: LegacyFile) -> str:
+    """The folder whose migrations share one version sequence."""
+    folder = posixpath.dirname(legacy.path)
+    # Folder-per-migration: the versions are those of the sibling migration folders.
+    return posixpath.dirname(folder) if legacy.name.scheme is Scheme.FOLDER else folder
+
+
+def _warning(code: str, message: str, location: Location, hint: str = "") -> Diagnostic:
+    return Diagnostic(code, message, location, hint, Severity.WARNING)
+
+
+def _finding_order(finding: Diagnostic) -> tuple[str, int, str]:
+    return (finding.location.path, finding.location.line or 0, finding.code)

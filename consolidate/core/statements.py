@@ -1,0 +1,452 @@
+"""Split a legacy file into statements and parse it once: sqlglot for identity, PostgreSQL's parser for syntax.
+
+The file is tokenized once with sqlglot; statements end at top-level semicolon tokens, so semicolons inside
+strings, quoted identifiers, comments and dollar-quoted bodies never split anything. Every chunk is an exact
+slice of the file (leading whitespace and comments belong to the statement that follows them), so joining
+the chunks gives back the file byte for byte. For PostgreSQL, pglast (PostgreSQL's own parser) judges syntax:
+sqlglot only tells what a statement is and whether two statements are the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlglot
+from pglast import parser as pg
+from sqlglot import exp
+from sqlglot.dialects.dialect import NormalizationStrategy
+from sqlglot.errors import TokenError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.parser import Parser
+from sqlglot.tokenizer_core import Token, TokenType
+
+from consolidate.core.objects import describe
+from consolidate.model import Chunk, Diagnostic, Location, ParsedFile, Statement
+
+# sqlglot logs a warning for every statement it can only keep as exp.Command; those are counted instead
+# (ParsedFile.fallbacks) and shown once in the plan, not printed per statement.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+_NEWLINE = re.compile("\n")
+_QUOTED = frozenset(
+    {
+        TokenType.STRING,
+        TokenType.IDENTIFIER,
+        TokenType.BIT_STRING,
+        TokenType.HEX_STRING,
+        TokenType.BYTE_STRING,
+        TokenType.NATIONAL_STRING,
+        TokenType.NATIONAL_RAW_STRING,
+        TokenType.RAW_STRING,
+        TokenType.UNICODE_STRING,
+    }
+)
+_VERBATIM = _QUOTED | {TokenType.HEREDOC_STRING}
+_ROUTINE_STARTS = frozenset(
+    {
+        ("CREATE", "FUNCTION"),
+        ("CREATE", "PROCEDURE"),
+        ("CREATE", "OR", "REPLACE", "FUNCTION"),
+        ("CREATE", "OR", "REPLACE", "PROCEDURE"),
+    }
+)
+_META_HINT = "psql meta-command; not SQL"
+_TOKENIZE_MESSAGE = (
+    "cannot split statements from here: unterminated quote, quoted identifier, comment or dollar-quoted body"
+)
+
+
+class _Lines:
+    """Maps character offsets of one text to 1-based lines and columns; CRLF counts as one line break."""
+
+    def __init__(self, text: str) -> None:
+        self._starts = [0, *(match.end() for match in _NEWLINE.finditer(text))]
+
+    def line(self, offset: int) -> int:
+        return bisect_right(self._starts, offset)
+
+    def location(self, path: str, offset: int) -> Location:
+        line = self.line(offset)
+        return Location(path, line, offset - self._starts[line - 1] + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A chunk's range in the file and the tokens of its statement (without the terminating semicolon)."""
+
+    start: int
+    end: int  # exclusive; includes the terminating semicolon
+    tokens: list[Token]
+    body_end: int  # where the statement proper ends: its terminating semicolon, or `end`
+    broken: bool = False  # the rest of a file sqlglot's tokenizer could not read
+
+    @property
+    def is_statement(self) -> bool:
+        return bool(self.tokens) or self.broken
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """One file being parsed, with what every step needs to know about it."""
+
+    path: str
+    text: str
+    dialect: str
+    lines: _Lines
+
+    def chunk(self, span: _Span) -> str:
+        return self.text[span.start : span.end]
+
+    def location(self, offset: int) -> Location:
+        return self.lines.location(self.path, offset)
+
+
+class _Nesting:
+    """Follows a CREATE FUNCTION/PROCEDURE ... BEGIN ATOMIC body token by token, as psql does.
+
+    Semicolons inside the ``BEGIN ... END`` body (PostgreSQL 14+) do not end the statement; CASE ... END
+    nests inside it; BEGIN, CASE and END inside parentheses do not count.
+    """
+
+    __slots__ = ("blocks", "parens")
+
+    def __init__(self) -> None:
+        self.parens = 0
+        self.blocks = 0
+
+    def ends_statement(self, token: Token) -> bool:
+        kind = token.token_type
+        if kind is TokenType.SEMICOLON:
+            return not self.parens and not self.blocks
+        if kind is TokenType.L_PAREN:
+            self.parens += 1
+        elif kind is TokenType.R_PAREN:
+            self.parens = max(self.parens - 1, 0)
+        elif self.parens:
+            pass
+        elif kind is TokenType.BEGIN or (kind is TokenType.CASE and self.blocks):
+            self.blocks += 1
+        elif kind is TokenType.END and self.blocks:
+            self.blocks -= 1
+        return False
+
+
+def split(text: str, dialect: str = "postgres") -> tuple[Chunk, ...]:
+    """Cut a file's text into chunks whose concatenation is exactly the text."""
+    tokens, failed = _tokenize(text, dialect)
+    lines = _Lines(text)
+    return tuple(_chunk(text, lines, span) for span in _spans(text, tokens, failed))
+
+
+def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
+    """Split a file into statements, parse each, and find every syntax error in it (PostgreSQL's judgement)."""
+    source = _Source(path, text, dialect, _Lines(text))
+    tokens, failed = _tokenize(text, dialect)
+    spans = _spans(text, tokens, failed)
+    statement_spans = [span for span in spans if span.is_statement]
+    nodes, syntax = _check(source, statement_spans)
+    errors = [error for error in syntax if error is not None]
+    errors += _tokenizer_errors(source, statement_spans, syntax)
+    if _folds_to_lower(dialect) and text.lower() != text:  # an all-lower-case file has nothing to fold
+        _fold_words(tokens)
+    parser = _dialect(dialect).parser()
+    statements = tuple(
+        _statement(source, parser, index, span, node)
+        for index, (span, node) in enumerate(zip(statement_spans, nodes, strict=True))
+    )
+    return ParsedFile(
+        path=path,
+        chunks=tuple(_chunk(text, source.lines, span) for span in spans),
+        statements=statements,
+        errors=tuple(sorted(errors, key=lambda diagnostic: diagnostic.location)),
+        fallbacks=sum(not statement.parsed for statement in statements),
+    )
+
+
+# --- splitting ------------------------------------------------------------------------------------------
+
+
+def _tokenize(text: str, dialect: str) -> tuple[list[Token], bool]:
+    """All tokens of the text, or the tokens read before the tokenizer failed (and True)."""
+    tokenizer = _dialect(dialect).tokenizer()
+    try:
+        return tokenizer.tokenize(text), False
+    except TokenError:
+        # The statements before the unreadable one are still whole: keep their tokens.
+        return list(tokenizer.tokens), True
+
+
+def _spans(text: str, tokens: list[Token], failed: bool) -> list[_Span]:
+    """Chunk ranges: each ends with a top-level semicolon; the text after the last one is the rest."""
+    spans: list[_Span] = []
+    start = first = 0
+    for cut in _cuts(tokens):
+        semicolon = tokens[cut]
+        spans.append(_Span(start, semicolon.end + 1, tokens[first:cut], semicolon.start))
+        start, first = semicolon.end + 1, cut + 1
+    if start < len(text):
+        spans.append(_Span(start, len(text), tokens[first:], len(text), broken=failed))
+    return spans
+
+
+def _cuts(tokens: list[Token]) -> list[int]:
+    """Indices of the semicolon tokens that end statements."""
+    # Token types in a plain list let list.index/count do the per-token work: this runs on every file.
+    kinds = [token.token_type for token in tokens]
+    cuts: list[int] = []
+    end = _terminator(tokens, kinds, 0)
+    while end is not None:
+        cuts.append(end)
+        end = _terminator(tokens, kinds, end + 1)
+    return cuts
+
+
+def _terminator(tokens: list[Token], kinds: list[TokenType], first: int) -> int | None:
+    """The semicolon ending the statement that starts at token `first`, as psql finds it: not one inside
+    parentheses (``CREATE RULE ... DO ALSO (a; b)``), nor one inside a routine's BEGIN ATOMIC body."""
+    start, depth = first, 0
+    while True:
+        try:
+            semicolon = kinds.index(TokenType.SEMICOLON, start)
+        except ValueError:
+            return None
+        if start == first and kinds[first] is TokenType.CREATE and _has_atomic_body(tokens, kinds, first, semicolon):
+            return _routine_end(tokens, first)
+        segment = kinds[start:semicolon]
+        # psql clamps the depth at every ')'; clamping per segment differs only for broken SQL.
+        depth = max(depth + segment.count(TokenType.L_PAREN) - segment.count(TokenType.R_PAREN), 0)
+        if not depth:
+            return semicolon
+        start = semicolon + 1
+
+
+def _has_atomic_body(tokens: list[Token], kinds: list[TokenType], first: int, semicolon: int) -> bool:
+    """Whether the statement is a CREATE FUNCTION/PROCEDURE with BEGIN before its first semicolon."""
+    if TokenType.BEGIN not in kinds[first:semicolon]:
+        return False
+    words = tuple(token.text.upper() for token in tokens[first : first + 4])
+    return words[:2] in _ROUTINE_STARTS or words in _ROUTINE_STARTS
+
+
+def _routine_end(tokens: list[Token], first: int) -> int | None:
+    nesting = _Nesting()
+    return next((index for index in range(first, len(tokens)) if nesting.ends_statement(tokens[index])), None)
+
+
+def _folds_to_lower(dialect: str) -> bool:
+    return _dialect(dialect).normalization_strategy is NormalizationStrategy.LOWERCASE
+
+
+def _fold_words(tokens: list[Token]) -> None:
+    """Lower-case every unquoted word in place, as PostgreSQL's scanner does before parsing.
+
+    sqlglot hashes identifiers as written, so without this ROBOTS and robots would differ; folding the
+    tokens is that fold at no cost, where walking every tree would cost as much as hashing it. Keywords
+    match case-insensitively, so folding them changes nothing; non-ASCII words are left alone because
+    PostgreSQL folds ASCII letters only (in UTF-8 databases).
+    """
+    for token in tokens:
+        text = token.text
+        if token.token_type not in _VERBATIM and text.isascii():
+            token.text = text.lower()
+
+
+def _chunk(text: str, lines: _Lines, span: _Span) -> Chunk:
+    return Chunk(text[span.start : span.end], span.start, lines.line(span.start), span.is_statement)
+
+
+def _head(source: _Source, span: _Span) -> int:
+    """Offset of the statement's first token; for an unreadable rest, of its first readable position."""
+    if span.tokens:
+        return span.tokens[0].start
+    return _failure_offset(source.text, span.start)
+
+
+def _failure_offset(text: str, offset: int) -> int:
+    """Where the token the tokenizer choked on starts: past whitespace and complete comments."""
+    while True:
+        offset = len(text) - len(text[offset:].lstrip())
+        if text.startswith("--", offset) and "\n" in text[offset:]:
+            offset = text.index("\n", offset) + 1
+        elif text.startswith("/*", offset) and "*/" in text[offset + 2 :]:
+            offset = text.index("*/", offset + 2) + 2
+        else:
+            return offset
+
+
+# --- PostgreSQL's syntax check --------------------------------------------------------------------------
+
+
+def _check(source: _Source, spans: Sequence[_Span]) -> tuple[list[object | None], list[Diagnostic | None]]:
+    """pglast's node for every statement, and the syntax error of every statement PostgreSQL cannot parse."""
+    if source.dialect != "postgres":
+        return [None] * len(spans), [None] * len(spans)
+    nodes = _whole_file_nodes(source, spans)
+    if nodes is not None:
+        return nodes, [None] * len(spans)
+    results = [_check_one(source, span) for span in spans]
+    return [node for node, _ in results], [error for _, error in results]
+
+
+def _whole_file_nodes(source: _Source, spans: Sequence[_Span]) -> list[object | None] | None:
+    """The fast path: one parse of the whole file, if it succeeds and agrees with sqlglot's split."""
+    if "\x00" in source.text:  # pglast reads a C string: a NUL would silently end the file early
+        return None
+    try:
+        raws = pg.parse_sql(source.text)
+    except pg.ParseError:
+        return None
+    return _match(raws, spans)
+
+
+def _match(raws: Sequence[Any], spans: Sequence[_Span]) -> list[object | None] | None:
+    """Each RawStmt's node for the chunk its location falls in; None when the two splits disagree."""
+    nodes: list[object | None] = []
+    index = 0
+    for span in spans:
+        found = []
+        while index < len(raws) and raws[index].stmt_location < span.end:
+            found.append(raws[index])
+            index += 1
+        if len(found) != 1 or found[0].stmt_location < span.start:
+            return None
+        nodes.append(found[0].stmt)
+    return nodes if index == len(raws) else None
+
+
+def _check_one(source: _Source, span: _Span) -> tuple[object | None, Diagnostic | None]:
+    """Parse one chunk alone: its pglast node when it holds exactly one statement, or its syntax error."""
+    chunk = source.chunk(span)
+    if "\x00" in chunk:
+        offset = span.start + chunk.index("\x00")
+        return None, Diagnostic("sql.syntax", "NUL character in SQL text", source.location(offset))
+    try:
+        raws = pg.parse_sql(chunk)
+    except pg.ParseError as error:
+        return None, _syntax_error(source, span, error)
+    return (raws[0].stmt if len(raws) == 1 else None), None
+
+
+def _syntax_error(source: _Source, span: _Span, error: pg.ParseError) -> Diagnostic:
+    """PostgreSQL's message at the file position it points to (its index counts characters of the chunk)."""
+    message = str(error.args[0]) if error.args else str(error)
+    index = error.args[1] if len(error.args) > 1 else None
+    offset = span.start + index if isinstance(index, int) else _past_last_token(source, span)
+    hint = _META_HINT if source.text.startswith("\\", offset) else ""
+    return Diagnostic("sql.syntax", message, source.location(offset), hint)
+
+
+def _past_last_token(source: _Source, span: _Span) -> int:
+    """Just past the statement's last token: where "syntax error at end of input" points (PostgreSQL gives
+    no position for it)."""
+    last = span.tokens[-1] if span.tokens else None
+    if last is not None and last.end >= last.start:  # a command's swallowed rest has bogus offsets
+        return last.end + 1
+    return span.start + len(source.chunk(span).rstrip())
+
+
+def _tokenizer_errors(source: _Source, spans: Sequence[_Span], syntax: Sequence[Diagnostic | None]) -> list[Diagnostic]:
+    """The unreadable rest of a file, unless PostgreSQL already reported its syntax error (more precise)."""
+    return [
+        Diagnostic("sql.tokenize", _TOKENIZE_MESSAGE, source.location(_failure_start(source, span)))
+        for span, error in zip(spans, syntax, strict=True)
+        if span.broken and error is None
+    ]
+
+
+def _failure_start(source: _Source, span: _Span) -> int:
+    after = span.tokens[-1].end + 1 if span.tokens else span.start
+    return _failure_offset(source.text, after)
+
+
+# --- statements -----------------------------------------------------------------------------------------
+
+
+def _statement(source: _Source, parser: Parser, index: int, span: _Span, node: object | None) -> Statement:
+    expr = _parse(source, parser, span)
+    parsed = expr is not None and not isinstance(expr, exp.Command)
+    head = _head(source, span)
+    return Statement(
+        path=source.path,
+        index=index,
+        line=source.lines.line(head),
+        text=source.chunk(span),
+        kind=type(expr).__name__ if parsed else "Command",
+        parsed=parsed,
+        fingerprint=_fingerprint(source, span, expr if parsed else None),
+        facts=describe(
+            expr if isinstance(expr, exp.Expression) else None,
+            node,
+            source.text[head : span.body_end].rstrip(),
+            source.dialect,
+        ),
+    )
+
+
+def _parse(source: _Source, parser: Parser, span: _Span) -> exp.Expr | None:
+    """sqlglot's tree for the statement: exp.Command when it fell back, None when it could not parse it."""
+    if span.broken:
+        return None
+    try:
+        trees = [tree for tree in parser.parse(span.tokens, source.text) if tree is not None]
+    except Exception:  # any failure of sqlglot on one statement must not stop the others
+        return None
+    # Several trees: semicolons inside parentheses or BEGIN ATOMIC, which sqlglot splits on; keep it verbatim.
+    if len(trees) != 1:
+        return None
+    tree = trees[0]
+    # sqlglot compares identifiers as written. For PostgreSQL the tokens were folded already (_fold_words);
+    # other dialects fold their own way, which only a walk of the tree can do.
+    if not _folds_to_lower(source.dialect) and not isinstance(tree, exp.Command):
+        return normalize_identifiers(tree, dialect=_dialect(source.dialect))
+    return tree
+
+
+def _fingerprint(source: _Source, span: _Span, expr: exp.Expr | None) -> str:
+    """Equal fingerprints mean identical statements.
+
+    Parsed statements compare by sqlglot's structural hash (its __eq__ is hash equality). Python seeds string
+    hashes per process, so an "ast:" fingerprint is only comparable within one process (forked workers share
+    the seed) and must never be persisted. Other statements compare by their normalised token stream.
+    """
+    if expr is not None:
+        return "ast:" + format(hash(expr), "x")
+    if span.broken:
+        return "raw:" + _sha1(source.chunk(span).strip())
+    return "txt:" + _sha1(repr(_normalised(source, span)))
+
+
+def _normalised(source: _Source, span: _Span) -> list[tuple[str, str]]:
+    """The statement's tokens without comments: words lower-cased, quoted text exact, bodies' spacing folded."""
+    tokens = span.tokens
+    if len(tokens) == 2 and tokens[0].token_type in _dialect(source.dialect).tokenizer_class.COMMANDS:
+        # sqlglot's tokenizer swallows what follows a leading command keyword (DO, SHOW, ...) as one raw
+        # string: the body of a DO block, mostly. Fold its spacing like any body's.
+        return [_normal(tokens[0]), ("COMMAND", " ".join(tokens[1].text.split()))]
+    return [_normal(token) for token in tokens]
+
+
+def _normal(token: Token) -> tuple[str, str]:
+    kind = token.token_type
+    if kind in _QUOTED:
+        return kind.name, token.text
+    if kind is TokenType.HEREDOC_STRING:  # a dollar-quoted body is code: indentation is not a change
+        return kind.name, " ".join(token.text.split())
+    text = token.text.lower() if token.text.isascii() else token.text  # as _fold_words: ASCII only
+    return "", " ".join(text.split())
+
+
+@cache
+def _dialect(name: str) -> sqlglot.Dialect:
+    return sqlglot.Dialect.get_or_raise(name)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()

@@ -1,0 +1,32 @@
+"""The one exception type for user mistakes, and the exit codes the CLI maps results to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from consolidate.model import Diagnostic, Location
+
+EXIT_OK = 0  # success, or a check passed
+EXIT_FAIL = 1  # a check found problems: plan errors, stale tree, failed verification
+EXIT_USAGE = 2  # bad input or usage; nothing was written
+
+MAX_SHOWN = 50  # a mapping with hundreds of problems prints the first ones and a count
+
+
+class ConsolidateError(Exception):
+    """Bad input: carries every problem found, each with its location; the CLI prints them and exits 2."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__(self.message())
+
+    @classmethod
+    def at(cls, code: str, message: str, location: Location, hint: str = "") -> ConsolidateError:
+        return cls([Diagnostic(code, message, location, hint)])
+
+    def message(self) -> str:
+        lines = [str(diagnostic) for diagnostic in self.diagnostics[:MAX_SHOWN]]
+        hidden = len(self.diagnostics) - MAX_SHOWN
+        if hidden > 0:
+            lines.append(f"... and {hidden} more")
+        return "\n".join(lines)

@@ -1,0 +1,427 @@
+"""Frozen values that flow through the pipeline: files, statements, objects, mapping, plan.
+
+This module imports nothing but the standard library: every other layer depends on it, it depends on none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where something is: a path (as shown to the user), a 1-based line and column when known."""
+
+    path: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        text = self.path
+        if self.line is not None:
+            text += f":{self.line}"
+            if self.column is not None:
+                text += f":{self.column}"
+        return text
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding with its location; `code` is a stable identifier (e.g. ``mapping.unknown-key``)."""
+
+    code: str
+    message: str
+    location: Location
+    hint: str = ""
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "path": self.location.path,
+            "line": self.location.line,
+            "column": self.location.column,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+class Direction(StrEnum):
+    UP = "up"
+    DOWN = "down"
+
+
+class Scheme(StrEnum):
+    """How a legacy file's name encodes its version."""
+
+    NUMBERED = "numbered"  # 010_robots_table.sql, 010_robots_table_down.sql
+    FLYWAY = "flyway"  # V1.2__name.sql, U1.2__name.sql
+    TIMESTAMP = "timestamp"  # 20240101120000_name.sql
+    GOLANG = "golang"  # 001_name.up.sql, 001_name.down.sql
+    FOLDER = "folder"  # <id>_name/up.sql, <id>_name/down.sql
+    UNNUMBERED = "unnumbered"  # setup_db.sql
+
+
+@dataclass(frozen=True)
+class FileName:
+    """What a legacy file's path says about it, before reading it."""
+
+    scheme: Scheme
+    direction: Direction
+    version: str | None  # as written: "010", "1.2", "20240101120000"; None when unnumbered
+    name: str  # feature name, lower case: "robots_table"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A file as read from disk: its path relative to the mapping's root (posix) and its bytes."""
+
+    path: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """What io read below the mapping's root: the .sql files of the source folders, and what it could not."""
+
+    files: tuple[RawFile, ...]  # every .sql file below the sources, sorted by path
+    missing: tuple[str, ...] = ()  # source folders (as written) that do not exist or are not folders
+    escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
+
+    def has(self, path: str) -> bool:
+        return any(raw.path == path for raw in self.files)
+
+
+@dataclass(frozen=True)
+class LegacyFile:
+    """A scanned legacy file: its name's meaning, its checksum and its decoded text."""
+
+    path: str  # posix, relative to the mapping's root
+    name: FileName
+    sha256: str
+    text: str  # decoded (BOM removed, undecodable bytes replaced); statements are split from this
+    has_bom: bool = False
+    has_crlf: bool = False
+    is_utf8: bool = True
+
+    @property
+    def direction(self) -> Direction:
+        return self.name.direction
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Every .sql file below the source folders, with down files paired to their up files."""
+
+    files: tuple[LegacyFile, ...]  # sorted by path
+    downs: tuple[tuple[str, str], ...]  # (up path, down path), sorted
+    findings: tuple[Diagnostic, ...]  # BOM, CRLF, non-UTF-8, unpaired down, ...
+
+    def file(self, path: str) -> LegacyFile | None:
+        for item in self.files:
+            if item.path == path:
+                return item
+        return None
+
+    def down_of(self, up_path: str) -> str | None:
+        for up, down in self.downs:
+            if up == up_path:
+                return down
+        return None
+
+
+# --- statements and objects -----------------------------------------------------------------------------
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    REPLACE = "replace"  # CREATE OR REPLACE
+    ALTER = "alter"
+    DROP = "drop"
+    OTHER = "other"  # INSERT, UPDATE, GRANT, COMMENT, SET, DO, ...
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """A database object: kind and schema-qualified name; functions carry their argument types.
+
+    `schema` is None for kinds that live outside schemas (schema, extension, role, language, ...).
+    Unqualified names of schema-bound kinds are taken to be in ``public``.
+    `table` is set for objects that belong to a table: triggers, policies, rules; for indexes it is
+    informative only (index names are unique per schema, so the table is not part of the identity).
+    """
+
+    kind: str  # table, view, materialized view, index, function, procedure, trigger, policy, type, ...
+    schema: str | None
+    name: str  # lower case unless quoted; functions: "f(integer, text)"
+    table: str | None = field(default=None, compare=False)
+    table_key: str | None = None  # part of the identity: qualified table for trigger/policy/rule
+
+    @property
+    def qualified(self) -> str:
+        if self.schema is None or self.schema == "public":
+            return self.name
+        return f"{self.schema}.{self.name}"
+
+    def __str__(self) -> str:
+        text = f"{self.kind} {self.qualified}"
+        if self.table:
+            text += f" on {self.table}"
+        return text
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a CREATE TABLE: its name and its definition as normalised text (for comparison)."""
+
+    name: str
+    definition: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one statement does to the schema, derived from its parse tree (see core/objects.py)."""
+
+    action: Action = Action.OTHER
+    target: ObjectRef | None = None
+    if_not_exists: bool = False  # CREATE ... IF NOT EXISTS (or DROP ... IF EXISTS)
+    cascade: bool = False  # DROP ... CASCADE: may remove dependent objects
+    references: tuple[ObjectRef, ...] = ()
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[str, ...] = ()
+    also_creates: tuple[ObjectRef, ...] = ()
+    mentions: tuple[str, ...] = ()  # opaque statements (DO blocks): lower-case identifiers in their text
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of a legacy file, its exact original text and what it does.
+
+    `text` is the exact slice of the file: leading whitespace and comments, the statement, and its
+    terminating semicolon (if any). Concatenating the `text` of a file's chunks gives back the file.
+    """
+
+    path: str
+    index: int  # 0-based position among the file's statements
+    line: int  # 1-based line of the statement's first token
+    text: str
+    kind: str  # sqlglot expression class name, "Command" for verbatim fall-backs
+    parsed: bool  # False when sqlglot fell back to exp.Command
+    fingerprint: str  # equal fingerprints = identical statements (AST equality or normalised text)
+    facts: Facts = Facts()
+
+    @property
+    def action(self) -> Action:
+        return self.facts.action
+
+    @property
+    def target(self) -> ObjectRef | None:
+        return self.facts.target
+
+    @property
+    def location(self) -> Location:
+        return Location(self.path, self.line)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of a file: either a statement (with leading comments) or trailing text after the last one."""
+
+    text: str
+    offset: int  # character offset of the slice in the file
+    line: int  # 1-based line where the slice starts
+    is_statement: bool
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A legacy file split into statements, with the syntax errors found in it."""
+
+    path: str
+    chunks: tuple[Chunk, ...]
+    statements: tuple[Statement, ...]
+    errors: tuple[Diagnostic, ...]  # tokenizer and PostgreSQL syntax errors, with file:line
+    fallbacks: int  # statements sqlglot only parsed as exp.Command
+
+
+# --- mapping ------------------------------------------------------------------------------------------------
+
+
+class Decision(StrEnum):
+    KEEP_FIRST = "keep-first"
+    MERGE_COLUMNS = "merge-columns"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One canonical migration: versions/NNN_name.sql built from its sources in order."""
+
+    version: int
+    name: str
+    description: str
+    sources: tuple[str, ...]  # posix paths relative to root, applied in this order
+    location: Location  # the mapping entry
+
+    def label(self, width: int) -> str:
+        return f"{self.version:0{width}d}_{self.name}"
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    path: str  # a file or a folder, relative to root
+    reason: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Resolution:
+    object: str  # as the plan prints it, e.g. "table robots"
+    decision: Decision
+    reason: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Group:
+    title: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A validated mapping.yaml. Paths are as written; `base` is the folder holding the mapping file."""
+
+    path: str  # the mapping file as the user named it
+    base: str  # folder of the mapping file
+    version: int
+    dialect: str
+    root: str  # relative to base
+    output: str  # relative to base
+    width: int
+    sources: tuple[str, ...]  # legacy folders, relative to root
+    groups: tuple[Group, ...]
+    targets: tuple[Target, ...]  # sorted by version
+    excludes: tuple[Exclusion, ...]
+    resolutions: tuple[Resolution, ...]
+    provided: tuple[str, ...] = ()  # objects the platform provides, e.g. "table auth.users"
+    provided_location: Location | None = None
+
+    def target_of(self, source: str) -> Target | None:
+        for target in self.targets:
+            if source in target.sources:
+                return target
+        return None
+
+
+# --- plan ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """A statement dropped because an identical, still-current definition was kept earlier."""
+
+    removed: Statement
+    kept: Statement
+    target: int  # version of the target the removed statement came from
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One object created twice with different definitions."""
+
+    object: ObjectRef
+    first: Statement
+    second: Statement
+    detail: str  # e.g. "the second CREATE TABLE IF NOT EXISTS is skipped: columns lost: a, b"
+    lost_columns: tuple[str, ...] = ()
+    lost_constraints: tuple[str, ...] = ()
+    resolution: Resolution | None = None
+
+
+@dataclass(frozen=True)
+class Redefinition:
+    """An object replaced later (CREATE OR REPLACE with another body): informative, the later one wins."""
+
+    object: ObjectRef
+    earlier: Statement
+    later: Statement
+
+
+@dataclass(frozen=True)
+class PlannedSource:
+    path: str
+    statements: tuple[Statement, ...]  # kept, in order
+    removed: tuple[Duplicate, ...]
+    down: str | None  # paired legacy down file
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    target: Target
+    sources: tuple[PlannedSource, ...]
+
+    @property
+    def kept(self) -> int:
+        return sum(len(source.statements) for source in self.sources)
+
+    @property
+    def removed(self) -> int:
+        return sum(len(source.removed) for source in self.sources)
+
+    @property
+    def has_down(self) -> bool:
+        return all(source.down is not None for source in self.sources)
+
+
+@dataclass(frozen=True)
+class Plan:
+    mapping: Mapping
+    targets: tuple[PlannedTarget, ...]
+    duplicates: tuple[Duplicate, ...]
+    conflicts: tuple[Conflict, ...]
+    redefinitions: tuple[Redefinition, ...]
+    ordering_errors: tuple[Diagnostic, ...]
+    syntax_errors: tuple[Diagnostic, ...]
+    findings: tuple[Diagnostic, ...]  # warnings and notes: encodings, unused resolutions, ...
+    excluded: tuple[Exclusion, ...]
+    fallbacks: int  # statements carried verbatim because sqlglot only parsed them as exp.Command
+    statements: int  # statements read from mapped sources
+
+    @property
+    def unresolved(self) -> tuple[Conflict, ...]:
+        return tuple(conflict for conflict in self.conflicts if conflict.resolution is None)
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        unresolved = tuple(
+            Diagnostic(
+                "plan.unresolved-conflict",
+                f"{conflict.object} is created twice with different definitions: {conflict.detail}",
+                conflict.second.location,
+                hint=f"add a resolution for '{conflict.object}' (keep-first or merge-columns) to the mapping",
+            )
+            for conflict in self.unresolved
+        )
+        return self.syntax_errors + self.ordering_errors + unresolved
+
+    @property
+    def clean(self) -> bool:
+        return not self.errors

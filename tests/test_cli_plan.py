@@ -1,0 +1,212 @@
+"""`consolidate plan` and `consolidate init` as a user meets them: exit codes, messages with file:line, no writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from consolidate.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+
+MAPPING = """\
+version: 1
+root: legacy
+output: out
+sources:
+  - db
+  - other
+migrations:
+  - version: 1
+    name: init
+    sources:
+      - db/001_init.sql
+  - version: 2
+    name: more
+    sources:
+      - db/002_more.sql
+exclude:
+  - path: other/setup.sql
+    reason: bootstrap, run once by an administrator
+"""
+
+FILES = {
+    "legacy/db/001_init.sql": "CREATE TABLE robots (id int PRIMARY KEY);\n",
+    "legacy/db/002_more.sql": "CREATE TABLE jobs (id int, robot_id int REFERENCES robots (id));\n",
+    "legacy/db/002_more_down.sql": "DROP TABLE jobs;\n",
+    "legacy/other/setup.sql": "CREATE ROLE app;\n",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for name, text in FILES.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (tmp_path / "mapping.yaml").write_text(MAPPING)
+    return tmp_path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run(*args: str, cwd: Path | None = None) -> Result:
+    previous = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        os.chdir(previous)
+
+
+def plan_fails_with(project: Path, edit: Callable[[str], str], expected: str) -> None:
+    """Edit the mapping, run plan: exit 2, the expected `file:line: message` on stderr, nothing written."""
+    mapping = project / "mapping.yaml"
+    mapping.write_text(edit(mapping.read_text()))
+    before = snapshot(project)
+    result = run("plan", "--mapping", str(mapping))
+    assert result.exit_code == 2, result.output
+    assert expected.replace("MAP", str(mapping)) in result.stderr
+    assert "Traceback" not in result.output
+    assert snapshot(project) == before
+
+
+def test_plan_of_the_shipped_fixtures_is_clean_and_exits_0() -> None:
+    result = run("plan", "--mapping", "mapping.yaml", cwd=REPO)
+    assert result.exit_code == 0, result.output
+    assert "001      initial_schema" in result.stdout
+    assert "011      robot_logs" in result.stdout
+    assert "Plan is clean." in result.stdout
+
+
+def test_plan_json_is_valid_and_has_the_documented_shape() -> None:
+    result = run("plan", "--mapping", "mapping.yaml", "--json", cwd=REPO)
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["format"] == 1 and document["clean"] is True
+    assert [t["label"] for t in document["targets"]][:2] == ["001_initial_schema", "002_job_queue"]
+    assert set(document["summary"]) >= {"statements", "kept", "duplicates", "conflicts", "unresolved_conflicts"}
+    assert document["summary"]["duplicates"] == len(document["duplicates"]) > 0
+    assert document["conflicts"][0]["resolution"]["decision"] == "keep-first"
+    assert document["errors"] == []
+
+
+def test_a_small_tree_plans_clean(project: Path) -> None:
+    result = run("plan", "--mapping", str(project / "mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "002_more_down.sql" in result.stdout
+
+
+def test_a_plan_with_an_ordering_error_exits_1(project: Path) -> None:
+    (project / "legacy/db/001_init.sql").write_text("CREATE INDEX ix ON jobs (id);\nCREATE TABLE robots (id int);\n")
+    result = run("plan", "--mapping", str(project / "mapping.yaml"))
+    assert result.exit_code == 1
+    assert "legacy/db/001_init.sql:1" in result.stdout and "referenced before it is created" in result.stdout
+
+
+def test_a_syntax_error_is_a_plan_error_with_file_line_and_postgresql_message(project: Path) -> None:
+    (project / "legacy/db/002_more.sql").write_text("\n\nCREATE TABLE jobs (id int,, robot_id int);\n")
+    result = run("plan", "--mapping", str(project / "mapping.yaml"), "--json")
+    assert result.exit_code == 1
+    (error,) = json.loads(result.stdout)["errors"]
+    assert (error["path"], error["line"], error["code"]) == ("legacy/db/002_more.sql", 3, "sql.syntax")
+    assert 'syntax error at or near ","' in error["message"]
+
+
+def test_an_unknown_key_exits_2_at_its_line(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("output: out\n", "output: out\ncolour: blue\n"), "MAP:4:")
+
+
+def test_a_missing_required_key_exits_2(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("root: legacy\n", ""), "has no 'root'")
+
+
+def test_versions_with_a_gap_exit_2_naming_the_missing_one(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("version: 2", "version: 3"), "2")
+
+
+def test_a_repeated_version_exits_2_at_the_second_entry(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("  - version: 2", "  - version: 1"), "MAP:12:")
+
+
+def test_a_bad_name_exits_2_at_its_line(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("name: more", "name: More-Stuff"), "MAP:13:")
+
+
+def test_a_source_that_does_not_exist_exits_2_at_its_line(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/003_missing.sql"), "MAP:15:")
+
+
+def test_a_source_listed_twice_exits_2_at_the_second_listing(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/001_init.sql"), "MAP:15:")
+
+
+def test_a_source_with_dotdot_escaping_root_exits_2(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "../outside.sql"), "MAP:15:")
+
+
+def test_an_absolute_source_exits_2(project: Path) -> None:
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "/etc/passwd.sql"), "MAP:15:")
+
+
+def test_a_symlink_pointing_outside_root_exits_2(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    outside = tmp_path_factory.mktemp("outside") / "evil.sql"
+    outside.write_text("DROP TABLE robots;\n")
+    (project / "legacy/db/003_evil.sql").symlink_to(outside)
+    plan_fails_with(project, lambda t: t, "003_evil.sql")
+
+
+def test_an_unmapped_legacy_file_exits_2_naming_it(project: Path) -> None:
+    (project / "legacy/db/003_new.sql").write_text("CREATE TABLE extra (id int);\n")
+    plan_fails_with(project, lambda t: t, "legacy/db/003_new.sql")
+
+
+def test_an_exclude_without_reason_exits_2_at_its_line(project: Path) -> None:
+    plan_fails_with(
+        project, lambda t: t.replace("    reason: bootstrap, run once by an administrator\n", ""), "MAP:17:"
+    )
+
+
+def test_a_resolution_for_an_object_without_conflict_exits_2_at_its_line(project: Path) -> None:
+    extra = "resolutions:\n  - object: table robots\n    decision: keep-first\n    reason: no conflict here\n"
+    plan_fails_with(project, lambda t: t + extra, "MAP:20:")
+
+
+def test_a_missing_mapping_file_exits_2_with_a_hint(tmp_path: Path) -> None:
+    result = run("plan", "--mapping", str(tmp_path / "nope.yaml"))
+    assert result.exit_code == 2
+    assert "mapping file not found" in result.stderr and "consolidate init" in result.stderr
+
+
+def test_init_drafts_a_mapping_that_merges_same_named_features(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    for name in ("a/001_core.sql", "a/014_templates.sql", "b/017_templates.sql", "b/002_jobs.sql"):
+        (legacy / name).parent.mkdir(parents=True, exist_ok=True)
+        (legacy / name).write_text("SELECT 1;\n")
+    result = run("init", "--root", str(legacy), "--mapping", str(tmp_path / "mapping.yaml"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "mapping.yaml").read_text()
+    assert "root: legacy" in text
+    planned = run("plan", "--mapping", str(tmp_path / "mapping.yaml"), "--json")
+    targets = json.loads(planned.stdout)["targets"]
+    assert [(t["name"], [s["path"] for s in t["sources"]]) for t in targets] == [
+        ("core", ["a/001_core.sql"]),
+        ("jobs", ["b/002_jobs.sql"]),
+        ("templates", ["a/014_templates.sql", "b/017_templates.sql"]),
+    ]
+
+
+def test_init_never_overwrites_an_existing_mapping(project: Path) -> None:
+    before = snapshot(project)
+    result = run("init", "--root", str(project / "legacy"), "--mapping", str(project / "mapping.yaml"))
+    assert result.exit_code == 2
+    assert "never overwrites" in result.stderr
+    assert snapshot(project) == before
