@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Plan (writes nothing), then write the canonical tree into build/ (git-ignored, so the fixtures stay clean).
 demo: $(STAMP)
 	$(BIN)/consolidate plan --mapping mapping.yaml
+	$(BIN)/consolidate apply --mapping mapping.yaml
+	@echo "report: build/deploy/migrations/CONSOLIDATION.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
+import jinja2
+
+from consolidate import __version__
+from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import draft_mapping
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, source_lines
 from consolidate.core.plan import build_plan
 from consolidate.core.scan import scan
 from consolidate.core.statements import parse_file
-from consolidate.errors import ConsolidateError
+from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.io.atomic import recover, write_tree
+from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
-from consolidate.model import Location, Mapping, ParsedFile, Plan, ScanResult
+from consolidate.model import Location, Lock, LockEntry, Mapping, ParsedFile, Plan, Preserved, RawFile, ScanResult
+from consolidate.render.environment import environment
+from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
+from consolidate.render.report import REPORT_NAME, VERIFICATION_NAME, render_report, report_facts
+from consolidate.render.tree import render_tree
 
 # Below this many files a process pool costs more than it saves (measured in bench/plan_bench.py).
 PARALLEL_THRESHOLD = 64
@@ -28,6 +41,7 @@ class Loaded:
 
     mapping: Mapping
     lines: dict[str, int]
+    sha256: str
 
 
 def load_mapping(path: Path) -> Loaded:
@@ -40,12 +54,13 @@ def load_mapping(path: Path) -> Loaded:
             hint="pass --mapping PATH, or draft one with `consolidate init`",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConsolidateError.at(
             "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
         ) from error
-    return Loaded(parse_mapping(text, str(path), str(path.parent)), source_lines(text))
+    return Loaded(parse_mapping(text, str(path), str(path.parent)), source_lines(text), sha256(data))
 
 
 def root_of(mapping: Mapping) -> Path:
@@ -63,8 +78,13 @@ class Scanned:
     scan: ScanResult
 
 
-def scan_mapping(loaded: Loaded) -> Scanned:
-    """Read the legacy folders the mapping names and check that every file is accounted for."""
+def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
+    """Read the legacy folders the mapping names and check that every file is accounted for.
+
+    When the output folder lies among the sources (in-place consolidation), the files the lock says apply
+    wrote are not legacy files: they are left out, and a legacy source that apply overwrote is read from the
+    copy the lock preserved.
+    """
     mapping = loaded.mapping
     root = root_of(mapping)
     if not root.is_dir():
@@ -75,6 +95,7 @@ def scan_mapping(loaded: Loaded) -> Scanned:
             hint="root is relative to the mapping file's folder",
         )
     tree = read_sources(root, mapping.sources)
+    tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
     scanned = scan(tree.files)
     problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
     if problems:
@@ -85,6 +106,51 @@ def scan_mapping(loaded: Loaded) -> Scanned:
         for finding in scanned.findings
     )
     return Scanned(mapping, replace(scanned, findings=findings))
+
+
+def _inside(path: Path, folder: Path) -> str | None:
+    """`path` relative to `folder` (posix) when it lies inside it, else None."""
+    try:
+        relative = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return relative.as_posix()
+
+
+def _without_own_outputs(files: tuple[RawFile, ...], root: Path, output: Path) -> tuple[RawFile, ...]:
+    prefix = _inside(output, root)
+    lock = read_lock(output, read_output(output)) if prefix is not None else None
+    if lock is None:
+        return files
+    own = {Path(prefix or ".", entry.path).as_posix() for entry in lock.outputs}
+    preserved = {item.path: item for item in lock.preserved}
+    kept = []
+    for raw in files:
+        if raw.path in preserved:
+            kept.append(RawFile(raw.path, preserved[raw.path].data))
+        elif raw.path not in own:
+            kept.append(raw)
+    return tuple(kept)
+
+
+def _consumed(done: Planned, output: Path, current: dict[str, bytes], lock: Lock | None) -> dict[str, Preserved]:
+    """Mapped legacy sources that sit where apply writes (in place): output path → their original bytes,
+    read from disk on the first apply and from the lock's preserved copy after it."""
+    root = root_of(done.plan.mapping)
+    kept = {item.path: item for item in lock.preserved} if lock is not None else {}
+    consumed: dict[str, Preserved] = {}
+    for target in done.plan.targets:
+        for source in target.sources:
+            at = _inside(root / source.path, output)
+            legacy = done.scan.file(source.path)
+            data = current.get(at) if at is not None else None
+            if at is None or legacy is None or data is None:
+                continue
+            if source.path in kept:
+                consumed[at] = kept[source.path]
+            elif sha256(data) == legacy.sha256:
+                consumed[at] = Preserved(source.path, legacy.sha256, data)
+    return consumed
 
 
 def _parse_job(job: tuple[str, str, str]) -> ParsedFile:
@@ -111,14 +177,209 @@ def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, Parsed
     return dict(zip(sources, results, strict=True))
 
 
-def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
-    """Scan, parse and plan; raises ConsolidateError for bad input (exit 2), returns the plan otherwise."""
-    scanned = scan_mapping(load_mapping(mapping_path))
+@dataclass(frozen=True)
+class Planned:
+    """Everything one planning pass produced, for the commands that go on to render."""
+
+    loaded: Loaded
+    scan: ScanResult
+    parsed: dict[str, ParsedFile]
+    plan: Plan
+
+
+def planned(mapping_path: Path, jobs: int | None = None, out: Path | None = None) -> Planned:
+    """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
+    loaded = load_mapping(mapping_path)
+    scanned = scan_mapping(loaded, out)
     parsed = parse_sources(scanned, jobs)
     result, problems = build_plan(scanned.mapping, scanned.scan, parsed)
     if problems:
         raise ConsolidateError(problems)
-    return result
+    return Planned(loaded, scanned.scan, parsed, result)
+
+
+def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
+    """Scan, parse and plan; raises ConsolidateError for bad input (exit 2), returns the plan otherwise."""
+    return planned(mapping_path, jobs).plan
+
+
+def today() -> str:
+    """The date a changed lock records: SOURCE_DATE_EPOCH when set (reproducible builds), else today."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        return datetime.fromtimestamp(int(epoch), tz=UTC).date().isoformat()
+    return date.today().isoformat()
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    output: Path
+    changes: list[Change]
+    written: bool
+
+    @property
+    def pending(self) -> list[Change]:
+        return [change for change in self.changes if change.status is not Status.UNCHANGED]
+
+
+def output_of(mapping: Mapping, out: Path | None) -> Path:
+    return out if out is not None else Path(mapping.base) / mapping.output
+
+
+def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
+    data = files.get(LOCK_NAME)
+    if data is None:
+        return None
+    return parse_lock(data.decode("utf-8", errors="replace"), str(output / LOCK_NAME))
+
+
+def apply(
+    mapping_path: Path,
+    out: Path | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    templates: Path | None = None,
+    jobs: int | None = None,
+) -> ApplyResult:
+    """Render the canonical tree in memory, check it against the disk, and write it atomically (unless dry_run)."""
+    loaded = load_mapping(mapping_path)
+    output = output_of(loaded.mapping, out)
+    if not dry_run:
+        recover(output)
+    done = planned(mapping_path, jobs, output)
+    if not done.plan.clean:
+        raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
+    current = read_output(output)
+    lock = read_lock(output, current)
+    consumed = _consumed(done, output, current, lock)
+    desired = render_outputs(done, environment(templates), current, lock, today(), consumed)
+    # Sources read above may be overwritten in place: their bytes are in the lock now.
+    owned = {LOCK_NAME} if lock else set()
+    owned |= {at for at, item in consumed.items() if sha256(current[at]) == item.sha256}
+    changes, refusals = compute_changes(desired, current, lock, str(output), force, always_owned=frozenset(owned))
+    if refusals:
+        raise ConsolidateError(refusals)
+    result = ApplyResult(output, changes, written=False)
+    if dry_run or not result.pending:
+        return result
+    removed = [change.path for change in changes if change.status is Status.REMOVED]
+    write_tree(output, {c.path: c.new for c in result.pending if c.new is not None}, removed)
+    return ApplyResult(output, changes, written=True)
+
+
+def render_outputs(
+    done: Planned,
+    env: jinja2.Environment,
+    current: dict[str, bytes],
+    old: Lock | None,
+    date_today: str,
+    consumed: dict[str, Preserved] | None = None,
+) -> dict[str, bytes]:
+    """Every file apply owns, rendered: versions/, down/, CONSOLIDATION.md and the lock (last: it hashes the rest)."""
+    plan = done.plan
+    files = {path: text.encode("utf-8") for path, text in render_tree(env, plan, done.scan, done.parsed).items()}
+    core = Lock(
+        tool_version=__version__,
+        mapping_sha256=done.loaded.sha256,
+        date="",
+        sources=_lock_sources(plan, done.scan),
+        outputs=tuple(LockEntry(path, sha256(data)) for path, data in sorted(files.items())),
+        resolutions=plan.mapping.resolutions,
+        preserved=tuple(
+            sorted(
+                (item for at, item in (consumed or {}).items() if at in files and files[at] != item.data),
+                key=lambda item: item.path,
+            )
+        ),
+    )
+    unchanged = old is not None and _same_content(old, core)
+    lock = replace(core, date=old.date if old is not None and unchanged else date_today)
+    stale = {entry.path for entry in old.outputs} - set(files) if old is not None else set()
+    tree = {path: data for path, data in current.items() if path not in stale} | files
+    files[REPORT_NAME] = build_report(env, done, lock, tree).encode("utf-8")
+    report_entry = LockEntry(REPORT_NAME, sha256(files[REPORT_NAME]))
+    lock = replace(lock, outputs=tuple(sorted((*lock.outputs, report_entry), key=_path)))
+    files[LOCK_NAME] = lock_text(lock).encode("utf-8")
+    return files
+
+
+def build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
+    """CONSOLIDATION.md from facts. The report and the lock describe each other, so neither takes part in
+    the facts: apply (before writing) and report (after) then see the same inputs and render the same text."""
+    outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
+    facts_tree = {path: data for path, data in tree.items() if path not in (REPORT_NAME, LOCK_NAME)}
+    facts = report_facts(done.plan, done.scan, replace(lock, outputs=outputs), facts_tree, _verification(tree))
+    return render_report(env, facts)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    path: Path
+    changed: bool
+    written: bool
+
+
+def report(mapping_path: Path, *, check: bool = False, templates: Path | None = None) -> ReportResult:
+    """Regenerate CONSOLIDATION.md from the lock, the mapping and the tree as they are now."""
+    loaded = load_mapping(mapping_path)
+    output = output_of(loaded.mapping, None)
+    current = read_output(output)
+    lock = read_lock(output, current)
+    if lock is None:
+        raise ConsolidateError.at(
+            "report.no-lock",
+            f"no {LOCK_NAME} here: the canonical tree has not been written",
+            Location(str(output)),
+            hint=f"run `consolidate apply --mapping {mapping_path}` first",
+        )
+    text = build_report(environment(templates), planned(mapping_path), lock, current).encode("utf-8")
+    path = output / REPORT_NAME
+    if current.get(REPORT_NAME) == text:
+        return ReportResult(path, changed=False, written=False)
+    if check:
+        return ReportResult(path, changed=True, written=False)
+    entries = [entry for entry in lock.outputs if entry.path != REPORT_NAME]
+    new_lock = replace(lock, outputs=tuple(sorted((*entries, LockEntry(REPORT_NAME, sha256(text))), key=_path)))
+    write_tree(output, {REPORT_NAME: text, LOCK_NAME: lock_text(new_lock).encode("utf-8")})
+    return ReportResult(path, changed=True, written=True)
+
+
+def _path(entry: LockEntry) -> str:
+    return entry.path
+
+
+def _same_content(old: Lock, new: Lock) -> bool:
+    """Whether a lock records the same consolidation, apart from its date and the report it describes."""
+
+    def essence(lock: Lock) -> Lock:
+        outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
+        resolutions = tuple(replace(r, location=Location("")) for r in lock.resolutions)
+        return replace(lock, date="", outputs=outputs, resolutions=resolutions)
+
+    return essence(old) == essence(new)
+
+
+def _lock_sources(plan: Plan, scan: ScanResult) -> tuple[LockEntry, ...]:
+    entries = []
+    for target in plan.targets:
+        for source in target.sources:
+            for path in (source.path, source.down):
+                legacy = scan.file(path) if path is not None else None
+                if legacy is not None:
+                    entries.append(LockEntry(legacy.path, legacy.sha256, target.target.version))
+    return tuple(sorted(entries, key=_path))
+
+
+def _verification(current: dict[str, bytes]) -> dict[str, Any] | None:
+    data = current.get(VERIFICATION_NAME)
+    if data is None:
+        return None
+    try:
+        loaded = json.loads(data)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def init(mapping_path: Path, root: Path, sources: Sequence[str]) -> str:

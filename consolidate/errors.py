@@ -14,10 +14,14 @@ MAX_SHOWN = 50  # a mapping with hundreds of problems prints the first ones and 
 
 
 class ConsolidateError(Exception):
-    """Bad input: carries every problem found, each with its location; the CLI prints them and exits 2."""
+    """A problem for the user: every finding with its location; the CLI prints them and exits with `exit_code`.
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    Bad input exits 2 (the default); a check that found problems — a plan with errors stops `apply` — exits 1.
+    """
+
+    def __init__(self, diagnostics: Iterable[Diagnostic], exit_code: int = EXIT_USAGE) -> None:
         self.diagnostics = tuple(diagnostics)
+        self.exit_code = exit_code
         super().__init__(self.message())
 
     @classmethod

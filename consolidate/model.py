@@ -425,3 +425,44 @@ class Plan:
     @property
     def clean(self) -> bool:
         return not self.errors
+
+
+# --- lock ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """A file the consolidation read or wrote, with its checksum; sources carry their target's version."""
+
+    path: str
+    sha256: str
+    target: int | None = None
+
+
+@dataclass(frozen=True)
+class Preserved:
+    """A legacy source that an in-place apply overwrote with a canonical file: its original bytes, kept so that
+    a later apply can still read it (path relative to the mapping's root)."""
+
+    path: str
+    sha256: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Lock:
+    """consolidation.lock: what an apply read and wrote, so later runs recognise their own outputs."""
+
+    tool_version: str
+    mapping_sha256: str
+    date: str  # ISO date the lock's content last changed; the report shows it (no wall clock in outputs)
+    sources: tuple[LockEntry, ...]  # legacy files read, up and down, sorted by path
+    outputs: tuple[LockEntry, ...]  # files written, relative to the output folder, sorted by path
+    resolutions: tuple[Resolution, ...] = ()
+    preserved: tuple[Preserved, ...] = ()
+
+    def output(self, path: str) -> LockEntry | None:
+        for entry in self.outputs:
+            if entry.path == path:
+                return entry
+        return None

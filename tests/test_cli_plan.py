@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from consolidate.cli import app
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.clitools import REPO, run, snapshot
 
 MAPPING = """\
 version: 1
@@ -51,20 +47,6 @@ def project(tmp_path: Path) -> Path:
         path.write_text(text)
     (tmp_path / "mapping.yaml").write_text(MAPPING)
     return tmp_path
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def run(*args: str, cwd: Path | None = None) -> Result:
-    previous = Path.cwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, list(args))
-    finally:
-        os.chdir(previous)
 
 
 def plan_fails_with(project: Path, edit: Callable[[str], str], expected: str) -> None:

@@ -12,10 +12,12 @@ import typer
 from rich.console import Console
 
 from consolidate import commands
+from consolidate.cli.changes_view import print_changes
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
-from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ConsolidateError
+from consolidate.errors import EXIT_FAIL, EXIT_OK, ConsolidateError
+from consolidate.render.report import REPORT_NAME
 
 # Locals in a traceback could hold a database URL with its password: never show them.
 app = typer.Typer(
@@ -42,7 +44,7 @@ def _run(call: Callable[[], T]) -> T:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         for line in error.message().splitlines():
             console.print(f"error: {line}", markup=False)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise typer.Exit(error.exit_code) from None
 
 
 @app.command()
@@ -60,6 +62,59 @@ def plan(
         print_sections(console, plan_sections(result))
         console.print(plan_summary(result), markup=False)
     raise typer.Exit(EXIT_OK if result.clean else EXIT_FAIL)
+
+
+TemplatesOption = Annotated[
+    Path | None, typer.Option("--templates", help="Folder of templates overriding the shipped ones.")
+]
+
+
+@app.command()
+def apply(
+    mapping: MappingOption = Path("mapping.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the mapping's output).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would change, with diffs; write nothing.")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the tree is out of date; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files consolidate did not write.")] = False,
+    templates: TemplatesOption = None,
+) -> None:
+    """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    result = _run(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
+    console = _stdout()
+    if check:
+        for change in result.pending:
+            console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+        if result.pending:
+            console.print("run `consolidate apply` to bring it up to date", markup=False)
+            raise typer.Exit(EXIT_FAIL)
+        console.print(f"{result.output} is up to date", markup=False)
+        return
+    if dry_run:
+        print_changes(console, result.changes, diffs=True)
+        return
+    if not result.written:
+        console.print(f"nothing to write: {result.output} is up to date", markup=False)
+        return
+    print_changes(console, result.changes, diffs=False)
+    console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+
+
+@app.command()
+def report(
+    mapping: MappingOption = Path("mapping.yaml"),
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when CONSOLIDATION.md is out of date.")] = False,
+    templates: TemplatesOption = None,
+) -> None:
+    """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
+    result = _run(lambda: commands.report(mapping, check=check, templates=templates))
+    console = _stdout()
+    if check and result.changed:
+        console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
+        raise typer.Exit(EXIT_FAIL)
+    state = "rewrote" if result.written else "up to date:"
+    console.print(f"{state} {result.path}", markup=False)
 
 
 @app.command()

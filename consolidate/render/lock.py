@@ -1,0 +1,81 @@
+"""consolidation.lock as text: JSON with sorted keys and a fixed layout, so the same lock gives the same bytes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from consolidate.errors import ConsolidateError
+from consolidate.model import Decision, Location, Lock, LockEntry, Preserved, Resolution
+
+LOCK_NAME = "consolidation.lock"
+FORMAT = 1
+
+
+def lock_text(lock: Lock) -> str:
+    document = {
+        "format": FORMAT,
+        "tool": "consolidate",
+        "tool_version": lock.tool_version,
+        "date": lock.date,
+        "mapping_sha256": lock.mapping_sha256,
+        "sources": [_entry(entry) for entry in lock.sources],
+        "outputs": [_entry(entry) for entry in lock.outputs],
+        "resolutions": [
+            {"object": r.object, "decision": r.decision.value, "reason": r.reason} for r in lock.resolutions
+        ],
+        "preserved": [
+            {"path": p.path, "sha256": p.sha256, "base64": base64.b64encode(p.data).decode("ascii")}
+            for p in lock.preserved
+        ],
+    }
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _entry(entry: LockEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {"path": entry.path, "sha256": entry.sha256}
+    if entry.target is not None:
+        data["target"] = entry.target
+    return data
+
+
+def parse_lock(text: str, path: str) -> Lock:
+    """Read a lock written by `lock_text`; anything else is bad input at `path`."""
+    try:
+        document = json.loads(text)
+        if document.get("format") != FORMAT:
+            raise ValueError(f"unsupported lock format {document.get('format')!r}")
+        return Lock(
+            tool_version=str(document["tool_version"]),
+            mapping_sha256=str(document["mapping_sha256"]),
+            date=str(document["date"]),
+            sources=tuple(_read_entry(item) for item in document["sources"]),
+            outputs=tuple(_read_entry(item) for item in document["outputs"]),
+            resolutions=tuple(
+                Resolution(item["object"], Decision(item["decision"]), item["reason"], Location(path))
+                for item in document["resolutions"]
+            ),
+            preserved=tuple(_read_preserved(item) for item in document.get("preserved", [])),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as error:
+        raise ConsolidateError.at(
+            "lock.invalid",
+            f"not a consolidation lock: {error}",
+            Location(path),
+            hint="restore it from version control, or delete it and run `consolidate apply --force`",
+        ) from error
+
+
+def _read_preserved(item: dict[str, Any]) -> Preserved:
+    data = base64.b64decode(item["base64"], validate=True)
+    if hashlib.sha256(data).hexdigest() != item["sha256"]:
+        raise ValueError(f"preserved copy of {item['path']} does not match its checksum")
+    return Preserved(str(item["path"]), str(item["sha256"]), data)
+
+
+def _read_entry(item: dict[str, Any]) -> LockEntry:
+    target = item.get("target")
+    return LockEntry(str(item["path"]), str(item["sha256"]), int(target) if target is not None else None)

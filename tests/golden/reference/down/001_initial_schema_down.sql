@@ -1,0 +1,35 @@
+-- consolidate: stub
+-- 001_initial_schema: no complete legacy rollback; this script refuses to run.
+-- Sources without a down script: deploy/migrations/versions/001_initial_schema.sql, src/casare_rpa/infrastructure/persistence/migrations/001_workflows.sql, src/casare_rpa/infrastructure/persistence/migrations/002_robots_orchestration.sql, deploy/supabase/migrations/001_initial_schema.sql.
+-- Legacy down scripts exist for part of the sources only (not used alone): src/casare_rpa/infrastructure/database/migrations/010_robots_table_down.sql.
+--
+-- The up script creates these objects; a rollback must undo them, in this order:
+--   table app_settings
+--   index idx_user_sessions_user on user_sessions
+--   table user_sessions
+--   view robot_fleet_status
+--   index idx_robot_assignments_robot on robot_assignments
+--   index uq_robot_assignments_workflow_robot on robot_assignments
+--   table robot_assignments
+--   trigger update_workflow_executions_updated_at on workflow_executions
+--   index idx_workflow_executions_status on workflow_executions
+--   index idx_workflow_executions_workflow on workflow_executions
+--   table workflow_executions
+--   index ix_robots_hostname on robots
+--   index ix_robots_status on robots
+--   trigger update_workflows_updated_at on workflows
+--   trigger update_robots_updated_at on robots
+--   trigger update_users_updated_at on users
+--   index idx_workflows_name on workflows
+--   index idx_workflows_owner on workflows
+--   table workflows
+--   index idx_robots_tags on robots
+--   index idx_robots_status on robots
+--   table robots
+--   index idx_users_active on users
+--   table users
+--   function update_updated_at_column()
+--   extension pgcrypto
+-- The up script also changes data (INSERT/UPDATE/DELETE); a schema rollback cannot restore it.
+
+DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 001_initial_schema; write down/001_initial_schema_down.sql'; END $$;

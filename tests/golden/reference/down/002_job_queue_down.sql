@@ -1,0 +1,25 @@
+-- consolidate: stub
+-- 002_job_queue: no complete legacy rollback; this script refuses to run.
+-- Sources without a down script: src/casare_rpa/infrastructure/queue/migrations/001_create_job_queue.sql.
+--
+-- The up script creates these objects; a rollback must undo them, in this order:
+--   trigger tg_pgqueuer_changed on pgqueuer
+--   function fn_pgqueuer_changed()
+--   index pgqueuer_statistics_unique_count on pgqueuer_statistics
+--   sequence pgqueuer_statistics_id_seq
+--   table pgqueuer_statistics
+--   index pgqueuer_updated_id_id1_idx on pgqueuer
+--   index pgqueuer_priority_id_id1_idx on pgqueuer
+--   sequence pgqueuer_id_seq
+--   table pgqueuer
+--   type pgqueuer_status
+--   function complete_job(uuid, jsonb, text)
+--   function claim_next_job(text, uuid)
+--   trigger update_job_queue_updated_at on job_queue
+--   index idx_job_queue_workflow on job_queue
+--   index idx_job_queue_robot on job_queue
+--   index idx_job_queue_claim on job_queue
+--   table job_queue
+--   type job_status
+
+DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 002_job_queue; write down/002_job_queue_down.sql'; END $$;

@@ -1,0 +1,23 @@
+-- consolidate: stub
+-- 005_rbac_tenancy: no complete legacy rollback; this script refuses to run.
+-- Sources without a down script: src/casare_rpa/infrastructure/database/migrations/016_rbac_tenancy.sql.
+--
+-- The up script creates these objects; a rollback must undo them, in this order:
+--   policy tenant_isolation_robots on robots
+--   policy tenant_isolation_workflows on workflows
+--   function current_tenant_id()
+--   index idx_robots_tenant on robots
+--   index idx_workflows_tenant on workflows
+--   index idx_user_roles_tenant on user_roles
+--   table user_roles
+--   table role_permissions
+--   sequence permissions_id_seq
+--   table permissions
+--   sequence roles_id_seq
+--   table roles
+--   trigger update_tenants_updated_at on tenants
+--   table tenants
+--   type tenant_plan
+-- The up script also changes data (INSERT/UPDATE/DELETE); a schema rollback cannot restore it.
+
+DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 005_rbac_tenancy; write down/005_rbac_tenancy_down.sql'; END $$;

@@ -1,0 +1,21 @@
+-- consolidate: stub
+-- 007_audit_log: no complete legacy rollback; this script refuses to run.
+-- Sources without a down script: src/casare_rpa/infrastructure/database/migrations/018_merkle_audit_log.sql.
+--
+-- The up script creates these objects; a rollback must undo them, in this order:
+--   function verify_audit_chain()
+--   function audit_merkle_root(bigint, bigint)
+--   sequence audit_checkpoints_id_seq
+--   table audit_checkpoints
+--   trigger trg_audit_log_immutable on audit_log
+--   function audit_log_immutable()
+--   trigger trg_audit_log_chain on audit_log
+--   function audit_log_chain()
+--   function audit_log_hash(bytea, audit_log)
+--   index idx_audit_log_resource on audit_log
+--   index idx_audit_log_tenant_time on audit_log
+--   sequence audit_log_id_seq
+--   table audit_log
+-- The up script also changes data (INSERT/UPDATE/DELETE); a schema rollback cannot restore it.
+
+DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 007_audit_log; write down/007_audit_log_down.sql'; END $$;

@@ -1,0 +1,21 @@
+-- consolidate: stub
+-- 009_healing_events: no complete legacy rollback; this script refuses to run.
+-- Sources without a down script: src/casare_rpa/infrastructure/database/migrations/019_healing_events.sql, src/casare_rpa/infrastructure/events/sql/event_schema.sql.
+--
+-- The up script creates these objects; a rollback must undo them, in this order:
+--   trigger trg_job_queue_status_notify on job_queue
+--   function notify_job_status_change()
+--   trigger trg_healing_events_notify on healing_events
+--   function notify_healing_event()
+--   trigger trg_events_notify on events
+--   function notify_event()
+--   index idx_events_created on events
+--   index idx_events_aggregate on events
+--   sequence events_id_seq
+--   table events
+--   view healing_strategy_stats
+--   index idx_healing_events_robot on healing_events
+--   index idx_healing_events_workflow_node on healing_events
+--   table healing_events
+
+DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 009_healing_events; write down/009_healing_events_down.sql'; END $$;

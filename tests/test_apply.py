@@ -1,0 +1,193 @@
+"""`consolidate apply` and `consolidate report` on a copy of the reference case: golden output, idempotence,
+--check, --dry-run, refusal to clobber, in-place mode.
+
+Golden files live in tests/golden/reference/. After a deliberate change, regenerate them with
+`UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_apply.py -k golden`, then read the diff line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.clitools import copy_reference_case, run, snapshot
+
+GOLDEN = Path(__file__).parent / "golden" / "reference"
+OUTPUT = Path("build/deploy/migrations")
+EPOCH = "1764720000"  # 2025-12-03, the seed report's date: the golden report must not depend on today
+
+
+@pytest.fixture
+def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    return copy_reference_case(tmp_path)
+
+
+def apply(case: Path, *args: str) -> tuple[int, str, str]:
+    result = run("apply", *args, cwd=case)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_applied_reference_case_matches_the_golden_tree(case: Path) -> None:
+    code, _, _ = apply(case)
+    assert code == 0
+    written = snapshot(case / OUTPUT)
+    if os.environ.get("UPDATE_GOLDEN"):
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        for name, data in written.items():
+            (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / name).write_bytes(data)
+    assert written == snapshot(GOLDEN)
+
+
+def test_apply_writes_eleven_versions_their_downs_the_lock_and_the_report(case: Path) -> None:
+    apply(case)
+    files = sorted(snapshot(case / OUTPUT))
+    assert next(f for f in files if f.startswith("versions/")) == "versions/001_initial_schema.sql"
+    assert len([f for f in files if f.startswith("versions/")]) == 11
+    assert len([f for f in files if f.startswith("down/")]) == 11
+    assert {"consolidation.lock", "CONSOLIDATION.md"} <= set(files)
+
+
+def test_a_second_apply_writes_nothing_and_says_so(case: Path) -> None:
+    apply(case)
+    before = {p: p.stat().st_mtime_ns for p in (case / OUTPUT).rglob("*")}
+    code, out, _ = apply(case)
+    assert code == 0 and "nothing to write" in out
+    assert {p: p.stat().st_mtime_ns for p in (case / OUTPUT).rglob("*")} == before
+
+
+def test_check_exits_0_when_current_and_1_after_a_fixture_is_edited(case: Path) -> None:
+    apply(case)
+    assert apply(case, "--check")[0] == 0
+    source = case / "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
+    source.write_text(source.read_text() + "\nCOMMENT ON TABLE dead_letter_queue IS 'edited';\n")
+    before = snapshot(case / OUTPUT)
+    code, out, _ = apply(case, "--check")
+    assert code == 1 and "versions/008_dlq.sql" in out
+    assert snapshot(case / OUTPUT) == before
+
+
+def test_check_exits_1_before_the_first_apply(case: Path) -> None:
+    assert apply(case, "--check")[0] == 1
+    assert not (case / OUTPUT).exists()
+
+
+def test_the_lock_records_sources_outputs_and_resolutions(case: Path) -> None:
+    apply(case)
+    lock = json.loads((case / OUTPUT / "consolidation.lock").read_text())
+    outputs = {entry["path"] for entry in lock["outputs"]}
+    assert "versions/011_robot_logs.sql" in outputs and "CONSOLIDATION.md" in outputs
+    assert {entry["target"] for entry in lock["sources"]} == set(range(1, 12))
+    assert lock["resolutions"][0]["object"] == "table robots"
+    assert lock["date"] == "2025-12-03"
+
+
+def test_the_lock_date_stays_when_nothing_changed_and_moves_when_something_did(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply(case)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(int(EPOCH) + 86400 * 10))
+    apply(case)
+    lock = case / OUTPUT / "consolidation.lock"
+    assert json.loads(lock.read_text())["date"] == "2025-12-03"
+    (case / "mapping.yaml").write_text((case / "mapping.yaml").read_text().replace("Robot logs", "Robot log rows"))
+    apply(case)
+    assert json.loads(lock.read_text())["date"] == "2025-12-13"
+
+
+def test_dry_run_lists_changes_with_a_diff_and_writes_nothing(case: Path) -> None:
+    apply(case)
+    (case / "mapping.yaml").write_text((case / "mapping.yaml").read_text().replace("Robot logs", "Robot log rows"))
+    before = snapshot(case / OUTPUT)
+    code, out, _ = apply(case, "--dry-run")
+    assert code == 0
+    assert "changed   versions/011_robot_logs.sql" in out
+    assert "+-- 011_robot_logs: Robot log rows" in out
+    assert snapshot(case / OUTPUT) == before
+
+
+def test_a_foreign_file_in_the_way_is_refused_with_exit_2_and_nothing_written(case: Path) -> None:
+    foreign = case / OUTPUT / "versions/003_heartbeats.sql"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("-- hand-written\n")
+    before = snapshot(case)
+    code, _, err = apply(case)
+    assert code == 2
+    assert "build/deploy/migrations/versions/003_heartbeats.sql" in err and "--force" in err
+    assert snapshot(case) == before
+
+
+def test_force_overwrites_a_foreign_file(case: Path) -> None:
+    foreign = case / OUTPUT / "versions/003_heartbeats.sql"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text("-- hand-written\n")
+    assert apply(case, "--force")[0] == 0
+    assert foreign.read_text().startswith("-- 003_heartbeats")
+
+
+def test_an_output_edited_by_hand_is_not_overwritten_without_force(case: Path) -> None:
+    apply(case)
+    edited = case / OUTPUT / "versions/008_dlq.sql"
+    edited.write_text(edited.read_text() + "-- my fix\n")
+    code, _, err = apply(case)
+    assert code == 2 and "008_dlq.sql" in err
+    assert edited.read_text().endswith("-- my fix\n")
+
+
+def test_files_the_tree_does_not_produce_are_left_alone(case: Path) -> None:
+    apply(case)
+    notes = case / OUTPUT / "NOTES.txt"
+    notes.write_text("ours, not consolidate's\n")
+    (case / "mapping.yaml").write_text((case / "mapping.yaml").read_text().replace("Robot logs", "Robot log rows"))
+    assert apply(case)[0] == 0
+    assert notes.read_text() == "ours, not consolidate's\n"
+
+
+def test_report_check_exits_0_right_after_apply_and_1_after_an_edit(case: Path) -> None:
+    apply(case)
+    assert run("report", "--check", cwd=case).exit_code == 0
+    report = case / OUTPUT / "CONSOLIDATION.md"
+    report.write_text(report.read_text().replace("- [ ]", "- [x]"))
+    assert run("report", "--check", cwd=case).exit_code == 1
+    assert run("report", cwd=case).exit_code == 0
+    assert "- [ ] Verified on a database" in report.read_text()
+    assert run("report", "--check", cwd=case).exit_code == 0
+    assert apply(case, "--check")[0] == 0
+
+
+def test_report_without_a_lock_exits_2_with_a_hint(case: Path) -> None:
+    result = run("report", cwd=case)
+    assert result.exit_code == 2 and "consolidate apply" in result.stderr
+
+
+def test_apply_refuses_a_plan_with_errors_with_exit_1(case: Path) -> None:
+    source = case / "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
+    source.write_text("CREATE INDEX ix_ghost ON ghosts (id);\n" + source.read_text())
+    code, _, err = apply(case)
+    assert code == 1 and "table ghosts" in err
+    assert not (case / OUTPUT).exists()
+
+
+def test_in_place_apply_overwrites_its_source_keeps_foreign_files_and_recognises_its_outputs(case: Path) -> None:
+    mapping = case / "mapping.yaml"
+    mapping.write_text(
+        mapping.read_text().replace("output: build/deploy/migrations", "output: legacy_fixtures/deploy/migrations")
+    )
+    output = case / "legacy_fixtures/deploy/migrations"
+    legacy_001 = (output / "versions/001_initial_schema.sql").read_bytes()
+    setup = (output / "setup_db.sql").read_bytes()
+    planned_before = json.loads(run("plan", "--json", cwd=case).stdout)["summary"]
+    assert apply(case)[0] == 0
+    assert (output / "versions/001_initial_schema.sql").read_bytes() != legacy_001
+    assert (output / "setup_db.sql").read_bytes() == setup
+    assert len(list((output / "versions").glob("*.sql"))) == 11
+    # Later runs read the overwritten source from the lock and skip their own outputs.
+    assert json.loads(run("plan", "--json", cwd=case).stdout)["summary"] == planned_before
+    code, out, _ = apply(case)
+    assert code == 0 and "nothing to write" in out
+    assert apply(case, "--check")[0] == 0

@@ -1,0 +1,72 @@
+"""Rendering keeps the legacy text: the consolidated statements are the legacy ones minus exactly the removed
+duplicates, in order, and a stub rollback refuses to run."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consolidate.core.plan import build_plan
+from consolidate.core.statements import parse_file
+from consolidate.render.environment import environment
+from consolidate.render.tree import STUB_MARKER, render_tree
+from tests.planning import mapping, scan_of
+
+POOL = [
+    "CREATE TABLE IF NOT EXISTS a (id int);",
+    "CREATE TABLE IF NOT EXISTS a (id integer);",
+    "CREATE TABLE IF NOT EXISTS b (id int, a_id int REFERENCES a (id));",
+    "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;",
+    "CREATE OR REPLACE FUNCTION f() RETURNS int AS $$ SELECT 2; $$ LANGUAGE sql;",
+    "-- why: lookups by id\nCREATE INDEX IF NOT EXISTS ix_a ON a (id);",
+    "ALTER TABLE a ADD COLUMN IF NOT EXISTS note text;",
+    "DROP TABLE IF EXISTS b;",
+    "INSERT INTO a (id) VALUES (1);",
+    "CREATE EXTENSION IF NOT EXISTS pgcrypto;",
+    "DO $$ BEGIN PERFORM 1; END $$;",
+]
+
+layouts = st.lists(
+    st.lists(st.lists(st.sampled_from(POOL), max_size=6), min_size=1, max_size=3), min_size=1, max_size=4
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layouts)
+def test_consolidated_statements_are_the_legacy_ones_minus_exactly_the_removed_duplicates(
+    layout: list[list[list[str]]],
+) -> None:
+    texts: dict[str, str] = {}
+    targets = []
+    for t, files in enumerate(layout):
+        names = []
+        for f, statements in enumerate(files):
+            name = f"t{t}/f{f}.sql"
+            texts[name] = "\n\n".join(statements) + "\n"
+            names.append(name)
+        targets.append(names)
+    parsed = {name: parse_file(name, text) for name, text in texts.items()}
+    plan, _ = build_plan(mapping(targets), scan_of(list(texts)), parsed)
+    rendered = render_tree(environment(), plan, scan_of(list(texts)), parsed)
+
+    removed = {(d.removed.path, d.removed.index) for d in plan.duplicates}
+    legacy = [
+        s.fingerprint for files in targets for n in files for s in parsed[n].statements if (n, s.index) not in removed
+    ]
+    consolidated = [
+        s.fingerprint
+        for target in plan.targets
+        for s in parse_file("out.sql", rendered[f"versions/{target.target.label(3)}.sql"]).statements
+    ]
+    assert consolidated == legacy
+
+
+def test_a_stub_rollback_raises_and_lists_what_the_up_script_creates() -> None:
+    text = "CREATE TABLE a (id int);\nCREATE INDEX ix_a ON a (id);\n"
+    parsed = {"f.sql": parse_file("f.sql", text)}
+    plan, _ = build_plan(mapping([["f.sql"]]), scan_of(["f.sql"]), parsed)
+    down = render_tree(environment(), plan, scan_of(["f.sql"]), parsed)["down/001_t1_down.sql"]
+    assert down.startswith(STUB_MARKER)
+    assert down.index("--   index ix_a on a") < down.index("--   table a")
+    assert "RAISE EXCEPTION 'consolidate: no rollback for 001_t1" in down
+    assert parse_file("down.sql", down).errors == ()
