@@ -778,6 +778,10 @@ def _mapping(written: list[Written], conflicts: list[str], excluded: bool) -> st
 
 def generate(out: Path, files: int, seed: int) -> Path:
     """Write a tree of `files` .sql files below out/legacy and its mapping; returns the mapping's path."""
+    return _generate(out, files, seed)[0]
+
+
+def _generate(out: Path, files: int, seed: int) -> tuple[Path, _Tree]:
     if files < 1:
         raise ValueError("files must be at least 1")
     tree = _Tree(out / ROOT, seed)
@@ -789,7 +793,15 @@ def generate(out: Path, files: int, seed: int) -> Path:
         remaining -= tree.up(remaining)
     mapping = out / "mapping.yaml"
     mapping.write_text(_mapping(tree.written, tree.gen.conflicts, files > 1), encoding="utf-8")
-    return mapping
+    return mapping, tree
+
+
+def _summary(tree: _Tree) -> str:
+    gen, downs = tree.gen, sum(item.down is not None for item in tree.written)
+    return (
+        f"{len(tree.written)} up files, {downs} rollback files; planted {max(0, gen.helper_copies - 1)} helper copies "
+        f"(duplicates), {len(gen.conflicts)} conflicts (resolved keep-first), {gen.redefinitions} redefinitions"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -798,9 +810,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, required=True, help="number of .sql files to write")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.files < 1:
+        parser.error("--files must be at least 1")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out} is not empty")
-    mapping = generate(args.out, args.files, args.seed)
+    mapping, tree = _generate(args.out, args.files, args.seed)
+    print(_summary(tree), file=sys.stderr)
     print(mapping)
     return 0
 

@@ -214,9 +214,11 @@ def verdict(value: float, limit: float) -> str:
     return "met" if value <= limit else "**missed**"
 
 
-def report(sizes: list[Size], repeats: dict[int, int], serial: bool) -> str:
+def report(sizes: list[Size], repeats: dict[int, int], serial: bool, load: tuple[float, float]) -> str:
     lines = [
         f"Machine: {machine()}",
+        # Other work on the machine inflates every figure; the load average says how much there was.
+        f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after the run",
         "",
         "| files | up files parsed | runs | start-up s | plan wall s | plan net s | plan RSS MiB "
         + ("| plan --jobs 1 net s | --jobs 1 RSS MiB " if serial else "")
@@ -286,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline_child(args.baseline)
         return 0
     repeats = {files: args.repeat or (3 if files <= 2000 else 1) for files in args.sizes}
+    before = os.getloadavg()[0]
     sizes = [measure(files, repeats[files], args.seed, args.serial, args.profile) for files in args.sizes]
-    table = report(sizes, repeats, args.serial)
+    table = report(sizes, repeats, args.serial, (before, os.getloadavg()[0]))
     OUT.mkdir(exist_ok=True)
     (OUT / "plan.md").write_text(table, encoding="utf-8")
     print(table)

@@ -345,6 +345,14 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
     return ReportResult(path, changed=True, written=True)
 
 
+def record_verification(mapping_path: Path, document: dict[str, Any]) -> None:
+    """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it."""
+    output = output_of(load_mapping(mapping_path).mapping, None)
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
+    report(mapping_path)
+
+
 def _path(entry: LockEntry) -> str:
     return entry.path
 
@@ -372,6 +380,7 @@ def _lock_sources(plan: Plan, scan: ScanResult) -> tuple[LockEntry, ...]:
 
 
 def _verification(current: dict[str, bytes]) -> dict[str, Any] | None:
+    """verification.json as the report reads it; a proof of other files than the tree's own proves nothing."""
     data = current.get(VERIFICATION_NAME)
     if data is None:
         return None
@@ -379,7 +388,17 @@ def _verification(current: dict[str, bytes]) -> dict[str, Any] | None:
         loaded = json.loads(data)
     except ValueError:
         return None
-    return loaded if isinstance(loaded, dict) else None
+    if not isinstance(loaded, dict):
+        return None
+    if loaded.get("proven") is True and not _proves(loaded.get("outputs"), current):
+        loaded = {**loaded, "proven": False}
+    return loaded
+
+
+def _proves(outputs: object, current: dict[str, bytes]) -> bool:
+    if not isinstance(outputs, dict) or not outputs:
+        return False
+    return all(path in current and sha256(current[path]) == digest for path, digest in outputs.items())
 
 
 def init(mapping_path: Path, root: Path, sources: Sequence[str]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -104,8 +105,12 @@ class SourceTree:
     missing: tuple[str, ...] = ()  # source folders (as written) that do not exist or are not folders
     escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
 
+    @cached_property
+    def _paths(self) -> frozenset[str]:
+        return frozenset(raw.path for raw in self.files)
+
     def has(self, path: str) -> bool:
-        return any(raw.path == path for raw in self.files)
+        return path in self._paths
 
 
 @dataclass(frozen=True)
@@ -133,17 +138,20 @@ class ScanResult:
     downs: tuple[tuple[str, str], ...]  # (up path, down path), sorted
     findings: tuple[Diagnostic, ...]  # BOM, CRLF, non-UTF-8, unpaired down, ...
 
+    # Indexes built on first use (the instance stays immutable): trees hold thousands of files.
+    @cached_property
+    def _by_path(self) -> dict[str, LegacyFile]:
+        return {item.path: item for item in self.files}
+
+    @cached_property
+    def _down_by_up(self) -> dict[str, str]:
+        return dict(self.downs)
+
     def file(self, path: str) -> LegacyFile | None:
-        for item in self.files:
-            if item.path == path:
-                return item
-        return None
+        return self._by_path.get(path)
 
     def down_of(self, up_path: str) -> str | None:
-        for up, down in self.downs:
-            if up == up_path:
-                return down
-        return None
+        return self._down_by_up.get(up_path)
 
 
 # --- statements and objects -----------------------------------------------------------------------------
@@ -323,11 +331,12 @@ class Mapping:
     provided: tuple[str, ...] = ()  # objects the platform provides, e.g. "table auth.users"
     provided_location: Location | None = None
 
+    @cached_property
+    def _target_by_source(self) -> dict[str, Target]:
+        return {source: target for target in self.targets for source in target.sources}
+
     def target_of(self, source: str) -> Target | None:
-        for target in self.targets:
-            if source in target.sources:
-                return target
-        return None
+        return self._target_by_source.get(source)
 
 
 # --- plan ---------------------------------------------------------------------------------------------------
@@ -461,8 +470,9 @@ class Lock:
     resolutions: tuple[Resolution, ...] = ()
     preserved: tuple[Preserved, ...] = ()
 
+    @cached_property
+    def _outputs(self) -> dict[str, LockEntry]:
+        return {entry.path: entry for entry in self.outputs}
+
     def output(self, path: str) -> LockEntry | None:
-        for entry in self.outputs:
-            if entry.path == path:
-                return entry
-        return None
+        return self._outputs.get(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +16,12 @@ from consolidate import commands
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
+from consolidate.cli.verify_view import print_verification
 from consolidate.core.plan_json import plan_document
+from consolidate.db.urls import resolve_url
 from consolidate.errors import EXIT_FAIL, EXIT_OK, ConsolidateError
 from consolidate.render.report import REPORT_NAME
+from consolidate.verify import verify as verify_tree
 
 # Locals in a traceback could hold a database URL with its password: never show them.
 app = typer.Typer(
@@ -115,6 +119,33 @@ def report(
         raise typer.Exit(EXIT_FAIL)
     state = "rewrote" if result.written else "up to date:"
     console.print(f"{state} {result.path}", markup=False)
+
+
+@app.command()
+def verify(
+    mapping: MappingOption = Path("mapping.yaml"),
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Server to use (else DATABASE_URL, SUPABASE_DB_URL, else embedded)."),
+    ] = None,
+    postgres_bin: Annotated[
+        Path | None, typer.Option("--postgres-bin", help="Start the private server from these binaries.")
+    ] = None,
+    no_stand_ins: Annotated[
+        bool, typer.Option("--no-stand-ins", help="Refuse core stand-ins for extensions the server lacks.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
+) -> None:
+    """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
+    url = resolve_url(database_url, os.environ)
+    result = _run(lambda: verify_tree(mapping, url, postgres_bin=postgres_bin, allow_stand_ins=not no_stand_ins))
+    document = result.document(commands.today())
+    _run(lambda: commands.record_verification(mapping, document))
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_verification(_stdout(), result)
+    raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
 
 
 @app.command()

@@ -39,6 +39,9 @@ from consolidate.model import (
     Target,
 )
 
+# libyaml's composer keeps the same line marks and is ~20x faster: a mapping for thousands of files is normal.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 FORMAT_VERSION = 1
 DEFAULT_DIALECT = "postgres"
 DEFAULT_WIDTH = 3
@@ -120,7 +123,7 @@ class _Reader:
     def compose(self, text: str) -> Node | None:
         """The document's root node, or None after reporting why there is none."""
         try:
-            document = yaml.compose(text, Loader=yaml.SafeLoader)
+            document = yaml.compose(text, Loader=_LOADER)
         except yaml.YAMLError as error:
             self.problems.append(_yaml_problem(self.path, text, error))
             return None

@@ -43,6 +43,8 @@ from consolidate.model import (
 RELATION_KINDS = frozenset({"table", "view", "materialized view", "foreign table", "sequence"})
 DEFINING = frozenset({Action.CREATE, Action.REPLACE})
 
+_PUNCTUATION_SPACE = re.compile(r"\s*([(),;])\s*")
+
 RelationKey = tuple[str, str]  # (schema, name): tables and views share one namespace in PostgreSQL
 StatementKey = tuple[str, int]  # (path, index)
 
@@ -75,10 +77,18 @@ def provided_relation(text: str) -> RelationKey | None:
 
 @dataclass
 class _Walk:
-    """Mutable state of one pass over the consolidated statement sequence."""
+    """Mutable state of one pass over the consolidated statement sequence.
+
+    Every lookup is by key (definitions by table and by bare name, cascades by position), so a walk over N
+    statements costs O(N) whatever the number of objects: trees with tens of thousands of statements are normal.
+    """
 
     definitions: dict[ObjectRef, Statement] = field(default_factory=dict)
+    defined_at: dict[ObjectRef, int] = field(default_factory=dict)  # position of the current definition
     changed: set[ObjectRef] = field(default_factory=set)
+    last_cascade: int = -1  # position of the latest DROP … CASCADE: it may have changed anything defined before
+    by_table: dict[str, set[ObjectRef]] = field(default_factory=dict)  # qualified table → triggers, indexes, …
+    by_bare: dict[str, set[ObjectRef]] = field(default_factory=dict)  # bare name → objects, for opaque mentions
     relations: dict[RelationKey, Statement | None] = field(default_factory=dict)
     duplicates: list[Duplicate] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
@@ -86,15 +96,24 @@ class _Walk:
     ordering: list[Diagnostic] = field(default_factory=list)
     dropped: set[StatementKey] = field(default_factory=set)  # statements left out of the canonical tree
 
-    def mark_changed(self, predicate: Iterable[ObjectRef]) -> None:
-        self.changed.update(predicate)
+    def is_changed(self, ref: ObjectRef) -> bool:
+        return ref in self.changed or self.defined_at.get(ref, -1) < self.last_cascade
+
+    def remember(self, ref: ObjectRef, statement: Statement, position: int) -> None:
+        self.definitions[ref] = statement
+        self.defined_at[ref] = position
+        self.changed.discard(ref)
+        owner = _owner(ref)
+        if owner is not None:
+            self.by_table.setdefault(owner, set()).add(ref)
+        self.by_bare.setdefault(_bare(ref), set()).add(ref)
 
 
-def _dependents(walk: _Walk, table: ObjectRef) -> Iterator[ObjectRef]:
-    qualified = f"{table.schema or 'public'}.{table.name}"
-    for ref in walk.definitions:
-        if ref.table_key == qualified or (ref.kind == "index" and _qualify(ref.table) == qualified):
-            yield ref
+def _owner(ref: ObjectRef) -> str | None:
+    """The qualified table an object belongs to (dropping the table drops it too)."""
+    if ref.table_key is not None:
+        return ref.table_key
+    return _qualify(ref.table) if ref.kind == "index" else None
 
 
 def _qualify(name: str | None) -> str | None:
@@ -103,19 +122,18 @@ def _qualify(name: str | None) -> str | None:
     return name if "." in name else f"public.{name}"
 
 
-def _note_change(walk: _Walk, statement: Statement) -> None:
+def _note_change(walk: _Walk, statement: Statement, position: int) -> None:
     """Record what a non-defining statement may have changed, conservatively."""
     facts = statement.facts
     if facts.action is Action.DROP and facts.cascade:
-        walk.mark_changed(walk.definitions)
+        walk.last_cascade = position
     if facts.target is not None and facts.action in (Action.ALTER, Action.DROP):
         walk.changed.add(facts.target)
-        walk.mark_changed(_dependents(walk, facts.target))
+        walk.changed.update(walk.by_table.get(f"{facts.target.schema or 'public'}.{facts.target.name}", ()))
         if facts.action is Action.DROP and facts.target.kind in RELATION_KINDS:
             walk.relations.pop(relation_key(facts.target), None)
-    if facts.mentions:
-        mentioned = set(facts.mentions)
-        walk.mark_changed(ref for ref in walk.definitions if _bare(ref) in mentioned)
+    for name in facts.mentions:
+        walk.changed.update(walk.by_bare.get(name, ()))
 
 
 def _bare(ref: ObjectRef) -> str:
@@ -145,9 +163,9 @@ def _conflict_detail(first: Statement, second: Statement) -> tuple[str, tuple[st
     return "; ".join(parts), lost, lost_constraints
 
 
-def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int) -> None:
+def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, position: int) -> None:
     previous = walk.definitions.get(target)
-    unchanged = previous is not None and target not in walk.changed
+    unchanged = previous is not None and not walk.is_changed(target)
     if previous is not None and unchanged and previous.fingerprint == statement.fingerprint:
         walk.duplicates.append(Duplicate(statement, previous, version))
         walk.dropped.add(statement_key(statement))
@@ -158,8 +176,7 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int) 
         return
     if previous is not None and previous.fingerprint != statement.fingerprint:
         walk.redefinitions.append(Redefinition(target, previous, statement))
-    walk.definitions[target] = statement
-    walk.changed.discard(target)
+    walk.remember(target, statement, position)
     if target.kind in RELATION_KINDS:
         walk.relations.setdefault(relation_key(target), statement)
 
@@ -210,13 +227,13 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
             walk.relations[key] = None
     sequence = list(_ordered(mapping, parsed))
     later = _creations(statement for _, statement in sequence)
-    for version, statement in sequence:
+    for position, (version, statement) in enumerate(sequence):
         _check_references(walk, statement, later)
         target = statement.target
         if target is not None and statement.facts.action in DEFINING:
-            _define(walk, statement, target, version)
+            _define(walk, statement, target, version, position)
         else:
-            _note_change(walk, statement)
+            _note_change(walk, statement, position)
         for extra in statement.facts.also_creates:
             walk.changed.add(extra)
             if extra.kind in RELATION_KINDS:
@@ -283,7 +300,7 @@ def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
             target = statement.target
             if target is None or target.kind != "index" or statement.facts.action not in DEFINING:
                 continue
-            shape = _index_shape(statement, target)
+            shape = _index_shape(statement)
             first = seen.setdefault((_qualify(target.table), shape), statement)
             if first is not statement and first.target is not None and first.target.name != target.name:
                 findings.append(
@@ -298,12 +315,12 @@ def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
     return findings
 
 
-def _index_shape(statement: Statement, target: ObjectRef) -> str:
-    # Comments go before whitespace is collapsed: a `--` comment ends at its line's end.
-    sql = re.sub(r"--[^\n]*|/\*.*?\*/", "", statement.text.lower(), flags=re.DOTALL)
-    sql = re.sub(r"\s*([(),;])\s*", r"\1", " ".join(sql.split()))
-    sql = re.sub(rf"\b{re.escape(target.name)}\b", "?", sql, count=1)
-    return re.sub(r"\bif not exists\b", "", sql).strip()
+def _index_shape(statement: Statement) -> str:
+    """What an index covers, without its name: UNIQUE or not, and everything from ON on, normalised."""
+    lines = (line.split("--", 1)[0] for line in statement.text.lower().splitlines())
+    head, _, tail = " ".join(" ".join(lines).split()).partition(" on ")
+    unique = "unique " if " unique " in f" {head} " else ""
+    return unique + _PUNCTUATION_SPACE.sub(r"\1", tail)
 
 
 def build_plan(

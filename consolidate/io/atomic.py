@@ -63,7 +63,7 @@ _renameat2 = _load_renameat2()
 
 @dataclass
 class _Build:
-    """What building the new tree needs to remember: folders' modes, and which folders held entries."""
+    """What building the new tree remembers: folders' modes, which folders held entries, which files are new."""
 
     skipped: frozenset[str]
     modes: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Real PostgreSQL for verification and migration: where a server comes from, scratch databases, replays, diffs."""

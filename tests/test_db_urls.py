@@ -1,0 +1,147 @@
+"""Database URLs: which one applies, how it is shown without its password, how it is pointed at another database."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
+
+from consolidate.db.urls import redact, resolve_url, with_database
+from consolidate.errors import ConsolidateError
+
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
+SCHEMES = st.sampled_from(["postgres", "postgresql", "mysql", "redis+tls"])
+PORTS = st.integers(min_value=1, max_value=65535)
+# Anything a user may pick, with the characters that break naive parsers well represented.
+PASSWORDS = st.text(
+    alphabet=st.one_of(st.sampled_from("@:/%?#&=' \"\\"), st.characters(exclude_categories=("Cs",))), max_size=30
+)
+UNSPACED_PASSWORDS = PASSWORDS.filter(lambda password: not any(char.isspace() for char in password))
+
+
+def quoted(value: str) -> str:
+    """A libpq key/value: single-quoted, with backslash escapes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# --- resolve_url ---------------------------------------------------------------------------------------------
+
+
+def test_the_command_line_url_wins_over_the_environment() -> None:
+    environ = {"DATABASE_URL": "postgresql://env/a", "SUPABASE_DB_URL": "postgresql://supabase/b"}
+    assert resolve_url("postgresql://cli/c", environ) == "postgresql://cli/c"
+
+
+def test_database_url_wins_over_supabase_db_url() -> None:
+    environ = {"DATABASE_URL": "postgresql://env/a", "SUPABASE_DB_URL": "postgresql://supabase/b"}
+    assert resolve_url(None, environ) == "postgresql://env/a"
+
+
+def test_supabase_db_url_is_the_last_resort() -> None:
+    assert resolve_url(None, {"SUPABASE_DB_URL": "postgresql://supabase/b"}) == "postgresql://supabase/b"
+
+
+def test_empty_strings_count_as_unset() -> None:
+    environ = {"DATABASE_URL": "", "SUPABASE_DB_URL": "postgresql://supabase/b"}
+    assert resolve_url("", environ) == "postgresql://supabase/b"
+
+
+def test_no_url_anywhere_means_none() -> None:
+    assert resolve_url(None, {"PATH": "/usr/bin", "DATABASE_URL": ""}) is None
+
+
+# --- redact --------------------------------------------------------------------------------------------------
+
+
+@given(SCHEMES, NAMES, PASSWORDS, NAMES, PORTS, NAMES)
+def test_a_percent_encoded_url_password_is_hidden_and_the_rest_kept(
+    scheme: str, user: str, password: str, host: str, port: int, database: str
+) -> None:
+    url = f"{scheme}://{user}:{quote(password, safe='')}@{host}:{port}/{database}"
+    text = f"cannot connect to {url}: connection refused"
+    assert redact(text) == f"cannot connect to {scheme}://{user}:***@{host}:{port}/{database}: connection refused"
+
+
+@given(SCHEMES, NAMES, UNSPACED_PASSWORDS, NAMES, PORTS, NAMES)
+def test_a_raw_url_password_with_at_signs_colons_and_slashes_is_hidden_whole(
+    scheme: str, user: str, password: str, host: str, port: int, database: str
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}:{port}/{database}"
+    assert redact(f"url {url} failed") == f"url {scheme}://{user}:***@{host}:{port}/{database} failed"
+
+
+@given(NAMES, PASSWORDS, NAMES)
+def test_a_quoted_key_value_password_is_hidden_even_with_spaces_and_quotes(
+    host: str, password: str, database: str
+) -> None:
+    conninfo = f"host={host} password={quoted(password)} dbname={database}"
+    assert redact(conninfo) == f"host={host} password=*** dbname={database}"
+
+
+@given(NAMES, UNSPACED_PASSWORDS, NAMES)
+def test_an_unquoted_key_value_password_is_hidden(host: str, password: str, database: str) -> None:
+    # libpq reads an empty unquoted value as the next word, and a leading quote as a quoted value
+    assume(password and not password.startswith("'"))
+    conninfo = f"host={host} password = {password} dbname={database}"
+    assert redact(conninfo) == f"host={host} password = *** dbname={database}"
+
+
+@given(st.text())
+def test_text_without_credentials_is_unchanged(text: str) -> None:
+    assume("password" not in text.lower() and "://" not in text)
+    assert redact(text) == text
+
+
+def test_every_url_in_a_text_is_redacted() -> None:
+    text = "from postgres://a:first@h1/db to postgresql://b:second@h2:6543/db"
+    assert redact(text) == "from postgres://a:***@h1/db to postgresql://b:***@h2:6543/db"
+
+
+def test_a_password_in_a_url_query_is_hidden() -> None:
+    assert redact("postgresql://h/db?password=hunter22") == "postgresql://h/db?password=***"
+
+
+def test_an_unterminated_quoted_password_hides_the_rest_of_the_text() -> None:
+    assert redact("host=h password='open quote and more") == "host=h password=***"
+
+
+def test_a_url_without_password_is_unchanged() -> None:
+    assert redact("postgresql://postgres@127.0.0.1:5432/postgres") == "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+# --- with_database -------------------------------------------------------------------------------------------
+
+
+def test_with_database_keeps_server_and_credentials_of_a_url() -> None:
+    moved = with_database("postgresql://admin:p%40ss@db.example.com:6543/app?sslmode=disable", "scratch")
+    assert conninfo_to_dict(moved) == {
+        "user": "admin",
+        "password": "p@ss",
+        "host": "db.example.com",
+        "port": "6543",
+        "sslmode": "disable",
+        "dbname": "scratch",
+    }
+
+
+def test_with_database_keeps_server_and_credentials_of_a_key_value_conninfo() -> None:
+    moved = with_database("host=h port=5433 user=u password='a b' dbname=app", "other")
+    assert conninfo_to_dict(moved) == {"host": "h", "port": "5433", "user": "u", "password": "a b", "dbname": "other"}
+
+
+def test_with_database_adds_a_database_to_a_url_without_one() -> None:
+    assert conninfo_to_dict(with_database("postgresql://u@h", "x"))["dbname"] == "x"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:%zzsecret-pw@h/db", "host=h password=secret-pw junk", "host=h password='secret-pw"]
+)
+def test_a_malformed_url_is_reported_without_quoting_it(url: str) -> None:
+    with pytest.raises(ConsolidateError) as raised:
+        with_database(url, "x")
+    assert raised.value.diagnostics[0].code == "db.url"
+    assert "secret" not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
