@@ -13,10 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Plan (writes nothing), then write the canonical tree into build/ (git-ignored, so the fixtures stay clean).
+# Plan (writes nothing), write the canonical tree into build/ (git-ignored, so the fixtures stay clean), then
+# prove it on a private PostgreSQL started for the command (DATABASE_URL, when set, is used instead).
 demo: $(STAMP)
 	$(BIN)/consolidate plan --mapping mapping.yaml
 	$(BIN)/consolidate apply --mapping mapping.yaml
+	$(BIN)/consolidate verify --mapping mapping.yaml
 	@echo "report: build/deploy/migrations/CONSOLIDATION.md"
 
 lint: $(STAMP)

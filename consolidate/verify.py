@@ -22,7 +22,7 @@ from consolidate import commands
 from consolidate.db.diff import SchemaDiff, compare
 from consolidate.db.extensions import called_functions, needed_extensions, stand_in_sql, ways_out
 from consolidate.db.replay import Failure, replay_files
-from consolidate.db.server import Server, copy_database, postgres, scratch_database
+from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.model import Diagnostic, Location
@@ -226,13 +226,16 @@ def verify(
     postgres_bin: Path | None = None,
     allow_stand_ins: bool = True,
     search_path: str | None = None,
+    debian: DebianLayout = DEBIAN,
 ) -> Verification:
     """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right."""
     done = commands.planned(mapping_path)
     output = commands.output_of(done.plan.mapping, None)
     tree = _read_tree(done, output)
     needs = frozenset(needed_extensions(list(done.parsed.values())))
-    with postgres(database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path) as server:
+    with postgres(
+        database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
+    ) as server:
         stand_ins = _stand_ins(done, server, allow_stand_ins)
         with scratch_database(server, "legacy") as legacy_db:
             legacy = replay_files(legacy_db, _legacy_files(done), per_file_transaction=False, stand_ins=stand_ins)
@@ -244,7 +247,7 @@ def verify(
                 )
         return Verification(
             server=server.describe(),
-            server_version=str(server.version),
+            server_version=version_text(server.version),
             stand_ins=tuple(sorted(stand_ins)),
             legacy_failures=legacy.failures,
             canonical_failures=tuple(failures),

@@ -165,7 +165,7 @@ def test_create_index_concurrently_replays_outside_any_transaction(database: str
 def test_an_extension_the_server_lacks_is_named_as_such(database: str, canonical: bool) -> None:
     failure = replay(database, ("ext.sql", 'CREATE EXTENSION "no_such_ext";'), canonical=canonical).failures[0]
     assert (failure.line, failure.extension) == (1, "no_such_ext")
-    assert "install no_such_ext on the server" in failure.diagnostic().hint
+    assert "a server that has no_such_ext (--database-url URL)" in failure.diagnostic().hint
 
 
 def test_a_stood_in_extension_plays_its_part_and_is_noted(database: str) -> None:
@@ -239,7 +239,7 @@ def test_a_failure_reads_as_sqlstate_and_message_with_detail_context_and_hint() 
 
 def test_a_missing_extension_s_diagnostic_names_the_ways_out() -> None:
     hint = Failure("a.sql", 1, None, "0A000", "not available", extension="postgis").diagnostic().hint
-    assert "install postgis on the server" in hint
+    assert "has postgis (--database-url URL)" in hint and "--postgres-bin DIR" in hint
     assert "--database-url" in hint
 
 
@@ -257,3 +257,11 @@ def test_a_failure_to_connect_is_reported_without_the_password() -> None:
         replay("postgresql://u:s3cr3t@127.0.0.1:1/db?connect_timeout=2", ("a.sql", "SELECT 1;"))
     assert caught.value.diagnostics[0].code == "db.connect"
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words() -> None:
+    from consolidate.db.replay import _Mode, _pieces
+
+    text = "-- " + "x" * 600 + "\nCREATE EXTENSION IF NOT EXISTS pgcrypto;\n"
+    (piece,) = _pieces("f.sql", text, {"pgcrypto": set()})
+    assert piece.mode is _Mode.EXTENSION

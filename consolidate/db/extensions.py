@@ -182,8 +182,9 @@ def stand_in_blockers(extension: str, called: Set[str]) -> tuple[str, ...]:
 def ways_out(extension: str) -> str:
     """What a user can do about a server that lacks `extension`."""
     return (
-        f"install {extension} on the server (most extensions come with the postgresql-contrib package), "
-        "or replay on a server that has it (--database-url)"
+        f"replay on a server that has {extension} (--database-url URL), start the private server from "
+        "PostgreSQL binaries that have it (--postgres-bin DIR), or install it (most extensions come with the "
+        "distribution's postgresql-contrib package)"
     )
 
 

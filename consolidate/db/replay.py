@@ -211,7 +211,8 @@ def _pieces(path: str, text: str, stand_ins: Mapping[str, Set[str]]) -> list[_Pi
 
 def _mode(code: str, stand_ins: Mapping[str, Set[str]]) -> tuple[_Mode, ExtensionCommand | None]:
     """How a statement (comments blanked) must be sent."""
-    words = [word.upper() for word in _WORD.findall(code, 0, 400)[:6]]
+    start = len(code) - len(code.lstrip())  # leading comments are blanked, and may be long
+    words = [word.upper() for word in _WORD.findall(code, start, start + 400)[:6]]
     first, second = [*words, "", ""][:2]
     command = extension_command(code) if first in ("CREATE", "DROP") and second == "EXTENSION" else None
     if command is not None and all(name in stand_ins for name in command.names):

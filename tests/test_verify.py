@@ -1,0 +1,121 @@
+"""`consolidate verify` on real servers: the service (--database-url) and a private one (no URL).
+
+Each test works on a copy of the reference case; every scratch database must be gone afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from consolidate.db.server import DebianLayout
+from consolidate.errors import ConsolidateError
+from consolidate.verify import verify as verify_tree
+from tests.clitools import copy_reference_case, run
+
+DLQ = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
+DLQ_DOWN = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table_down.sql"
+REPORT = Path("build/deploy/migrations/CONSOLIDATION.md")
+VERIFICATION = Path("build/deploy/migrations/verification.json")
+
+
+@pytest.fixture
+def case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SUPABASE_DB_URL", raising=False)
+    return copy_reference_case(tmp_path)
+
+
+def scratch_databases(service_url: str) -> list[str]:
+    with psycopg.connect(service_url, autocommit=True) as connection:
+        rows = connection.execute("select datname from pg_database where datname like 'consolidate\\_%'").fetchall()
+    return [row[0] for row in rows]
+
+
+def verify(case: Path, *args: str) -> tuple[int, str, dict[str, object]]:
+    assert run("apply", cwd=case).exit_code == 0
+    result = run("verify", *args, cwd=case)
+    document = json.loads((case / VERIFICATION).read_text()) if (case / VERIFICATION).exists() else {}
+    return result.exit_code, result.output, document
+
+
+def test_the_reference_case_is_proven_on_the_service_and_the_report_says_so(case: Path, service_url: str) -> None:
+    before = scratch_databases(service_url)
+    code, output, document = verify(case, "--database-url", service_url)
+    assert code == 0, output
+    assert document["proven"] is True and document["equivalent"] is True
+    rollbacks = {v["label"]: v["rollback"] for v in document["versions"]}  # type: ignore[union-attr]
+    assert rollbacks["003_heartbeats"] == rollbacks["008_dlq"] == "verified"
+    assert list(rollbacks.values()).count("stub") == 9
+    assert "- [x] Verified on a database" in (case / REPORT).read_text()
+    assert run("report", "--check", cwd=case).exit_code == 0
+    assert scratch_databases(service_url) == before
+
+
+def test_the_reference_case_is_proven_on_a_private_server_with_no_url(case: Path) -> None:
+    code, output, document = verify(case)
+    assert code == 0, output
+    assert document["proven"] is True
+    assert "PostgreSQL" in str(document["server"])
+
+
+def test_a_wrong_legacy_down_script_is_reported_wrong_with_the_difference(case: Path, service_url: str) -> None:
+    down = case / DLQ_DOWN
+    down.write_text(down.read_text().replace("DROP FUNCTION IF EXISTS move_job_to_dlq(UUID, TEXT, JSONB);", ""))
+    code, output, document = verify(case, "--database-url", service_url)
+    assert code == 1
+    (dlq,) = [v for v in document["versions"] if v["label"] == "008_dlq"]  # type: ignore[union-attr]
+    assert dlq["rollback"] == "wrong"
+    assert "move_job_to_dlq" in " ".join(dlq["detail"])
+    assert "rollback 008_dlq: wrong" in output
+
+
+def test_a_non_immutable_index_predicate_is_reported_at_its_file_and_line(case: Path, service_url: str) -> None:
+    source = case / DLQ
+    lines = source.read_text().splitlines(keepends=True)
+    lines.append("\nCREATE INDEX ix_dlq_recent ON dead_letter_queue (failed_at) WHERE failed_at > now();\n")
+    source.write_text("".join(lines))
+    line = len(lines) + 1
+    code, output, document = verify(case, "--database-url", service_url)
+    assert code == 1
+    (failure,) = document["legacy_failures"]  # type: ignore[misc]
+    assert (failure["path"], failure["line"]) == (DLQ, line)
+    assert failure["message"].startswith("42P17")
+    assert "42P17" in output
+
+
+def test_the_password_never_appears_in_the_output(case: Path) -> None:
+    url = "postgresql://postgres:s3cret-pw@127.0.0.1:1/postgres"  # nothing listens on port 1
+    assert run("apply", cwd=case).exit_code == 0
+    result = run("verify", "--database-url", url, cwd=case)
+    assert result.exit_code == 2
+    assert "s3cret-pw" not in result.output
+    assert "127.0.0.1" in result.output
+
+
+def test_verify_before_apply_exits_2_with_a_hint(case: Path, service_url: str) -> None:
+    result = run("verify", "--database-url", service_url, cwd=case)
+    assert result.exit_code == 2
+    assert "consolidate apply" in result.output
+
+
+def test_stand_ins_replace_an_extension_the_private_server_lacks(case: Path) -> None:
+    # System binaries hidden (empty PATH, no Debian layout): the embedded server lacks pgcrypto, which the
+    # fixtures create but never call, so an empty stand-in plays its part.
+    assert run("apply", cwd=case).exit_code == 0
+    nowhere = DebianLayout(case / "none", case / "none")
+    result = verify_tree(case / "mapping.yaml", None, search_path="", debian=nowhere)
+    assert result.proven
+    assert result.stand_ins == ("pgcrypto",)
+    assert "embedded" in result.server
+
+
+def test_no_stand_ins_refuses_with_the_extension_and_the_ways_out(case: Path) -> None:
+    assert run("apply", cwd=case).exit_code == 0
+    nowhere = DebianLayout(case / "none", case / "none")
+    with pytest.raises(ConsolidateError) as raised:
+        verify_tree(case / "mapping.yaml", None, search_path="", debian=nowhere, allow_stand_ins=False)
+    assert "pgcrypto" in str(raised.value) and "--postgres-bin" in str(raised.value)
