@@ -14,7 +14,7 @@ import logging
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 import sqlglot
@@ -101,9 +101,16 @@ class _Source:
     text: str
     dialect: str
     lines: _Lines
+    # One str object per slice: a chunk's text and its statement's text are then the same object, which pickle
+    # sends once when parsed files come back from the worker processes.
+    slices: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def chunk(self, span: _Span) -> str:
-        return self.text[span.start : span.end]
+        key = (span.start, span.end)
+        found = self.slices.get(key)
+        if found is None:
+            found = self.slices[key] = self.text[span.start : span.end]
+        return found
 
     def location(self, offset: int) -> Location:
         return self.lines.location(self.path, offset)
@@ -142,8 +149,8 @@ class _Nesting:
 def split(text: str, dialect: str = "postgres") -> tuple[Chunk, ...]:
     """Cut a file's text into chunks whose concatenation is exactly the text."""
     tokens, failed = _tokenize(text, dialect)
-    lines = _Lines(text)
-    return tuple(_chunk(text, lines, span) for span in _spans(text, tokens, failed))
+    source = _Source("", text, dialect, _Lines(text))
+    return tuple(_chunk(source, span) for span in _spans(text, tokens, failed))
 
 
 def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
@@ -164,7 +171,7 @@ def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
     )
     return ParsedFile(
         path=path,
-        chunks=tuple(_chunk(text, source.lines, span) for span in spans),
+        chunks=tuple(_chunk(source, span) for span in spans),
         statements=statements,
         errors=tuple(sorted(errors, key=lambda diagnostic: diagnostic.location)),
         fallbacks=sum(not statement.parsed for statement in statements),
@@ -259,8 +266,8 @@ def _fold_words(tokens: list[Token]) -> None:
             token.text = text.lower()
 
 
-def _chunk(text: str, lines: _Lines, span: _Span) -> Chunk:
-    return Chunk(text[span.start : span.end], span.start, lines.line(span.start), span.is_statement)
+def _chunk(source: _Source, span: _Span) -> Chunk:
+    return Chunk(source.chunk(span), span.start, source.lines.line(span.start), span.is_statement)
 
 
 def _head(source: _Source, span: _Span) -> int:
