@@ -207,7 +207,14 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     versions = f"sqlglot {metadata.version('sqlglot')}, pglast {metadata.version('pglast')}"
-    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {versions}, {platform.system()}"
+    system = f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {versions}, {platform.system()}"
+    return f"{system}; consolidate at commit {commit()} (plus whatever the working tree changes)"
+
+
+def commit() -> str:
+    """The checked-out commit, read without touching the repository (no index refresh, unlike `git status`)."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+    return result.stdout.strip() or "unknown"
 
 
 def verdict(value: float, limit: float) -> str:

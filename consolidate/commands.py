@@ -17,8 +17,9 @@ import jinja2
 from consolidate import __version__
 from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import draft_mapping
-from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, source_lines
+from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
 from consolidate.core.plan import build_plan
+from consolidate.core.prelude import Prelude, read_prelude
 from consolidate.core.scan import scan
 from consolidate.core.statements import parse_file
 from consolidate.errors import EXIT_FAIL, ConsolidateError
@@ -31,7 +32,8 @@ from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
 from consolidate.render.report import REPORT_NAME, VERIFICATION_NAME, render_report, report_facts
 from consolidate.render.tree import render_tree
 
-# Below this many files a process pool costs more than it saves (measured in bench/plan_bench.py).
+# Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
+# files; below this many a pool is not worth it (a round number, not a measured break-even).
 PARALLEL_THRESHOLD = 64
 
 
@@ -42,6 +44,7 @@ class Loaded:
     mapping: Mapping
     lines: dict[str, int]
     sha256: str
+    prelude: Prelude | None = None
 
 
 def load_mapping(path: Path) -> Loaded:
@@ -60,7 +63,29 @@ def load_mapping(path: Path) -> Loaded:
         raise ConsolidateError.at(
             "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
         ) from error
-    return Loaded(parse_mapping(text, str(path), str(path.parent)), source_lines(text), sha256(data))
+    mapping = parse_mapping(text, str(path), str(path.parent))
+    return Loaded(mapping, source_lines(text), sha256(data), _prelude(mapping, text))
+
+
+def _prelude(mapping: Mapping, text: str) -> Prelude | None:
+    """The platform's prerequisites the mapping names (docs/mapping.md), read and checked for syntax."""
+    found = prelude_of(text)
+    if found is None:
+        return None
+    written, line = found
+    path = Path(mapping.base) / written
+    try:
+        prelude = read_prelude(path.as_posix(), path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConsolidateError.at(
+            "mapping.prelude-unreadable",
+            f"cannot read the prelude '{written}': {error.__class__.__name__}",
+            Location(mapping.path, line),
+            hint="prelude is relative to the mapping file's folder and must be a UTF-8 SQL file",
+        ) from error
+    if prelude.errors:
+        raise ConsolidateError(prelude.errors)
+    return prelude
 
 
 def root_of(mapping: Mapping) -> Path:
@@ -187,12 +212,17 @@ class Planned:
     plan: Plan
 
 
-def planned(mapping_path: Path, jobs: int | None = None, out: Path | None = None) -> Planned:
+def planned(
+    mapping_path: Path, jobs: int | None = None, out: Path | None = None, loaded: Loaded | None = None
+) -> Planned:
     """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
-    loaded = load_mapping(mapping_path)
+    loaded = loaded or load_mapping(mapping_path)
     scanned = scan_mapping(loaded, out)
     parsed = parse_sources(scanned, jobs)
-    result, problems = build_plan(scanned.mapping, scanned.scan, parsed)
+    mapping = scanned.mapping
+    if loaded.prelude is not None:  # what the prelude creates exists before any migration runs
+        mapping = replace(mapping, provided=tuple(dict.fromkeys(mapping.provided + loaded.prelude.provided)))
+    result, problems = build_plan(mapping, scanned.scan, parsed)
     if problems:
         raise ConsolidateError(problems)
     return Planned(loaded, scanned.scan, parsed, result)
@@ -247,7 +277,7 @@ def apply(
     output = output_of(loaded.mapping, out)
     if not dry_run:
         recover(output)
-    done = planned(mapping_path, jobs, output)
+    done = planned(mapping_path, jobs, output, loaded)
     if not done.plan.clean:
         raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
     current = read_output(output)
@@ -333,7 +363,7 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
             Location(str(output)),
             hint=f"run `consolidate apply --mapping {mapping_path}` first",
         )
-    text = build_report(environment(templates), planned(mapping_path), lock, current).encode("utf-8")
+    text = build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
     path = output / REPORT_NAME
     if current.get(REPORT_NAME) == text:
         return ReportResult(path, changed=False, written=False)

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from consolidate import commands
+from consolidate.core.prelude import Prelude
 from consolidate.db.diff import SchemaDiff, compare
 from consolidate.db.extensions import called_functions, needed_extensions, stand_in_sql, ways_out
+from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import Failure, replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_USAGE, ConsolidateError
@@ -170,8 +172,27 @@ def _legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
 
 
 @contextmanager
+def _roles(server: Server, prelude: Prelude | None) -> Iterator[list[str]]:
+    """The prelude's roles for the whole run (roles are cluster-wide: only those created here are dropped)."""
+    if prelude is None:
+        yield []
+        return
+    with prelude_roles(server, prelude) as created:
+        yield created
+
+
+def _prepare(conninfo: str, prelude: Prelude | None, stand_ins: dict[str, set[str]]) -> None:
+    """What the platform provides, in a new scratch database, before any migration runs."""
+    if prelude is None:
+        return
+    failures = apply_prelude(conninfo, prelude, stand_ins=stand_ins)
+    if failures:
+        raise ConsolidateError([failure.diagnostic() for failure in failures])
+
+
+@contextmanager
 def _canonical(
-    server: Server, tree: _Tree, stand_ins: dict[str, set[str]]
+    server: Server, tree: _Tree, stand_ins: dict[str, set[str]], prelude: Prelude | None
 ) -> Iterator[tuple[str, dict[int, str], list[Failure], set[int]]]:
     """Replay versions in order into one database, copying it after each version: (final, snapshots, failures)."""
     # Copies only where a rollback will be proven: the database at k and at k-1 for each non-stub down/k.
@@ -179,6 +200,7 @@ def _canonical(
     wanted = proven | {v - 1 for v in proven}
     with ExitStack() as stack:
         build = stack.enter_context(scratch_database(server, "canonical"))
+        _prepare(build, prelude, stand_ins)
         snapshots = {0: stack.enter_context(copy_database(server, build, "at0"))} if 0 in wanted else {}
         failures: list[Failure] = []
         failed: set[int] = set()
@@ -233,13 +255,18 @@ def verify(
     output = commands.output_of(done.plan.mapping, None)
     tree = _read_tree(done, output)
     needs = frozenset(needed_extensions(list(done.parsed.values())))
-    with postgres(
-        database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
-    ) as server:
+    prelude = done.loaded.prelude
+    with (
+        postgres(
+            database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
+        ) as server,
+        _roles(server, prelude),
+    ):
         stand_ins = _stand_ins(done, server, allow_stand_ins)
         with scratch_database(server, "legacy") as legacy_db:
+            _prepare(legacy_db, prelude, stand_ins)
             legacy = replay_files(legacy_db, _legacy_files(done), per_file_transaction=False, stand_ins=stand_ins)
-            with _canonical(server, tree, stand_ins) as (canonical_db, snapshots, failures, failed):
+            with _canonical(server, tree, stand_ins, prelude) as (canonical_db, snapshots, failures, failed):
                 diff = compare(legacy_db, canonical_db)
                 versions = tuple(
                     _rollback(server, tree, version, label, snapshots, stand_ins, failed)

@@ -6,6 +6,7 @@ Each test works on a copy of the reference case; every scratch database must be 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,7 @@ from tests.clitools import copy_reference_case, run
 
 DLQ = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
 DLQ_DOWN = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table_down.sql"
+HEALING = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/019_healing_events.sql"
 REPORT = Path("build/deploy/migrations/CONSOLIDATION.md")
 VERIFICATION = Path("build/deploy/migrations/verification.json")
 
@@ -119,3 +121,27 @@ def test_no_stand_ins_refuses_with_the_extension_and_the_ways_out(case: Path) ->
     with pytest.raises(ConsolidateError) as raised:
         verify_tree(case / "mapping.yaml", None, search_path="", debian=nowhere, allow_stand_ins=False)
     assert "pgcrypto" in str(raised.value) and "--postgres-bin" in str(raised.value)
+
+
+def test_a_role_and_a_table_the_prelude_provides_make_grants_and_references_replay(
+    case: Path, service_url: str
+) -> None:
+    role = f"app_ro_{uuid.uuid4().hex[:8]}"
+    (case / "prelude.sql").write_text(
+        f"CREATE ROLE {role} NOLOGIN;\nCREATE SCHEMA auth;\nCREATE TABLE auth.users (id uuid PRIMARY KEY);\n"
+    )
+    mapping = case / "mapping.yaml"
+    mapping.write_text(mapping.read_text().replace("width: 3\n", "width: 3\nprelude: prelude.sql\n"))
+    source = case / HEALING  # its version's rollback is a stub: nothing here to undo by hand
+    source.write_text(
+        source.read_text()
+        + f"\nGRANT SELECT ON healing_events TO {role};\n"
+        + "CREATE TABLE dlq_owners (user_id uuid REFERENCES auth.users (id));\n"
+    )
+    assert json.loads(run("plan", "--json", cwd=case).stdout)["clean"] is True
+    code, output, document = verify(case, "--database-url", service_url)
+    assert code == 0, output
+    assert document["proven"] is True
+    with psycopg.connect(service_url, autocommit=True) as connection:
+        left = connection.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchall()
+    assert left == []  # created for the run, dropped after it

@@ -16,12 +16,9 @@ from consolidate import commands
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
-from consolidate.cli.verify_view import print_verification
 from consolidate.core.plan_json import plan_document
-from consolidate.db.urls import resolve_url
 from consolidate.errors import EXIT_FAIL, EXIT_OK, ConsolidateError
 from consolidate.render.report import REPORT_NAME
-from consolidate.verify import verify as verify_tree
 
 # Locals in a traceback could hold a database URL with its password: never show them.
 app = typer.Typer(
@@ -137,6 +134,11 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
+    # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
+    from consolidate.cli.verify_view import print_verification
+    from consolidate.db.urls import resolve_url
+    from consolidate.verify import verify as verify_tree
+
     url = resolve_url(database_url, os.environ)
     result = _run(lambda: verify_tree(mapping, url, postgres_bin=postgres_bin, allow_stand_ins=not no_stand_ins))
     document = result.document(commands.today())

@@ -67,7 +67,8 @@ _BOOL = "tag:yaml.org,2002:bool"
 # Keys of each section: name -> required. `reason` is checked by its entries, for a clearer message.
 _TOP = {
     "version": True, "dialect": False, "root": True, "output": True, "width": False, "sources": True,
-    "provided": False, "groups": False, "migrations": True, "exclude": False, "resolutions": False,
+    "provided": False, "prelude": False, "groups": False, "migrations": True, "exclude": False,
+    "resolutions": False,
 }  # fmt: skip
 _MIGRATION = {"version": True, "name": True, "description": False, "sources": True}
 _EXCLUDE = {"path": True, "reason": False}
@@ -343,6 +344,23 @@ def source_lines(text: str) -> dict[str, int]:
     return reader.lines
 
 
+def prelude_of(text: str) -> tuple[str, int] | None:
+    """The `prelude` file (relative to the mapping file's folder, normalised like `root`) and its line.
+
+    None when the key is absent or its value is unusable; `parse_mapping` reports why for the same text.
+    """
+    reader = _Reader("")
+    document = reader.compose(text)
+    if not isinstance(document, MappingNode):
+        return None
+    top = reader.fields(document, _TOP, "the mapping file")
+    found = top.get("prelude") if top else None
+    path = _prelude(reader, found)
+    if found is None or path is None:
+        return None
+    return path, reader.at(found.value).line or 1
+
+
 def _read_mapping(reader: _Reader, document: Node, base: str) -> Mapping | None:
     if not isinstance(document, MappingNode):
         message = f"the mapping file must be a mapping of keys (version, root, …), not {_describe(document)}"
@@ -365,6 +383,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
     excludes = _excludes(reader, top.get("exclude"), _mapped_sources(entries))
     resolutions = _resolutions(reader, top.get("resolutions"))
     provided = _provided(reader, top.get("provided"))
+    _prelude(reader, top.get("prelude"))  # checked here; `prelude_of` gives it to callers (Mapping has no field)
     if reader.problems or version is None or dialect is None or root is None or output is None or width is None:
         return None
     return Mapping(
@@ -560,7 +579,7 @@ def _targets(entries: list[_Entry]) -> tuple[Target, ...]:
     return tuple(sorted(targets, key=lambda target: target.version))
 
 
-# --- groups, exclude, resolutions, provided ----------------------------------------------------------------
+# --- groups, exclude, resolutions, provided, prelude -------------------------------------------------------
 
 
 def _groups(reader: _Reader, found: _Field | None, last: int) -> tuple[Group, ...]:
@@ -699,6 +718,11 @@ def _provided(reader: _Reader, found: _Field | None) -> tuple[str, ...]:
         elif text is not None:
             provided[text] = reader.at(node).line or 0
     return tuple(provided)
+
+
+def _prelude(reader: _Reader, found: _Field | None) -> str | None:
+    """The SQL file that sets up what the platform provides; outside root, so relative to the mapping's folder."""
+    return reader.base_path(found.value, "'prelude'") if found else None
 
 
 def _sorted(problems: Iterable[Diagnostic]) -> list[Diagnostic]:
