@@ -30,7 +30,7 @@ from consolidate.model import Location, Lock, LockEntry, Mapping, ParsedFile, Pl
 from consolidate.render.environment import environment
 from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
 from consolidate.render.report import REPORT_NAME, VERIFICATION_NAME, render_report, report_facts
-from consolidate.render.tree import render_tree
+from consolidate.render.tree import GeneratedDown, read_generated, render_tree
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).
@@ -271,6 +271,7 @@ def apply(
     force: bool = False,
     templates: Path | None = None,
     jobs: int | None = None,
+    generated: dict[str, GeneratedDown] | None = None,
 ) -> ApplyResult:
     """Render the canonical tree in memory, check it against the disk, and write it atomically (unless dry_run)."""
     loaded = load_mapping(mapping_path)
@@ -283,7 +284,7 @@ def apply(
     current = read_output(output)
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
-    desired = render_outputs(done, environment(templates), current, lock, today(), consumed)
+    desired = render_outputs(done, environment(templates), current, lock, today(), consumed, generated)
     # Sources read above may be overwritten in place: their bytes are in the lock now.
     owned = {LOCK_NAME} if lock else set()
     owned |= {at for at, item in consumed.items() if sha256(current[at]) == item.sha256}
@@ -305,10 +306,17 @@ def render_outputs(
     old: Lock | None,
     date_today: str,
     consumed: dict[str, Preserved] | None = None,
+    generated: dict[str, GeneratedDown] | None = None,
 ) -> dict[str, bytes]:
-    """Every file apply owns, rendered: versions/, down/, CONSOLIDATION.md and the lock (last: it hashes the rest)."""
+    """Every file apply owns, rendered: versions/, down/, CONSOLIDATION.md and the lock (last: it hashes the rest).
+
+    Generated rollbacks already in the tree are carried over (while their up script is unchanged); `generated`
+    adds or replaces some.
+    """
     plan = done.plan
-    files = {path: text.encode("utf-8") for path, text in render_tree(env, plan, done.scan, done.parsed).items()}
+    downs = {**_generated_downs(current), **(generated or {})}
+    rendered = render_tree(env, plan, done.scan, done.parsed, downs)
+    files = {path: text.encode("utf-8") for path, text in rendered.items()}
     core = Lock(
         tool_version=__version__,
         mapping_sha256=done.loaded.sha256,
@@ -332,6 +340,14 @@ def render_outputs(
     lock = replace(lock, outputs=tuple(sorted((*lock.outputs, report_entry), key=_path)))
     files[LOCK_NAME] = lock_text(lock).encode("utf-8")
     return files
+
+
+def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
+    found = {}
+    for path, data in current.items():
+        if path.startswith("down/") and (item := read_generated(data.decode("utf-8", errors="replace"))):
+            found[path] = item
+    return found
 
 
 def build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:

@@ -12,6 +12,8 @@ Order of work, each step on a scratch database that is always dropped:
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -20,16 +22,16 @@ from typing import Any
 
 from consolidate import commands
 from consolidate.core.prelude import Prelude
-from consolidate.db.diff import SchemaDiff, compare
+from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
 from consolidate.db.extensions import called_functions, needed_extensions, stand_in_sql, ways_out
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import Failure, replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
-from consolidate.errors import EXIT_USAGE, ConsolidateError
+from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.model import Diagnostic, Location
 from consolidate.render.lock import LOCK_NAME
-from consolidate.render.tree import STUB_MARKER, down_path, version_path
+from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, version_path
 
 FORMAT = 1
 
@@ -192,12 +194,14 @@ def _prepare(conninfo: str, prelude: Prelude | None, stand_ins: dict[str, set[st
 
 @contextmanager
 def _canonical(
-    server: Server, tree: _Tree, stand_ins: dict[str, set[str]], prelude: Prelude | None
+    server: Server, tree: _Tree, stand_ins: dict[str, set[str]], prelude: Prelude | None, around: set[int]
 ) -> Iterator[tuple[str, dict[int, str], list[Failure], set[int]]]:
-    """Replay versions in order into one database, copying it after each version: (final, snapshots, failures)."""
-    # Copies only where a rollback will be proven: the database at k and at k-1 for each non-stub down/k.
-    proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
-    wanted = proven | {v - 1 for v in proven}
+    """Replay versions in order into one database: (final, snapshots, failures, failed versions).
+
+    The database is copied (CREATE DATABASE … TEMPLATE) only at k and k-1 for each version k in `around`:
+    the rollback proof and the rollback generator compare exactly those, and never replay a prefix again.
+    """
+    wanted = around | {v - 1 for v in around}
     with ExitStack() as stack:
         build = stack.enter_context(scratch_database(server, "canonical"))
         _prepare(build, prelude, stand_ins)
@@ -266,7 +270,8 @@ def verify(
         with scratch_database(server, "legacy") as legacy_db:
             _prepare(legacy_db, prelude, stand_ins)
             legacy = replay_files(legacy_db, _legacy_files(done), per_file_transaction=False, stand_ins=stand_ins)
-            with _canonical(server, tree, stand_ins, prelude) as (canonical_db, snapshots, failures, failed):
+            proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
+            with _canonical(server, tree, stand_ins, prelude, proven) as (canonical_db, snapshots, failures, failed):
                 diff = compare(legacy_db, canonical_db)
                 versions = tuple(
                     _rollback(server, tree, version, label, snapshots, stand_ins, failed)
@@ -282,3 +287,96 @@ def verify(
             versions=tuple(sorted(versions, key=lambda v: v.version)),
             outputs=tree.hashes,
         )
+
+
+def generate_downs(
+    mapping_path: Path,
+    database_url: str | None,
+    *,
+    postgres_bin: Path | None = None,
+    allow_stand_ins: bool = True,
+    search_path: str | None = None,
+    debian: DebianLayout = DEBIAN,
+) -> dict[str, GeneratedDown]:
+    """For each version whose rollback is a stub or failed its last proof: the SQL turning the database at
+    that version into the database at the one before (results.dbdiff), keyed by down path."""
+    done = commands.planned(mapping_path)
+    output = commands.output_of(done.plan.mapping, None)
+    tree = _read_tree(done, output)
+    width = done.plan.mapping.width
+    redo = _disproven(read_output(output))
+    chosen = {
+        target.target.version
+        for target in done.plan.targets
+        if tree.down[target.target.version][1].startswith(STUB_MARKER) or target.target.label(width) in redo
+    }
+    needs = frozenset(needed_extensions(list(done.parsed.values())))
+    prelude = done.loaded.prelude
+    with (
+        postgres(
+            database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
+        ) as server,
+        _roles(server, prelude),
+    ):
+        stand_ins = _stand_ins(done, server, allow_stand_ins)
+        with _canonical(server, tree, stand_ins, prelude, chosen) as (_, snapshots, failures, _failed):
+            if failures:
+                raise ConsolidateError([f.diagnostic() for f in failures], exit_code=EXIT_FAIL)
+            generated = {}
+            for target in done.plan.targets:
+                version = target.target.version
+                if version in chosen:
+                    sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()
+                    body = sql or "-- The schema at this version equals the one before it: nothing to undo."
+                    generated[down_path(target, width)] = GeneratedDown(tree.hashes[version_path(target, width)], body)
+    return generated
+
+
+_DROP = re.compile(
+    r"^(drop (?:table|type|sequence|view|materialized view|function|domain) (?:if exists )?[^;]*?);$", re.M
+)
+_DROP_CONSTRAINT = re.compile(r'^(alter table "[^"]+"\."[^"]+" drop constraint) (?!if exists)', re.M)
+
+
+def droppable(sql: str) -> str:
+    """dbdiff's SQL made robust for a rollback, whose every statement drops what the version created.
+
+    dbdiff orders drops by kind, not by dependency: a table is dropped before the function that uses its row
+    type (2BP01), and a partition's inherited constraint is dropped after its parent's took it away (42704).
+    CASCADE and IF EXISTS let the drops land in any order. Safe because the rollback proof follows: anything
+    CASCADE removed that the previous version had shows up as a difference, and the rollback is reported wrong.
+    """
+    sql = _DROP.sub(lambda m: m.group(0) if m.group(1).endswith(" cascade") else f"{m.group(1)} cascade;", sql)
+    return _DROP_CONSTRAINT.sub(r"\1 if exists ", sql)
+
+
+def _disproven(files: dict[str, bytes]) -> set[str]:
+    """Labels whose rollback the last verification found wrong or failing."""
+    try:
+        document = json.loads(files.get("verification.json", b"{}"))
+    except ValueError:
+        return set()
+    versions = document.get("versions", []) if isinstance(document, dict) else []
+    return {
+        str(item.get("label"))
+        for item in versions
+        if isinstance(item, dict) and item.get("rollback") in ("wrong", "failing")
+    }
+
+
+def apply_generated_downs(
+    mapping_path: Path,
+    database_url: str | None,
+    *,
+    force: bool = False,
+    templates: Path | None = None,
+    postgres_bin: Path | None = None,
+    allow_stand_ins: bool = True,
+) -> tuple[commands.ApplyResult, Verification]:
+    """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
+    them, and verify again so that every generated rollback is proven (or reported) at once."""
+    options: dict[str, Any] = {"postgres_bin": postgres_bin, "allow_stand_ins": allow_stand_ins}
+    commands.apply(mapping_path, force=force, templates=templates)
+    generated = generate_downs(mapping_path, database_url, **options)
+    result = commands.apply(mapping_path, force=force, templates=templates, generated=generated)
+    return result, verify(mapping_path, database_url, **options)

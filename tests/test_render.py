@@ -3,13 +3,15 @@ duplicates, in order, and a stub rollback refuses to run."""
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consolidate.core.plan import build_plan
 from consolidate.core.statements import parse_file
 from consolidate.render.environment import environment
-from consolidate.render.tree import STUB_MARKER, render_tree
+from consolidate.render.tree import GENERATED_MARKER, STUB_MARKER, GeneratedDown, read_generated, render_tree
 from tests.planning import mapping, scan_of
 
 POOL = [
@@ -70,3 +72,25 @@ def test_a_stub_rollback_raises_and_lists_what_the_up_script_creates() -> None:
     assert down.index("--   index ix_a on a") < down.index("--   table a")
     assert "RAISE EXCEPTION 'consolidate: no rollback for 001_t1" in down
     assert parse_file("down.sql", down).errors == ()
+
+
+def test_a_generated_rollback_is_read_back_exactly_even_when_it_is_only_a_comment() -> None:
+    text = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n"
+    parsed = {"f.sql": parse_file("f.sql", text)}
+    plan, _ = build_plan(mapping([["f.sql"]]), scan_of(["f.sql"]), parsed)
+    up = render_tree(environment(), plan, scan_of(["f.sql"]), parsed)["versions/001_t1.sql"]
+    sha = hashlib.sha256(up.encode()).hexdigest()
+    for sql in ('drop table "public"."a" cascade;', "-- nothing to undo"):
+        generated = {"down/001_t1_down.sql": GeneratedDown(sha, sql)}
+        down = render_tree(environment(), plan, scan_of(["f.sql"]), parsed, generated)["down/001_t1_down.sql"]
+        assert down.startswith(GENERATED_MARKER)
+        assert "INSERT at f.sql:2" in down  # what a schema difference cannot undo is said
+        assert read_generated(down) == GeneratedDown(sha, sql)
+
+
+def test_a_generated_rollback_for_another_up_script_is_not_used() -> None:
+    parsed = {"f.sql": parse_file("f.sql", "CREATE TABLE a (id int);\n")}
+    plan, _ = build_plan(mapping([["f.sql"]]), scan_of(["f.sql"]), parsed)
+    stale = {"down/001_t1_down.sql": GeneratedDown("0" * 64, "drop table a;")}
+    down = render_tree(environment(), plan, scan_of(["f.sql"]), parsed, stale)["down/001_t1_down.sql"]
+    assert down.startswith(STUB_MARKER)

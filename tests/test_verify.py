@@ -14,6 +14,7 @@ import pytest
 
 from consolidate.db.server import DebianLayout
 from consolidate.errors import ConsolidateError
+from consolidate.verify import droppable
 from consolidate.verify import verify as verify_tree
 from tests.clitools import copy_reference_case, run
 
@@ -145,3 +146,25 @@ def test_a_role_and_a_table_the_prelude_provides_make_grants_and_references_repl
     with psycopg.connect(service_url, autocommit=True) as connection:
         left = connection.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchall()
     assert left == []  # created for the run, dropped after it
+
+
+def test_droppable_makes_drops_order_independent_and_leaves_other_sql_alone() -> None:
+    sql = 'drop table "public"."a";\nalter table "public"."p" drop constraint "c";\ncreate index i on t (x);\n'
+    assert droppable(sql) == (
+        'drop table "public"."a" cascade;\n'
+        'alter table "public"."p" drop constraint if exists "c";\n'
+        "create index i on t (x);\n"
+    )
+    assert droppable('drop type "public"."t" cascade;') == 'drop type "public"."t" cascade;'
+
+
+def test_generate_down_replaces_every_stub_with_a_proven_rollback(case: Path, service_url: str) -> None:
+    result = run("apply", "--generate-down", "--database-url", service_url, cwd=case)
+    assert result.exit_code == 0, result.output
+    downs = sorted((case / "build/deploy/migrations/down").glob("*.sql"))
+    assert len(downs) == 11 and not [d.name for d in downs if d.read_text().startswith("-- consolidate: stub")]
+    document = json.loads((case / VERIFICATION).read_text())
+    assert {v["rollback"] for v in document["versions"]} == {"verified"}
+    again = run("apply", cwd=case)
+    assert again.exit_code == 0 and "nothing to write" in again.stdout
+    assert "- [x] Rollback scripts for every migration" in (case / REPORT).read_text()

@@ -17,7 +17,7 @@ from consolidate.cli.changes_view import print_changes
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
-from consolidate.errors import EXIT_FAIL, EXIT_OK, ConsolidateError
+from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ConsolidateError
 from consolidate.render.report import REPORT_NAME
 
 # Locals in a traceback could hold a database URL with its password: never show them.
@@ -65,6 +65,16 @@ def plan(
     raise typer.Exit(EXIT_OK if result.clean else EXIT_FAIL)
 
 
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Server to use (else DATABASE_URL, SUPABASE_DB_URL, else a private one)."),
+]
+PostgresBinOption = Annotated[
+    Path | None, typer.Option("--postgres-bin", help="Start the private server from these PostgreSQL binaries.")
+]
+NoStandInsOption = Annotated[
+    bool, typer.Option("--no-stand-ins", help="Refuse core stand-ins for extensions the server lacks.")
+]
 TemplatesOption = Annotated[
     Path | None, typer.Option("--templates", help="Folder of templates overriding the shipped ones.")
 ]
@@ -80,8 +90,20 @@ def apply(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when the tree is out of date; write nothing.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files consolidate did not write.")] = False,
     templates: TemplatesOption = None,
+    generate_down: Annotated[
+        bool,
+        typer.Option("--generate-down", help="Generate stub or disproven rollbacks on PostgreSQL, then verify."),
+    ] = False,
+    database_url: DatabaseUrlOption = None,
+    postgres_bin: PostgresBinOption = None,
+    no_stand_ins: NoStandInsOption = False,
 ) -> None:
     """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    if generate_down:
+        if out is not None or dry_run or check:
+            _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
+        _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
+        return
     result = _run(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
     console = _stdout()
     if check:
@@ -100,6 +122,36 @@ def apply(
         return
     print_changes(console, result.changes, diffs=False)
     console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+
+
+def _usage(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"error: {message}", markup=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _apply_generated(
+    mapping: Path,
+    database_url: str | None,
+    postgres_bin: Path | None,
+    no_stand_ins: bool,
+    force: bool,
+    templates: Path | None,
+) -> None:
+    from consolidate.cli.verify_view import print_verification
+    from consolidate.db.urls import resolve_url
+    from consolidate.verify import apply_generated_downs
+
+    url = resolve_url(database_url, os.environ)
+    result, proof = _run(
+        lambda: apply_generated_downs(
+            mapping, url, force=force, templates=templates, postgres_bin=postgres_bin, allow_stand_ins=not no_stand_ins
+        )
+    )
+    _run(lambda: commands.record_verification(mapping, proof.document(commands.today())))
+    console = _stdout()
+    print_changes(console, result.changes, diffs=False)
+    print_verification(console, proof)
+    raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
 
 
 @app.command()
@@ -121,16 +173,9 @@ def report(
 @app.command()
 def verify(
     mapping: MappingOption = Path("mapping.yaml"),
-    database_url: Annotated[
-        str | None,
-        typer.Option("--database-url", help="Server to use (else DATABASE_URL, SUPABASE_DB_URL, else embedded)."),
-    ] = None,
-    postgres_bin: Annotated[
-        Path | None, typer.Option("--postgres-bin", help="Start the private server from these binaries.")
-    ] = None,
-    no_stand_ins: Annotated[
-        bool, typer.Option("--no-stand-ins", help="Refuse core stand-ins for extensions the server lacks.")
-    ] = False,
+    database_url: DatabaseUrlOption = None,
+    postgres_bin: PostgresBinOption = None,
+    no_stand_ins: NoStandInsOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""

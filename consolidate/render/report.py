@@ -47,7 +47,7 @@ from consolidate.model import (
     ScanResult,
 )
 from consolidate.render.lock import LOCK_NAME
-from consolidate.render.tree import LEGACY_MARKER, STUB_MARKER, down_path, version_path
+from consolidate.render.tree import GENERATED_MARKER, LEGACY_MARKER, STUB_MARKER, down_path, version_path
 
 REPORT_NAME = "CONSOLIDATION.md"
 VERIFICATION_NAME = "verification.json"
@@ -75,6 +75,7 @@ class Rollback(StrEnum):
     """A down file as found in the tree."""
 
     LEGACY = "legacy"
+    GENERATED = "generated"
     STUB = "stub"
     HAND_WRITTEN = "hand-written"
     MISSING = "missing"
@@ -436,6 +437,8 @@ def rollback_of(data: bytes | None) -> Rollback:
     first = data.decode("utf-8", errors="replace").split("\n", 1)[0]
     if STUB_MARKER in first:
         return Rollback.STUB
+    if GENERATED_MARKER in first:
+        return Rollback.GENERATED
     return Rollback.LEGACY if LEGACY_MARKER in first else Rollback.HAND_WRITTEN
 
 
@@ -726,11 +729,14 @@ def _rollback_check(context: _Context) -> Check:
     states = [rollback_of(context.tree.get(down_path(t, width))) for t in context.plan.targets]
     legacy = states.count(Rollback.LEGACY)
     evidence = f"{legacy} of {count} carried from legacy, {_plural(states.count(Rollback.STUB), 'stub')}"
+    if generated := states.count(Rollback.GENERATED):
+        evidence += f", {generated} generated from the schema difference"
     if hand := states.count(Rollback.HAND_WRITTEN):
         evidence += f", {hand} hand-written"
     if missing := states.count(Rollback.MISSING):
         evidence += f", {missing} missing"
-    return Check(legacy == count, "Rollback scripts for every migration", evidence)
+    real = legacy + generated + hand
+    return Check(real == count, "Rollback scripts for every migration", evidence)
 
 
 def _verification_check(facts: _Verified, where: str) -> Check:
@@ -839,7 +845,7 @@ def _missing_rollbacks(context: _Context) -> tuple[MissingRollback, ...]:
     notes = []
     for target in context.plan.targets:
         rollback = rollback_of(context.tree.get(down_path(target, context.mapping.width)))
-        if rollback in (Rollback.LEGACY, Rollback.HAND_WRITTEN):
+        if rollback in (Rollback.LEGACY, Rollback.GENERATED, Rollback.HAND_WRITTEN):
             continue
         without = tuple(shown(context.mapping, s.path) for s in target.sources if s.down is None)
         unused = tuple(shown(context.mapping, s.down) for s in target.sources if s.down is not None and without)

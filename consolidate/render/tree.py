@@ -8,6 +8,8 @@ which are marked as generated.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +32,9 @@ from consolidate.model import (
 
 STUB_MARKER = "-- consolidate: stub"
 LEGACY_MARKER = "-- consolidate: legacy"
+GENERATED_MARKER = "-- consolidate: generated"
+GENERATED_SQL = "-- ==== consolidate: generated SQL ===="  # everything after this line is the generated rollback
+_UP_LINE = re.compile(r"^-- up: (?P<path>\S+) sha256 (?P<sha>[0-9a-f]{64})$", re.M)
 DATA_KINDS = frozenset({"Insert", "Update", "Delete", "Merge"})
 
 
@@ -39,6 +44,27 @@ def version_path(target: PlannedTarget, width: int) -> str:
 
 def down_path(target: PlannedTarget, width: int) -> str:
     return f"down/{target.target.label(width)}_down.sql"
+
+
+@dataclass(frozen=True)
+class GeneratedDown:
+    """A rollback generated from a schema difference, valid for the up script with this checksum."""
+
+    up_sha256: str
+    sql: str
+
+
+def read_generated(text: str) -> GeneratedDown | None:
+    """The generated rollback a down file holds (its first line says so), to carry it into the next apply."""
+    if not text.startswith(GENERATED_MARKER):
+        return None
+    found = _UP_LINE.search(text)
+    if found is None:
+        return None
+    _, marker, body = text.partition(f"\n{GENERATED_SQL}\n")
+    if not marker:
+        return None
+    return GeneratedDown(found.group("sha"), body.strip("\n"))
 
 
 @dataclass(frozen=True)
@@ -154,10 +180,36 @@ def created_objects(target: PlannedTarget) -> list[ObjectRef]:
     return list(seen)
 
 
-def render_down(env: jinja2.Environment, plan: Plan, target: PlannedTarget, scan: ScanResult) -> str:
-    """Legacy down scripts in reverse source order when every source has one; otherwise a stub that refuses."""
+def _data_changes(target: PlannedTarget) -> list[str]:
+    return [
+        f"{s.kind.upper()} at {s.path}:{s.line}"
+        for source in target.sources
+        for s in source.statements
+        if s.kind in DATA_KINDS
+    ]
+
+
+def render_down(
+    env: jinja2.Environment,
+    plan: Plan,
+    target: PlannedTarget,
+    scan: ScanResult,
+    generated: GeneratedDown | None = None,
+    up_sha256: str = "",
+) -> str:
+    """A generated rollback still valid for this up script; else the legacy down scripts in reverse source order
+    when every source has one; otherwise a stub that refuses to run."""
     label = target.target.label(plan.mapping.width)
     downs = [source.down for source in target.sources]
+    if generated is not None and generated.up_sha256 == up_sha256:
+        return env.get_template("down.sql.j2").render(
+            stub=False,
+            generated=generated.sql,
+            label=label,
+            up_path=version_path(target, plan.mapping.width),
+            up_sha256=up_sha256,
+            data_changes=_data_changes(target),
+        )
     if all(downs):
         sources = []
         for source in reversed(target.sources):
@@ -165,7 +217,7 @@ def render_down(env: jinja2.Environment, plan: Plan, target: PlannedTarget, scan
             assert legacy is not None, source.down
             sources.append(_Source(legacy.path, legacy.sha256, _ensure_newline(legacy.text)))
         return env.get_template("down.sql.j2").render(
-            stub=False, label=label, tool_version=__version__, mapping=plan.mapping.path, sources=sources
+            stub=False, generated="", label=label, tool_version=__version__, mapping=plan.mapping.path, sources=sources
         )
     return env.get_template("down.sql.j2").render(
         stub=True,
@@ -178,12 +230,19 @@ def render_down(env: jinja2.Environment, plan: Plan, target: PlannedTarget, scan
 
 
 def render_tree(
-    env: jinja2.Environment, plan: Plan, scan: ScanResult, parsed: Mapping[str, ParsedFile]
+    env: jinja2.Environment,
+    plan: Plan,
+    scan: ScanResult,
+    parsed: Mapping[str, ParsedFile],
+    generated: Mapping[str, GeneratedDown] | None = None,
 ) -> dict[str, str]:
-    """versions/ and down/ of the canonical tree: relative path → text."""
+    """versions/ and down/ of the canonical tree: relative path → text. `generated` is keyed by down path."""
     width = plan.mapping.width
     files: dict[str, str] = {}
     for target in plan.targets:
-        files[version_path(target, width)] = render_migration(env, plan, target, parsed)
-        files[down_path(target, width)] = render_down(env, plan, target, scan)
+        up = render_migration(env, plan, target, parsed)
+        files[version_path(target, width)] = up
+        path = down_path(target, width)
+        up_sha256 = hashlib.sha256(up.encode("utf-8")).hexdigest()
+        files[path] = render_down(env, plan, target, scan, (generated or {}).get(path), up_sha256)
     return files
