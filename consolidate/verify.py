@@ -245,33 +245,62 @@ def _rollback(
     return VersionResult(version, label, replay, "wrong", diff.objects())
 
 
-def verify(
-    mapping_path: Path,
-    database_url: str | None,
-    *,
-    postgres_bin: Path | None = None,
-    allow_stand_ins: bool = True,
-    search_path: str | None = None,
-    debian: DebianLayout = DEBIAN,
-) -> Verification:
-    """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right."""
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to get the server: `verify`'s and `apply --generate-down`'s options, passed along as one value."""
+
+    database_url: str | None = None
+    postgres_bin: Path | None = None
+    allow_stand_ins: bool = True
+    search_path: str | None = None  # where to look for pg_config (tests hide the system binaries with "")
+    debian: DebianLayout = DEBIAN
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run against a server: the plan, the canonical tree on disk, the server and what stands in."""
+
+    done: commands.Planned
+    tree: _Tree
+    server: Server
+    stand_ins: dict[str, set[str]]
+    prelude: Prelude | None
+
+
+@contextmanager
+def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
+    """Plan, read the tree, start or reach the server (with the prelude's roles) for the block."""
     done = commands.planned(mapping_path)
-    output = commands.output_of(done.plan.mapping, None)
-    tree = _read_tree(done, output)
+    tree = _read_tree(done, commands.output_of(done.plan.mapping, None))
     needs = frozenset(needed_extensions(list(done.parsed.values())))
     prelude = done.loaded.prelude
     with (
         postgres(
-            database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
+            options.database_url,
+            postgres_bin=options.postgres_bin,
+            needs=needs,
+            search_path=options.search_path,
+            debian=options.debian,
         ) as server,
         _roles(server, prelude),
     ):
-        stand_ins = _stand_ins(done, server, allow_stand_ins)
+        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins), prelude)
+
+
+def verify(mapping_path: Path, options: ServerOptions) -> Verification:
+    """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right."""
+    with _run(mapping_path, options) as run:
+        server, tree, stand_ins = run.server, run.tree, run.stand_ins
         with scratch_database(server, "legacy") as legacy_db:
-            _prepare(legacy_db, prelude, stand_ins)
-            legacy = replay_files(legacy_db, _legacy_files(done), per_file_transaction=False, stand_ins=stand_ins)
+            _prepare(legacy_db, run.prelude, stand_ins)
+            legacy = replay_files(legacy_db, _legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
             proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
-            with _canonical(server, tree, stand_ins, prelude, proven) as (canonical_db, snapshots, failures, failed):
+            with _canonical(server, tree, stand_ins, run.prelude, proven) as (
+                canonical_db,
+                snapshots,
+                failures,
+                failed,
+            ):
                 diff = compare(legacy_db, canonical_db)
                 versions = tuple(
                     _rollback(server, tree, version, label, snapshots, stand_ins, failed)
@@ -289,46 +318,26 @@ def verify(
         )
 
 
-def generate_downs(
-    mapping_path: Path,
-    database_url: str | None,
-    *,
-    postgres_bin: Path | None = None,
-    allow_stand_ins: bool = True,
-    search_path: str | None = None,
-    debian: DebianLayout = DEBIAN,
-) -> dict[str, GeneratedDown]:
+def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, GeneratedDown]:
     """For each version whose rollback is a stub or failed its last proof: the SQL turning the database at
     that version into the database at the one before (results.dbdiff), keyed by down path."""
-    done = commands.planned(mapping_path)
-    output = commands.output_of(done.plan.mapping, None)
-    tree = _read_tree(done, output)
-    width = done.plan.mapping.width
-    redo = _disproven(read_output(output))
-    chosen = {
-        target.target.version
-        for target in done.plan.targets
-        if tree.down[target.target.version][1].startswith(STUB_MARKER) or target.target.label(width) in redo
-    }
-    needs = frozenset(needed_extensions(list(done.parsed.values())))
-    prelude = done.loaded.prelude
-    with (
-        postgres(
-            database_url, postgres_bin=postgres_bin, needs=needs, search_path=search_path, debian=debian
-        ) as server,
-        _roles(server, prelude),
-    ):
-        stand_ins = _stand_ins(done, server, allow_stand_ins)
-        with _canonical(server, tree, stand_ins, prelude, chosen) as (_, snapshots, failures, _failed):
+    with _run(mapping_path, options) as run:
+        mapping, tree = run.done.plan.mapping, run.tree
+        redo = _disproven(read_output(commands.output_of(mapping, None)))
+        chosen = {
+            target.target.version: target
+            for target in run.done.plan.targets
+            if tree.down[target.target.version][1].startswith(STUB_MARKER) or target.target.label(mapping.width) in redo
+        }
+        with _canonical(run.server, tree, run.stand_ins, run.prelude, set(chosen)) as (_, snapshots, failures, _):
             if failures:
                 raise ConsolidateError([f.diagnostic() for f in failures], exit_code=EXIT_FAIL)
             generated = {}
-            for target in done.plan.targets:
-                version = target.target.version
-                if version in chosen:
-                    sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()
-                    body = sql or "-- The schema at this version equals the one before it: nothing to undo."
-                    generated[down_path(target, width)] = GeneratedDown(tree.hashes[version_path(target, width)], body)
+            for version, target in chosen.items():
+                sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()
+                body = sql or "-- The schema at this version equals the one before it: nothing to undo."
+                up_sha256 = tree.hashes[version_path(target, mapping.width)]
+                generated[down_path(target, mapping.width)] = GeneratedDown(up_sha256, body)
     return generated
 
 
@@ -365,18 +374,11 @@ def _disproven(files: dict[str, bytes]) -> set[str]:
 
 
 def apply_generated_downs(
-    mapping_path: Path,
-    database_url: str | None,
-    *,
-    force: bool = False,
-    templates: Path | None = None,
-    postgres_bin: Path | None = None,
-    allow_stand_ins: bool = True,
+    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
 ) -> tuple[commands.ApplyResult, Verification]:
     """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
     them, and verify again so that every generated rollback is proven (or reported) at once."""
-    options: dict[str, Any] = {"postgres_bin": postgres_bin, "allow_stand_ins": allow_stand_ins}
     commands.apply(mapping_path, force=force, templates=templates)
-    generated = generate_downs(mapping_path, database_url, **options)
+    generated = generate_downs(mapping_path, options)
     result = commands.apply(mapping_path, force=force, templates=templates, generated=generated)
-    return result, verify(mapping_path, database_url, **options)
+    return result, verify(mapping_path, options)

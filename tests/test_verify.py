@@ -14,7 +14,7 @@ import pytest
 
 from consolidate.db.server import DebianLayout
 from consolidate.errors import ConsolidateError
-from consolidate.verify import droppable
+from consolidate.verify import ServerOptions, droppable
 from consolidate.verify import verify as verify_tree
 from tests.clitools import copy_reference_case, run
 
@@ -110,7 +110,7 @@ def test_stand_ins_replace_an_extension_the_private_server_lacks(case: Path) -> 
     # fixtures create but never call, so an empty stand-in plays its part.
     assert run("apply", cwd=case).exit_code == 0
     nowhere = DebianLayout(case / "none", case / "none")
-    result = verify_tree(case / "mapping.yaml", None, search_path="", debian=nowhere)
+    result = verify_tree(case / "mapping.yaml", ServerOptions(search_path="", debian=nowhere))
     assert result.proven
     assert result.stand_ins == ("pgcrypto",)
     assert "embedded" in result.server
@@ -120,7 +120,7 @@ def test_no_stand_ins_refuses_with_the_extension_and_the_ways_out(case: Path) ->
     assert run("apply", cwd=case).exit_code == 0
     nowhere = DebianLayout(case / "none", case / "none")
     with pytest.raises(ConsolidateError) as raised:
-        verify_tree(case / "mapping.yaml", None, search_path="", debian=nowhere, allow_stand_ins=False)
+        verify_tree(case / "mapping.yaml", ServerOptions(allow_stand_ins=False, search_path="", debian=nowhere))
     assert "pgcrypto" in str(raised.value) and "--postgres-bin" in str(raised.value)
 
 

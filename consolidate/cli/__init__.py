@@ -139,14 +139,10 @@ def _apply_generated(
 ) -> None:
     from consolidate.cli.verify_view import print_verification
     from consolidate.db.urls import resolve_url
-    from consolidate.verify import apply_generated_downs
+    from consolidate.verify import ServerOptions, apply_generated_downs
 
-    url = resolve_url(database_url, os.environ)
-    result, proof = _run(
-        lambda: apply_generated_downs(
-            mapping, url, force=force, templates=templates, postgres_bin=postgres_bin, allow_stand_ins=not no_stand_ins
-        )
-    )
+    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
+    result, proof = _run(lambda: apply_generated_downs(mapping, options, force=force, templates=templates))
     _run(lambda: commands.record_verification(mapping, proof.document(commands.today())))
     console = _stdout()
     print_changes(console, result.changes, diffs=False)
@@ -182,10 +178,11 @@ def verify(
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
     from consolidate.cli.verify_view import print_verification
     from consolidate.db.urls import resolve_url
+    from consolidate.verify import ServerOptions
     from consolidate.verify import verify as verify_tree
 
-    url = resolve_url(database_url, os.environ)
-    result = _run(lambda: verify_tree(mapping, url, postgres_bin=postgres_bin, allow_stand_ins=not no_stand_ins))
+    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
+    result = _run(lambda: verify_tree(mapping, options))
     document = result.document(commands.today())
     _run(lambda: commands.record_verification(mapping, document))
     if as_json:
