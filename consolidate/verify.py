@@ -29,9 +29,9 @@ from consolidate.db.replay import Failure, replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
-from consolidate.model import Diagnostic, Location
+from consolidate.model import Decision, Diagnostic, Location, Plan
 from consolidate.render.lock import LOCK_NAME
-from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, version_path
+from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, merged_columns, version_path
 
 FORMAT = 1
 
@@ -55,6 +55,7 @@ class Verification:
     diff: SchemaDiff | None
     versions: tuple[VersionResult, ...]
     outputs: dict[str, str] = field(default_factory=dict)  # path → sha256 of the files proven
+    expected: tuple[str, ...] = ()  # differences a recorded resolution causes on purpose
 
     @property
     def equivalent(self) -> bool:
@@ -75,6 +76,7 @@ class Verification:
             "server_version": self.server_version,
             "stand_ins": list(self.stand_ins),
             "equivalent": self.equivalent,
+            "expected_differences": list(self.expected),
             "differences": list(self.diff.objects()) if self.diff is not None else [],
             "legacy_failures": [f.diagnostic().to_dict() for f in self.legacy_failures],
             "canonical_failures": [f.diagnostic().to_dict() for f in self.canonical_failures],
@@ -160,6 +162,15 @@ def _stand_ins(done: commands.Planned, server: Server, allow: bool) -> dict[str,
     if problems:
         raise ConsolidateError(problems, exit_code=EXIT_USAGE)
     return chosen
+
+
+def _expected(plan: Plan) -> list[tuple[str, str]]:
+    """The schema changes recorded resolutions make on purpose: (what, the SQL the canonical tree runs for it)."""
+    return [
+        (f"{c.object}: columns {', '.join(c.lost_columns)} added by merge-columns", merged_columns(c))
+        for c in plan.conflicts
+        if c.resolution is not None and c.resolution.decision is Decision.MERGE_COLUMNS and c.lost_columns
+    ]
 
 
 def _legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
@@ -294,6 +305,10 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
         with scratch_database(server, "legacy") as legacy_db:
             _prepare(legacy_db, run.prelude, stand_ins)
             legacy = replay_files(legacy_db, _legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
+            expected = _expected(run.done.plan)
+            # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
+            # so that what remains of the comparison is only what nobody decided.
+            adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
             proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
             with _canonical(server, tree, stand_ins, run.prelude, proven) as (
                 canonical_db,
@@ -310,8 +325,9 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             server=server.describe(),
             server_version=version_text(server.version),
             stand_ins=tuple(sorted(stand_ins)),
-            legacy_failures=legacy.failures,
+            legacy_failures=legacy.failures + adjusted.failures,
             canonical_failures=tuple(failures),
+            expected=tuple(why for why, _ in expected),
             diff=diff,
             versions=tuple(sorted(versions, key=lambda v: v.version)),
             outputs=tree.hashes,

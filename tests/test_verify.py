@@ -168,3 +168,37 @@ def test_generate_down_replaces_every_stub_with_a_proven_rollback(case: Path, se
     again = run("apply", cwd=case)
     assert again.exit_code == 0 and "nothing to write" in again.stdout
     assert "- [x] Rollback scripts for every migration" in (case / REPORT).read_text()
+
+
+def test_merge_columns_differences_are_expected_and_listed_as_such(case: Path, service_url: str) -> None:
+    mapping = case / "mapping.yaml"
+    mapping.write_text(mapping.read_text().replace("decision: keep-first", "decision: merge-columns"))
+    code, output, document = verify(case, "--database-url", service_url)
+    assert code == 0, output
+    (expected,) = document["expected_differences"]  # type: ignore[misc]
+    assert expected == "table robots: columns capabilities, ip_address, last_seen, metadata added by merge-columns"
+    assert "expected difference (recorded resolution)" in output
+
+
+def test_a_legacy_syntax_error_is_one_diagnostic_at_its_file_line_and_column(case: Path, service_url: str) -> None:
+    assert run("apply", cwd=case).exit_code == 0
+    source = case / DLQ
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines) + "\nCREATE TABLE broken (id int,, note text);\n")
+    result = run("verify", "--database-url", service_url, cwd=case)
+    assert result.exit_code == 1
+    (failure,) = json.loads((case / VERIFICATION).read_text())["legacy_failures"]
+    assert (failure["path"], failure["line"], failure["column"]) == (DLQ, len(lines) + 2, 29)
+    assert failure["message"].startswith("42601")
+
+
+def test_a_reference_to_a_table_created_later_is_one_diagnostic_at_its_line(case: Path, service_url: str) -> None:
+    assert run("apply", cwd=case).exit_code == 0
+    source = case / DLQ  # version 008; robot_api_keys is created by version 010
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines) + "\nCREATE INDEX ix_early ON robot_api_keys (robot_id);\n")
+    result = run("verify", "--database-url", service_url, cwd=case)
+    assert result.exit_code == 1
+    (failure,) = json.loads((case / VERIFICATION).read_text())["legacy_failures"]
+    assert (failure["path"], failure["line"]) == (DLQ, len(lines) + 2)
+    assert failure["message"].startswith('42P01: relation "robot_api_keys" does not exist')

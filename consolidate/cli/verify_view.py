@@ -20,6 +20,8 @@ def print_verification(console: Console, result: Verification) -> None:
         for failure in failures:
             diagnostic = failure.diagnostic()
             _say(console, f"  {diagnostic}")
+    for line in result.expected:
+        _say(console, f"expected difference (recorded resolution): {line}")
     if result.diff is not None and result.diff.equivalent:
         _say(console, "equivalence: legacy and canonical schemas, domains and table rows are identical")
     elif result.diff is not None:
