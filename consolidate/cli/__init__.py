@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from consolidate import commands
+from consolidate.cli.calling import call
 from consolidate.cli.changes_view import print_changes
+from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
-from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE, ConsolidateError
+from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from consolidate.render.report import REPORT_NAME
 
 # Locals in a traceback could hold a database URL with its password: never show them.
@@ -30,22 +31,9 @@ app = typer.Typer(
 
 MappingOption = Annotated[Path, typer.Option("--mapping", "-m", help="The mapping file.")]
 
-T = TypeVar("T")
-
 
 def _stdout() -> Console:
     return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-
-
-def _run(call: Callable[[], T]) -> T:
-    """Call into the library; a user mistake becomes one line per problem on stderr and exit code 2."""
-    try:
-        return call()
-    except ConsolidateError as error:
-        console = Console(stderr=True, highlight=False, soft_wrap=True)
-        for line in error.message().splitlines():
-            console.print(f"error: {line}", markup=False)
-        raise typer.Exit(error.exit_code) from None
 
 
 @app.command()
@@ -55,7 +43,7 @@ def plan(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
 ) -> None:
     """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
-    result = _run(lambda: commands.plan(mapping, jobs))
+    result = call(lambda: commands.plan(mapping, jobs))
     if as_json:
         sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
     else:
@@ -104,7 +92,7 @@ def apply(
             _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
         _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
         return
-    result = _run(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
+    result = call(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
     console = _stdout()
     if check:
         for change in result.pending:
@@ -142,8 +130,8 @@ def _apply_generated(
     from consolidate.verify import ServerOptions, apply_generated_downs
 
     options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
-    result, proof = _run(lambda: apply_generated_downs(mapping, options, force=force, templates=templates))
-    _run(lambda: commands.record_verification(mapping, proof.document(commands.today())))
+    result, proof = call(lambda: apply_generated_downs(mapping, options, force=force, templates=templates))
+    call(lambda: commands.record_verification(mapping, proof.document(commands.today())))
     console = _stdout()
     print_changes(console, result.changes, diffs=False)
     print_verification(console, proof)
@@ -157,7 +145,7 @@ def report(
     templates: TemplatesOption = None,
 ) -> None:
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
-    result = _run(lambda: commands.report(mapping, check=check, templates=templates))
+    result = call(lambda: commands.report(mapping, check=check, templates=templates))
     console = _stdout()
     if check and result.changed:
         console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
@@ -182,9 +170,9 @@ def verify(
     from consolidate.verify import verify as verify_tree
 
     options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
-    result = _run(lambda: verify_tree(mapping, options))
+    result = call(lambda: verify_tree(mapping, options))
     document = result.document(commands.today())
-    _run(lambda: commands.record_verification(mapping, document))
+    call(lambda: commands.record_verification(mapping, document))
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
@@ -199,9 +187,12 @@ def init(
     mapping: MappingOption = Path("mapping.yaml"),
 ) -> None:
     """Draft a mapping.yaml from a scan of the legacy folders; never overwrites an existing file."""
-    _run(lambda: commands.init(mapping, root, sources or []))
+    call(lambda: commands.init(mapping, root, sources or []))
     Console(stderr=True).print(f"wrote {mapping}; review it, then run `consolidate plan --mapping {mapping}`")
 
 
 def main() -> None:
     app()
+
+
+app.add_typer(migrate_app, name="migrate")

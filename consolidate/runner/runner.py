@@ -1,0 +1,516 @@
+"""Apply and roll back the versions of a canonical tree, tracked in `_migrations` (see docs/runner.md).
+
+Every command holds the runner's advisory lock from before the tracking table is created to its end. A version
+runs in its own transaction together with its `_migrations` row, sent as one simple-query message; a version
+holding a statement PostgreSQL refuses inside a transaction block (or its own BEGIN/COMMIT) runs statement by
+statement instead, and is recorded once all of them ran.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
+
+from consolidate.core.statements import split
+from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
+from consolidate.db.replay import replay_files
+from consolidate.db.server import endpoint
+from consolidate.db.urls import redact
+from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.model import Diagnostic, Location, Severity
+from consolidate.runner.tracking import (
+    Connection,
+    Row,
+    acquire_lock,
+    checksum,
+    connect,
+    delete_row,
+    duration,
+    ensure_table,
+    insert_row,
+    read_rows,
+    release_lock,
+    table_name,
+)
+
+LOCK_WAIT = 60.0  # seconds
+STUB_MARK = "-- consolidate: stub"
+MAX_VERSION = 10  # _migrations.version is varchar(10)
+BEGIN = "BEGIN;\n"
+# Between versions: a version's SET (search_path, role, timeouts) must not reach the next one. Not DISCARD ALL:
+# it would also release the runner's advisory lock.
+RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD TEMP; DISCARD PLANS"
+
+_UP_NAME = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
+_WORD = re.compile(r"[A-Za-z_]+")
+_CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START"})
+_OUTSIDE_PAIRS = frozenset(
+    {
+        ("CREATE", "DATABASE"),
+        ("DROP", "DATABASE"),
+        ("CREATE", "TABLESPACE"),
+        ("DROP", "TABLESPACE"),
+        ("ALTER", "SYSTEM"),
+        ("CREATE", "SUBSCRIPTION"),
+        ("ALTER", "SUBSCRIPTION"),
+        ("DROP", "SUBSCRIPTION"),
+    }
+)
+
+
+# --- the tree ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Version:
+    """One canonical version: versions/NNN_name.sql and its down script (which may be missing)."""
+
+    version: str  # as in the file name: "003"
+    name: str
+    up: Path
+    down: Path
+    data: bytes
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+    @property
+    def path(self) -> Path:
+        return self.up
+
+    @property
+    def checksum(self) -> str:
+        return checksum(self.data)
+
+
+def read_tree(directory: Path) -> list[Version]:
+    """The versions below `directory`/versions, in order; two files of one version or a bad name are errors."""
+    folder = directory / "versions"
+    if not folder.is_dir():
+        raise ConsolidateError.at("migrate.tree", "no versions/ folder here", Location(str(directory)))
+    found: list[Version] = []
+    problems: list[Diagnostic] = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _UP_NAME.fullmatch(path.name)
+        if match is None or len(match["version"]) > MAX_VERSION:
+            problems.append(Diagnostic("migrate.name", "not a version file (NNN_name.sql)", Location(str(path))))
+            continue
+        down = directory / "down" / f"{match['version']}_{match['name']}_down.sql"
+        found.append(Version(match["version"], match["name"], path, down, path.read_bytes()))
+    problems += _duplicates(found)
+    if problems:
+        raise ConsolidateError(problems)
+    return sorted(found, key=lambda version: version.number)
+
+
+def _duplicates(versions: list[Version]) -> list[Diagnostic]:
+    seen: dict[int, Version] = {}
+    problems = []
+    for version in versions:
+        if (first := seen.setdefault(version.number, version)) is not version:
+            message = f"version {version.version} is also {first.up.name}"
+            problems.append(Diagnostic("migrate.duplicate", message, Location(str(version.up))))
+    return problems
+
+
+# --- results ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A version `up` applied (or would apply, with dry_run: then nothing was measured)."""
+
+    version: str
+    name: str
+    checksum: str
+    execution_time_ms: int | None
+
+
+class State(StrEnum):
+    APPLIED = "applied"
+    PENDING = "pending"
+    MISMATCH = "checksum mismatch"
+    LINE_ENDINGS = "line endings changed"  # the file differs from the recorded one in its line endings only
+    MISSING_FILE = "missing file"  # recorded, no file any more, though later versions have theirs
+    UNKNOWN_ROW = "unknown row"  # recorded, newer than every file: applied from another tree
+
+
+FINE = frozenset({State.APPLIED, State.LINE_ENDINGS})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One version as the database and the tree see it."""
+
+    version: str
+    name: str
+    state: State
+    row: Row | None
+    path: str | None  # the up file, when there is one
+
+    def diagnostic(self) -> Diagnostic:
+        """The entry as a finding: an error unless it is fine or merely pending."""
+        severity = Severity.ERROR if self.state not in FINE | {State.PENDING} else Severity.INFO
+        where = Location(self.path or f"_migrations version {self.version}")
+        return Diagnostic(
+            f"migrate.{self.state.name.lower()}", f"{self.version}_{self.name}: {self.state}", where, severity=severity
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What status or verify found, one entry per version, in version order."""
+
+    entries: tuple[Entry, ...]
+
+    @property
+    def clean(self) -> bool:
+        """Every version applied, none drifted (a change of line endings alone is not drift)."""
+        return all(entry.state in FINE for entry in self.entries)
+
+
+# --- a session ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Session:
+    connection: Connection
+    table: sql.Composed
+    user: str
+    url: str
+
+
+@contextmanager
+def _session(url: str, lock_wait: float) -> Iterator[_Session]:
+    """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked."""
+    where = redact(endpoint(url))
+    with connect(url) as connection, _translated(where):
+        acquire_lock(connection, lock_wait, where)
+        try:
+            table = table_name(connection)
+            ensure_table(connection, table)
+            row = connection.execute("SELECT current_user").fetchone()
+            yield _Session(connection, table, str(row[0]) if row else "", url)
+        finally:
+            if not connection.broken:
+                _end_transaction(connection)
+                release_lock(connection)
+
+
+@contextmanager
+def _translated(where: str) -> Iterator[None]:
+    """A database error outside any migration stops the command, redacted."""
+    try:
+        yield
+    except psycopg.Error as error:
+        message = f"the migration runner cannot go on: {redact(' '.join(str(error).split()))}"
+        raise ConsolidateError([Diagnostic("migrate.database", message, Location(where))], EXIT_FAIL) from None
+
+
+def _end_transaction(connection: Connection) -> None:
+    if connection.info.transaction_status is not TransactionStatus.IDLE:
+        connection.execute("ROLLBACK")
+
+
+# --- up -----------------------------------------------------------------------------------------------------------
+
+
+def up(
+    directory: Path,
+    url: str,
+    *,
+    steps: int | None = None,
+    target: str | None = None,
+    dry_run: bool = False,
+    lock_wait: float = LOCK_WAIT,
+) -> list[Applied]:
+    """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing."""
+    versions = read_tree(directory)
+    limit = None if target is None else version_number(target)  # checked before connecting
+    with _session(url, lock_wait) as session:
+        rows = read_rows(session.connection, session.table)
+        chosen = _pending(versions, rows, steps, limit)
+        if dry_run:
+            return [Applied(item.version, item.name, item.checksum, None) for item in chosen]
+        commit = git_commit(directory)
+        return [_apply(session, item, commit) for item in chosen]
+
+
+def _pending(versions: list[Version], rows: dict[str, Row], steps: int | None, limit: int | None) -> list[Version]:
+    pending = [item for item in versions if item.version not in rows]
+    if limit is not None:
+        pending = [item for item in pending if item.number <= limit]
+    return pending if steps is None else pending[:steps]
+
+
+def version_number(target: str) -> int:
+    """A --target as a version number ("3" and "003" are the same version)."""
+    if not target.isdigit():
+        raise ConsolidateError.at("migrate.target", f"not a version number: {target!r}", Location("--target"))
+    return int(target)
+
+
+def git_commit(directory: Path) -> str | None:
+    """GIT_COMMIT, else the commit checked out where the tree is, else None."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _apply(session: _Session, item: Version, commit: str | None) -> Applied:
+    text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
+    pieces = _pieces(str(item.up), text)
+    if any(piece.alone for piece in pieces):
+        started = time.perf_counter()
+        _run_one_by_one(session, pieces, item)
+        elapsed = int((time.perf_counter() - started) * 1000)
+        _record(session, insert_row(session.table, _with_duration(row, elapsed), server_timing=False))
+    else:
+        _run_whole(session, item, text, insert_row(session.table, row, server_timing=True))
+    _reset(session.connection)
+    return Applied(item.version, item.name, item.checksum, duration(session.connection, session.table, item.version))
+
+
+def _with_duration(row: Row, elapsed: int) -> Row:
+    return Row(row.version, row.name, row.checksum, row.applied_at, elapsed, row.git_commit, row.applied_by)
+
+
+def _record(session: _Session, statement: sql.Composed) -> None:
+    session.connection.execute(sql.SQL("{}; RESET ROLE; {}; COMMIT").format(sql.SQL("BEGIN"), statement))
+
+
+def _run_whole(session: _Session, item: Version | _Down, text: str, bookkeeping: sql.Composed) -> None:
+    """The version and its bookkeeping in one transaction, in one message: "\\n;\\n" ends a last line comment."""
+    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;").format(bookkeeping).as_string(session.connection)
+    try:
+        session.connection.execute(BEGIN + text + tail)
+    except psycopg.Error as error:
+        _end_transaction(session.connection)
+        raise _failed(session, item, text, error) from None
+
+
+def _reset(connection: Connection) -> None:
+    connection.execute(RESET_SESSION)
+
+
+# --- statement by statement ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    line: int
+    column: int
+    head: int  # line of the first token
+    alone: bool  # refused inside a transaction block, or transaction control
+
+
+def _pieces(path: str, text: str) -> list[_Piece]:
+    pieces = []
+    for chunk, line, column in chunk_starts(split(text)):
+        if chunk.is_statement:
+            code = blank_comments(chunk.text)
+            start = len(code) - len(code.lstrip())
+            words = [word.upper() for word in _WORD.findall(code, start, start + 400)[:6]]
+            pieces.append(_Piece(chunk.text, line, column, line_of(code, start, line), needs_autocommit(words)))
+    return pieces
+
+
+def needs_autocommit(words: list[str]) -> bool:
+    """Whether a statement (its first words, upper case) must run outside a version's transaction: PostgreSQL
+    refuses it inside a transaction block, or it is the file's own transaction control."""
+    first, second = [*words, "", ""][:2]
+    if first in _CONTROL or (first, second) in _OUTSIDE_PAIRS or first == "VACUUM" or words == ["CLUSTER"]:
+        return True
+    if first in ("CREATE", "DROP") and "INDEX" in words[1:3]:
+        index = words.index("INDEX")
+        return words[index + 1 : index + 2] == ["CONCURRENTLY"]
+    if first == "REINDEX":
+        return "CONCURRENTLY" in words or second in ("DATABASE", "SYSTEM")
+    return first == "ALTER" and second == "DATABASE" and "TABLESPACE" in words
+
+
+def _run_one_by_one(session: _Session, pieces: list[_Piece], item: Version | _Down) -> None:
+    """Each statement on its own (autocommit); a failure says which statements already ran and stay."""
+    for done, piece in enumerate(pieces):
+        try:
+            session.connection.execute(piece.text)
+        except psycopg.Error as error:
+            _end_transaction(session.connection)
+            ran = ", ".join(str(earlier.head) for earlier in pieces[:done]) or "none"
+            note = (
+                f"this version runs statement by statement; the statements at lines {ran} ran and stay: "
+                "the version is not recorded"
+            )
+            raise _error(session, item.path, error, _position(error, piece), note) from None
+
+
+# --- failures -----------------------------------------------------------------------------------------------------
+
+
+def _position(error: psycopg.Error, piece: _Piece) -> tuple[int, int | None]:
+    position = error.diag.statement_position
+    if position and position.isdigit():
+        return locate(piece.text, int(position), piece.line, piece.column)
+    return piece.head, None
+
+
+def _failed(session: _Session, item: Version | _Down, text: str, error: psycopg.Error) -> ConsolidateError:
+    """The failure of a version sent whole, at its file:line (found again statement by statement if need be)."""
+    position = error.diag.statement_position
+    note = "the version was rolled back: nothing of it remains, and it is not recorded"
+    if position and position.isdigit() and 0 < int(position) - len(BEGIN) <= len(text):
+        return _error(session, item.path, error, locate(text, int(position) - len(BEGIN)), note)
+    # No position (a run-time error): a rolled-back replay, one savepoint per statement, finds the statement.
+    failures = replay_files(session.url, [(str(item.path), text)], per_file_transaction=True).failures
+    where = (failures[0].line, failures[0].column) if failures else (1, None)
+    return _error(session, item.path, error, where, note)
+
+
+def _error(
+    session: _Session, path: Path, error: psycopg.Error, where: tuple[int, int | None], note: str
+) -> ConsolidateError:
+    diag = error.diag
+    sqlstate = diag.sqlstate or error.sqlstate or ""
+    lines = [f"{sqlstate}: {diag.message_primary or ' '.join(str(error).split())}"]
+    lines += [f"detail: {diag.message_detail}"] if diag.message_detail else []
+    lines += [f"context: {diag.context}"] if diag.context else []
+    hint = "; ".join(filter(None, [(diag.message_hint or "").rstrip("."), note]))
+    location = Location(str(path), where[0], where[1])
+    return ConsolidateError(
+        [Diagnostic(f"migrate.{sqlstate or 'failed'}", redact("\n".join(lines)), location, redact(hint))], EXIT_FAIL
+    )
+
+
+# --- down ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Down:
+    version: str
+    name: str
+    path: Path
+    text: str
+
+
+def down(
+    directory: Path, url: str, *, steps: int = 1, target: str | None = None, lock_wait: float = LOCK_WAIT
+) -> list[str]:
+    """Roll back the last `steps` applied versions (or every one above `target`), newest first; returns them.
+
+    A stub or missing down script stops the command before anything runs.
+    """
+    versions = {item.version: item for item in read_tree(directory)}
+    limit = None if target is None else version_number(target)  # checked before connecting
+    with _session(url, lock_wait) as session:
+        rows = read_rows(session.connection, session.table)
+        chosen = sorted(rows, key=_order, reverse=True)
+        chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
+        scripts = _down_scripts(directory, chosen, rows, versions)
+        for script in scripts:
+            _undo(session, script)
+        return [script.version for script in scripts]
+
+
+def _down_scripts(
+    directory: Path, chosen: list[str], rows: dict[str, Row], versions: dict[str, Version]
+) -> list[_Down]:
+    scripts: list[_Down] = []
+    problems: list[Diagnostic] = []
+    for version in chosen:
+        item = versions.get(version)
+        path = item.down if item else directory / "down" / f"{version}_{rows[version].name}_down.sql"
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+        if text is None or text.startswith(STUB_MARK):
+            what = "has no down script" if text is None else "has only a stub down script, which refuses to run"
+            message = f"version {version}_{rows[version].name} {what}: nothing was rolled back"
+            problems.append(
+                Diagnostic(
+                    "migrate.no-down",
+                    message,
+                    Location(str(path)),
+                    "write the down script, or roll back fewer versions",
+                )
+            )
+            continue
+        scripts.append(_Down(version, rows[version].name, path, text))
+    if problems:
+        raise ConsolidateError(problems, EXIT_FAIL)
+    return scripts
+
+
+def _undo(session: _Session, script: _Down) -> None:
+    pieces = _pieces(str(script.path), script.text)
+    forget = delete_row(session.table, script.version)
+    if any(piece.alone for piece in pieces):
+        _run_one_by_one(session, pieces, script)
+        _record(session, forget)
+    else:
+        _run_whole(session, script, script.text, forget)
+    _reset(session.connection)
+
+
+# --- status and verify --------------------------------------------------------------------------------------------
+
+
+def status(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT) -> Report:
+    """Every version of the tree and every recorded row: applied, pending, drifted, missing file, unknown row."""
+    versions = read_tree(directory)
+    with _session(url, lock_wait) as session:
+        rows = read_rows(session.connection, session.table)
+    return Report(tuple(_entries(versions, rows)))
+
+
+def verify(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT) -> Report:
+    """The recorded versions only, checked against their files; `clean` when none drifted."""
+    report = status(directory, url, lock_wait=lock_wait)
+    return Report(tuple(entry for entry in report.entries if entry.row is not None))
+
+
+def _entries(versions: list[Version], rows: dict[str, Row]) -> Iterator[Entry]:
+    by_version = {item.version: item for item in versions}
+    last = max((item.number for item in versions), default=0)
+    for version in sorted(set(by_version) | set(rows), key=_order):
+        item, row = by_version.get(version), rows.get(version)
+        if item is None and row is not None:
+            state = State.MISSING_FILE if _order(version)[0] < last else State.UNKNOWN_ROW
+            yield Entry(version, row.name, state, row, None)
+        elif item is not None:
+            yield Entry(version, item.name, compare(item.data, row), row, str(item.up))
+
+
+def _order(version: str) -> tuple[float, str]:
+    """Versions by number; a row an older runner wrote with a non-numeric version sorts last."""
+    return (int(version), version) if version.isdigit() else (float("inf"), version)
+
+
+def compare(data: bytes, row: Row | None) -> State:
+    """How a file stands against its recorded row."""
+    if row is None:
+        return State.PENDING
+    if checksum(data) == row.checksum:
+        return State.APPLIED
+    lf = data.replace(b"\r\n", b"\n")
+    if row.checksum in (checksum(lf), checksum(lf.replace(b"\n", b"\r\n"))):
+        return State.LINE_ENDINGS
+    return State.MISMATCH

@@ -1,0 +1,193 @@
+"""The `_migrations` tracking table, the runner's advisory lock, and its connection.
+
+The table is the one an older runner created (same columns), so a database it migrated is picked up as is;
+only the columns it lacked are added. Checksums are the first 16 hex digits of the file's sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from consolidate.db.server import CONNECT_HINT, endpoint
+from consolidate.db.urls import redact
+from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.model import Diagnostic, Location
+
+Connection = psycopg.Connection[TupleRow]
+
+APPLICATION_NAME = "consolidate migrate"
+TABLE = "_migrations"
+CHECKSUM_DIGITS = 16
+CONNECT_TIMEOUT = 10  # seconds
+POLL_SECONDS = 0.2  # between two pg_try_advisory_lock attempts
+
+
+def _lock_id(name: str) -> int:
+    """A stable signed bigint for pg_try_advisory_lock, from the sha256 of `name` (as golang-migrate derives its id)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+# Every consolidate runner on every database uses this id: the lock is per database, so one id is enough.
+LOCK_ID = _lock_id("consolidate.migrate")
+
+CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
+    id serial PRIMARY KEY,
+    version varchar(10) UNIQUE NOT NULL,
+    name text NOT NULL,
+    checksum varchar(32) NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    execution_time_ms integer,
+    git_commit text,
+    applied_by text
+)"""
+# Columns an older runner's table may lack.
+ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of `_migrations`: a version the database has."""
+
+    version: str
+    name: str
+    checksum: str
+    applied_at: datetime
+    execution_time_ms: int | None
+    git_commit: str | None
+    applied_by: str | None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The session holding the runner's lock."""
+
+    pid: int
+    application_name: str
+    since: datetime | None  # when that session connected (pg_locks does not say when a lock was granted)
+
+    def __str__(self) -> str:
+        name = self.application_name or "no application_name"
+        since = f", connected since {self.since.isoformat(timespec='seconds')}" if self.since else ""
+        return f"pid {self.pid} ({name}{since})"
+
+
+def checksum(data: bytes) -> str:
+    """The checksum recorded for a file: the first 16 hex digits of its sha256."""
+    return hashlib.sha256(data).hexdigest()[:CHECKSUM_DIGITS]
+
+
+@contextmanager
+def connect(url: str) -> Iterator[Connection]:
+    """An autocommit connection named "consolidate migrate"; errors never show the password."""
+    try:
+        connection = psycopg.connect(
+            url,
+            autocommit=True,
+            prepare_threshold=None,  # migrations may DEALLOCATE ALL: psycopg must not prepare behind our back
+            application_name=APPLICATION_NAME,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
+    except psycopg.Error as error:
+        where = endpoint(url)
+        message = f"cannot connect to PostgreSQL at {where}: {redact(' '.join(str(error).split()))}"
+        raise ConsolidateError.at("migrate.connect", message, Location(redact(where)), CONNECT_HINT) from None
+    with connection:
+        yield connection
+
+
+def table_name(connection: Connection) -> sql.Composed:
+    """`_migrations` qualified with the schema the session creates in, so a migration's search_path cannot move it."""
+    row = connection.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
+    schema = str(row[0]) if row else "public"
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(TABLE))
+
+
+def ensure_table(connection: Connection, table: sql.Composed) -> None:
+    """Create the tracking table if missing; add the columns an older runner's table lacks."""
+    connection.execute(sql.SQL(CREATE_TABLE).format(table=table))
+    for column in ADDED_COLUMNS:
+        connection.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS " + column).format(table))
+
+
+def read_rows(connection: Connection, table: sql.Composed) -> dict[str, Row]:
+    """Every recorded version, by version."""
+    query = sql.SQL(
+        "SELECT version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by FROM {} ORDER BY id"
+    ).format(table)
+    return {str(values[0]): Row(*values) for values in connection.execute(query).fetchall()}
+
+
+def duration(connection: Connection, table: sql.Composed, version: str) -> int | None:
+    """The execution time recorded for `version`."""
+    query = sql.SQL("SELECT execution_time_ms FROM {} WHERE version = %s").format(table)
+    row = connection.execute(query, [version]).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def insert_row(table: sql.Composed, row: Row, *, server_timing: bool) -> sql.Composed:
+    """The INSERT recording `row`, all literals (simple protocol); with `server_timing` the duration is measured
+    by the server: since the start of the enclosing transaction, which holds the migration."""
+    elapsed = "(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
+    duration = sql.SQL(elapsed) if server_timing else sql.Literal(row.execution_time_ms)
+    values = [sql.Literal(value) for value in (row.version, row.name, row.checksum)]
+    return sql.SQL(
+        "INSERT INTO {} (version, name, checksum, execution_time_ms, git_commit, applied_by)"
+        " VALUES ({}, {}, {}, {}, {}, {})"
+    ).format(table, *values, duration, sql.Literal(row.git_commit), sql.Literal(row.applied_by))
+
+
+def delete_row(table: sql.Composed, version: str) -> sql.Composed:
+    """The DELETE forgetting `version`."""
+    return sql.SQL("DELETE FROM {} WHERE version = {}").format(table, sql.Literal(version))
+
+
+# --- the lock --------------------------------------------------------------------------------------------------
+
+
+def acquire_lock(connection: Connection, wait: float, where: str) -> None:
+    """Take the runner's session-level advisory lock, polling (never blocking) for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while not _try_lock(connection):
+        if time.monotonic() >= deadline:
+            raise _lock_timeout(connection, wait, where)
+        time.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+
+
+def release_lock(connection: Connection) -> None:
+    """Give the lock back (closing the session would too)."""
+    connection.execute("SELECT pg_advisory_unlock(%s)", [LOCK_ID])
+
+
+def _try_lock(connection: Connection) -> bool:
+    row = connection.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_ID]).fetchone()
+    return bool(row and row[0])
+
+
+def lock_holder(connection: Connection) -> Holder | None:
+    """The session holding the lock in this database, if any (a bigint key is split into classid and objid)."""
+    query = """SELECT a.pid, coalesce(a.application_name, ''), a.backend_start
+               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND l.classid = ((%s::bigint >> 32) & 4294967295)::bigint::oid
+                 AND l.objid = (%s::bigint & 4294967295)::oid
+               LIMIT 1"""
+    row = connection.execute(query, [LOCK_ID, LOCK_ID]).fetchone()
+    return Holder(int(row[0]), str(row[1]), row[2]) if row else None
+
+
+def _lock_timeout(connection: Connection, wait: float, where: str) -> ConsolidateError:
+    holder = lock_holder(connection)
+    who = f"held by {holder}" if holder else "held by a session that has since ended"
+    message = f"another migration runs on this database: the lock was not free after {wait:g} s ({who})"
+    hint = "wait for it to finish, or raise --lock-wait"
+    return ConsolidateError([Diagnostic("migrate.locked", redact(message), Location(where), hint)], EXIT_FAIL)

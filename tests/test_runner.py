@@ -1,0 +1,334 @@
+"""The migration runner on real servers: up, down, status, verify, the lock, and failures that leave no trace."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from psycopg.conninfo import make_conninfo
+
+from consolidate import commands
+from consolidate.db.server import Server, scratch_database
+from consolidate.errors import ConsolidateError
+from consolidate.runner import State, down, status, up, verify
+from consolidate.runner.runner import compare, needs_autocommit, read_tree
+from consolidate.runner.tracking import LOCK_ID, Row, checksum
+
+REPO = Path(__file__).resolve().parent.parent
+PASSWORD = "s3cret-Pa55word"
+
+
+@pytest.fixture(scope="module")
+def fixture_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The canonical tree `consolidate apply` writes for the repository's fixtures."""
+    work = tmp_path_factory.mktemp("apply")
+    shutil.copy(REPO / "mapping.yaml", work / "mapping.yaml")
+    shutil.copytree(REPO / "legacy_fixtures", work / "legacy_fixtures")
+    commands.apply(work / "mapping.yaml")
+    return work / "build" / "deploy" / "migrations"
+
+
+@pytest.fixture
+def extensions(server: Server) -> None:
+    """The fixture tree creates pgcrypto: a server without it (the embedded one) cannot apply it."""
+    if "pgcrypto" not in server.available_extensions:
+        pytest.skip("this server lacks pgcrypto, which the fixture tree creates")
+
+
+@pytest.fixture
+def database(server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A scratch database of its own for each test; its URL carries a password (trust auth ignores it)."""
+    with scratch_database(server, f"runner_{request.node.name}") as url:
+        yield make_conninfo(url, password=PASSWORD)
+
+
+def tree(root: Path, versions: dict[str, str], downs: dict[str, str] | None = None) -> Path:
+    """A canonical tree: versions/<name>.sql and down/<name>_down.sql."""
+    (root / "versions").mkdir(parents=True, exist_ok=True)
+    (root / "down").mkdir(exist_ok=True)
+    for name, text in versions.items():
+        (root / "versions" / f"{name}.sql").write_text(text)
+    for name, text in (downs or {}).items():
+        (root / "down" / f"{name}_down.sql").write_text(text)
+    return root
+
+
+def rows(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        return [str(row[0]) for row in connection.execute("SELECT version FROM _migrations ORDER BY version")]
+
+
+def exists(url: str, name: str) -> bool:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def failure(call: object, *args: object, **kwargs: object) -> ConsolidateError:
+    with pytest.raises(ConsolidateError) as caught:
+        call(*args, **kwargs)  # type: ignore[operator]
+    return caught.value
+
+
+# --- up ----------------------------------------------------------------------------------------------------------
+
+
+def test_up_applies_every_version_of_the_fixture_tree_and_status_is_clean(
+    fixture_tree: Path, database: str, extensions: None
+) -> None:
+    applied = up(fixture_tree, database)
+    assert [item.version for item in applied] == [item.version for item in read_tree(fixture_tree)]
+    assert status(fixture_tree, database).clean
+
+
+def test_a_second_up_applies_nothing(fixture_tree: Path, database: str, extensions: None) -> None:
+    up(fixture_tree, database)
+    assert up(fixture_tree, database) == []
+
+
+def test_dry_run_lists_the_pending_versions_and_runs_nothing(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"})
+    assert [item.version for item in up(root, database, dry_run=True)] == ["001"]
+    assert (rows(database), exists(database, "a")) == ([], False)
+
+
+def test_steps_and_target_limit_what_up_applies(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {f"00{n}_t{n}": f"CREATE TABLE t{n} (id int);" for n in range(1, 5)})
+    up(root, database, steps=1)
+    assert rows(database) == ["001"]
+    up(root, database, target="3")
+    assert rows(database) == ["001", "002", "003"]
+
+
+def test_a_target_that_is_not_a_version_number_is_refused_before_anything_runs(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"})
+    assert failure(up, root, database, target="latest").exit_code == 2
+    assert exists(database, "_migrations") is False
+
+
+def test_the_row_records_checksum_duration_commit_and_user(
+    tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_COMMIT", "abc123")
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n-- no newline at the end"})
+    up(root, database)
+    with psycopg.connect(database) as connection:
+        row = connection.execute(
+            "SELECT checksum, execution_time_ms, git_commit, applied_by FROM _migrations"
+        ).fetchone()
+    data = (root / "versions" / "001_a.sql").read_bytes()
+    assert row is not None and (row[0], row[2], row[3]) == (checksum(data), "abc123", "postgres")
+    assert row[1] is not None and row[1] >= 0
+
+
+def test_a_version_setting_search_path_does_not_move_the_next_version_or_the_row(tmp_path: Path, database: str) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "001_elsewhere": "CREATE SCHEMA other; SET search_path = other; CREATE TABLE a (id int);",
+            "002_b": "CREATE TABLE b (id int);",
+        },
+    )
+    up(root, database)
+    assert (exists(database, "other.a"), exists(database, "public.b"), rows(database)) == (True, True, ["001", "002"])
+
+
+# --- failures ----------------------------------------------------------------------------------------------------
+
+
+def test_a_migration_failing_half_way_leaves_no_objects_and_no_row(tmp_path: Path, database: str) -> None:
+    text = "CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\nINSERT INTO a VALUES ('x');\n"
+    root = tree(tmp_path, {"001_ok": "CREATE TABLE ok (id int);", "002_broken": text})
+    error = failure(up, root, database)
+    assert (rows(database), exists(database, "a"), exists(database, "ok")) == (["001"], False, True)
+    diagnostic = error.diagnostics[0]
+    assert (diagnostic.location.path.endswith("002_broken.sql"), diagnostic.location.line, error.exit_code) == (
+        True,
+        3,
+        1,
+    )
+    assert diagnostic.message.startswith("22P02:")
+
+
+def test_a_run_time_error_without_a_position_is_located_at_its_statement(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_divide": "CREATE TABLE a (id int);\n\nSELECT 1 / 0;\nCREATE TABLE b (id int);\n"})
+    error = failure(up, root, database)
+    assert (error.diagnostics[0].location.line, error.diagnostics[0].message[:5]) == (3, "22012")
+    assert (rows(database), exists(database, "a")) == ([], False)
+
+
+def test_a_non_transactional_version_runs_statement_by_statement_and_is_recorded(tmp_path: Path, database: str) -> None:
+    text = "CREATE TABLE a (id int);\nCREATE INDEX CONCURRENTLY a_id ON a (id);\n"
+    root = tree(tmp_path, {"001_concurrent": text})
+    up(root, database)
+    assert (exists(database, "a_id"), rows(database)) == (True, ["001"])
+
+
+def test_a_non_transactional_version_failing_says_what_already_ran(tmp_path: Path, database: str) -> None:
+    text = "CREATE TABLE a (id int);\nCREATE INDEX CONCURRENTLY a_x ON a (missing);\n"
+    root = tree(tmp_path, {"001_concurrent": text})
+    error = failure(up, root, database)
+    assert (rows(database), exists(database, "a"), error.diagnostics[0].location.line) == ([], True, 2)
+    assert "lines 1 ran" in error.diagnostics[0].hint
+
+
+def test_passwords_never_appear_in_errors(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_broken": "SELECT missing_column FROM pg_class;"})
+    unreachable = make_conninfo(database, port="1", host="127.0.0.1")
+    errors = [failure(up, root, database), failure(up, root, unreachable)]
+    assert all(PASSWORD not in str(error) for error in errors)
+
+
+# --- down ----------------------------------------------------------------------------------------------------------
+
+
+def test_up_down_up_on_the_fixture_tree_round_trips_a_legacy_down(
+    fixture_tree: Path, database: str, extensions: None
+) -> None:
+    up(fixture_tree, database, target="3")
+    assert down(fixture_tree, database, steps=1) == ["003"]
+    assert (rows(database), exists(database, "robot_heartbeats")) == (["001", "002"], False)
+    up(fixture_tree, database, target="3")
+    assert (rows(database), exists(database, "robot_heartbeats")) == (["001", "002", "003"], True)
+
+
+def test_down_runs_the_down_scripts_newest_first_down_to_the_target(tmp_path: Path, database: str) -> None:
+    versions = {f"00{n}_t{n}": f"CREATE TABLE t{n} (id int);" for n in range(1, 4)}
+    downs = {f"00{n}_t{n}": f"DROP TABLE t{n};" for n in range(1, 4)}
+    root = tree(tmp_path, versions, downs)
+    up(root, database)
+    assert down(root, database, target="1") == ["003", "002"]
+    assert (rows(database), exists(database, "t2")) == (["001"], False)
+
+
+def test_a_stub_down_stops_before_anything_runs(tmp_path: Path, database: str) -> None:
+    root = tree(
+        tmp_path,
+        {"001_a": "CREATE TABLE a (id int);", "002_b": "CREATE TABLE b (id int);"},
+        {"001_a": "-- consolidate: stub\nDO $$ BEGIN RAISE EXCEPTION 'no'; END $$;", "002_b": "DROP TABLE b;"},
+    )
+    up(root, database)
+    error = failure(down, root, database, steps=2)
+    assert (rows(database), exists(database, "b"), error.exit_code) == (["001", "002"], True, 1)
+    assert "stub" in str(error)
+
+
+def test_a_failing_down_keeps_its_row_and_its_objects(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"}, {"001_a": "DROP TABLE a;\nDROP TABLE nope;"})
+    up(root, database)
+    failure(down, root, database)
+    assert (rows(database), exists(database, "a")) == (["001"], True)
+
+
+# --- status and verify -----------------------------------------------------------------------------------------------
+
+
+def test_status_reports_pending_missing_and_unknown_versions(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {f"00{n}_t{n}": f"CREATE TABLE t{n} (id int);" for n in range(1, 4)})
+    up(root, database, target="2")
+    with psycopg.connect(database) as connection:
+        connection.execute("INSERT INTO _migrations (version, name, checksum) VALUES ('009', 'later', 'x')")
+    (root / "versions" / "001_t1.sql").unlink()
+    states = [(entry.version, entry.state) for entry in status(root, database).entries]
+    expected = [("001", State.MISSING_FILE), ("002", State.APPLIED), ("003", State.PENDING), ("009", State.UNKNOWN_ROW)]
+    assert states == expected
+
+
+def test_verify_detects_an_edited_applied_file(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"})
+    up(root, database, steps=1)
+    (root / "versions" / "001_a.sql").write_text("CREATE TABLE a (id bigint);\n")
+    report = verify(root, database)
+    assert ([(entry.version, entry.state) for entry in report.entries], report.clean) == (
+        [("001", State.MISMATCH)],
+        False,
+    )
+
+
+def test_a_change_of_line_endings_alone_is_reported_apart_and_is_not_drift(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n"})
+    up(root, database)
+    (root / "versions" / "001_a.sql").write_bytes(b"CREATE TABLE a (id int);\r\n")
+    report = verify(root, database)
+    assert ([entry.state for entry in report.entries], report.clean) == ([State.LINE_ENDINGS], True)
+
+
+def test_an_older_runners_table_gains_the_applied_by_column(tmp_path: Path, database: str) -> None:
+    with psycopg.connect(database) as connection:
+        connection.execute(
+            "CREATE TABLE _migrations (id serial PRIMARY KEY, version varchar(10) UNIQUE NOT NULL, name text NOT NULL,"
+            " checksum varchar(32) NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), execution_time_ms integer,"
+            " git_commit text)"
+        )
+        connection.execute(
+            "INSERT INTO _migrations (version, name, checksum) VALUES ('001', 'a', %s)", [checksum(b"x")]
+        )
+    root = tree(tmp_path, {"001_a": "x", "002_b": "CREATE TABLE b (id int);"})
+    assert [item.version for item in up(root, database)] == ["002"]
+    with psycopg.connect(database) as connection:
+        assert connection.execute("SELECT applied_by FROM _migrations WHERE version = '002'").fetchone() == (
+            "postgres",
+        )
+
+
+# --- concurrency -----------------------------------------------------------------------------------------------------
+
+
+def test_eight_concurrent_ups_apply_every_version_exactly_once(tmp_path: Path, database: str) -> None:
+    versions = {f"{n:03d}_t{n}": f"CREATE TABLE t{n} (id int); SELECT pg_sleep(0.02);" for n in range(1, 11)}
+    root = tree(tmp_path, versions)
+    results: list[list[str]] = []
+
+    def run() -> None:
+        results.append([item.version for item in up(root, database)])
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(version for result in results for version in result) == sorted(v[:3] for v in versions)
+    assert (len(results), rows(database)) == (8, sorted(v[:3] for v in versions))
+
+
+def test_the_lock_wait_times_out_naming_the_holder(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"})
+    with psycopg.connect(database, autocommit=True, application_name="the holder") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [LOCK_ID])
+        error = failure(up, root, database, lock_wait=0.5)
+        assert f"pid {holder.info.backend_pid} (the holder" in str(error) and error.exit_code == 1
+    assert (rows(database) if exists(database, "_migrations") else [], exists(database, "a")) == ([], False)
+
+
+# --- pure rules ------------------------------------------------------------------------------------------------------
+
+
+@given(st.lists(st.sampled_from(["CREATE TABLE t (a int);", "SELECT 1;", "-- c", ""]), max_size=8))
+def test_a_file_whose_line_endings_changed_compares_as_line_endings(lines: list[str]) -> None:
+    lf = ("\n".join(lines) + "\n").encode()
+    crlf = lf.replace(b"\n", b"\r\n")
+    row = Row("001", "a", checksum(lf), None, None, None, None)  # type: ignore[arg-type]
+    assert compare(crlf, row) is State.LINE_ENDINGS and compare(lf, row) is State.APPLIED
+
+
+@pytest.mark.parametrize(
+    ("words", "alone"),
+    [
+        (["CREATE", "INDEX", "CONCURRENTLY", "X"], True),
+        (["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"], True),
+        (["CREATE", "INDEX", "X", "ON"], False),
+        (["VACUUM"], True),
+        (["ALTER", "SYSTEM", "SET"], True),
+        (["CREATE", "DATABASE", "X"], True),
+        (["COMMIT"], True),
+        (["CREATE", "TABLE", "X"], False),
+    ],
+)
+def test_statements_postgresql_refuses_in_a_transaction_are_detected(words: list[str], alone: bool) -> None:
+    assert needs_autocommit(words) is alone
