@@ -52,3 +52,17 @@ def test_down_over_a_stub_stops_before_anything_runs_with_exit_1(case: Path, ser
 def test_no_database_url_exits_2_saying_how_to_give_one(case: Path) -> None:
     result = run("migrate", "status", "--dir", TREE, cwd=case)
     assert result.exit_code == 2 and "--database-url" in result.stderr
+
+
+def test_the_runner_also_runs_as_python_m_consolidate_migrate(case: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "consolidate.migrate", "status", "--dir", TREE],
+        cwd=case,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 2 and "--database-url" in result.stderr
