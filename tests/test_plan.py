@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from consolidate.core.plan import build_plan
 from consolidate.core.plan_json import down_status
-from consolidate.model import Action, Decision, Plan
+from consolidate.model import Action, Decision, ObjectRef, Plan
 from tests.planning import Item, function, mapping, parsed_file, scan_of, stmt, table, trigger
 
 CREATE, REPLACE, ALTER, DROP = Action.CREATE, Action.REPLACE, Action.ALTER, Action.DROP
@@ -247,3 +247,36 @@ def test_renumbering_is_a_bijection_from_mapped_sources_to_targets(sizes: list[i
     placed = [source.path for target in plan.targets for source in target.sources]
     assert sorted(placed) == sorted(paths) and len(placed) == len(set(placed))
     assert [target.target.version for target in plan.targets] == list(range(1, len(sizes) + 1))
+
+
+def test_a_create_after_a_drop_of_the_same_object_is_neither_a_conflict_nor_a_duplicate() -> None:
+    view = ObjectRef("view", "public", "fleet")
+    plan = plan_of([stmt("v1", CREATE, view)], [stmt("d", DROP, view, if_not_exists=True), stmt("v2", CREATE, view)])
+    assert (plan.conflicts, plan.duplicates) == ((), ())
+    assert kept_fingerprints(plan) == ["v1", "d", "v2"]
+
+
+def test_a_trigger_recreated_after_its_table_was_dropped_is_not_a_conflict() -> None:
+    trg = trigger("trg", "robots")
+    plan = plan_of(
+        [stmt("t", CREATE, table("robots")), stmt("g1", CREATE, trg)],
+        [stmt("d", DROP, table("robots")), stmt("t2", CREATE, table("robots")), stmt("g2", CREATE, trg)],
+    )
+    assert plan.conflicts == ()
+
+
+def test_an_identical_create_after_a_change_is_kept_and_is_no_conflict() -> None:
+    schema = ObjectRef("schema", None, "r")
+    plan = plan_of(
+        [stmt("s", CREATE, schema, if_not_exists=True)],
+        [stmt("do", mentions=("r",))],
+        [stmt("s", CREATE, schema, if_not_exists=True)],
+    )
+    assert (plan.conflicts, plan.duplicates) == ((), ())
+
+
+def test_a_plain_create_of_an_existing_object_says_postgresql_rejects_it() -> None:
+    plan = plan_of(
+        [stmt("a", CREATE, table("t"), columns=("id",))], [stmt("b", CREATE, table("t"), columns=("id", "x"))]
+    )
+    assert "the second definition is rejected: the object already exists" in plan.conflicts[0].detail

@@ -129,9 +129,14 @@ def _note_change(walk: _Walk, statement: Statement, position: int) -> None:
         walk.last_cascade = position
     if facts.target is not None and facts.action in (Action.ALTER, Action.DROP):
         walk.changed.add(facts.target)
-        walk.changed.update(walk.by_table.get(f"{facts.target.schema or 'public'}.{facts.target.name}", ()))
-        if facts.action is Action.DROP and facts.target.kind in RELATION_KINDS:
-            walk.relations.pop(relation_key(facts.target), None)
+        owned = walk.by_table.get(f"{facts.target.schema or 'public'}.{facts.target.name}", set())
+        walk.changed.update(owned)
+        if facts.action is Action.DROP:
+            # Gone, with what belongs to it: a later CREATE defines it anew (no duplicate, no conflict).
+            for ref in (facts.target, *owned):
+                walk.definitions.pop(ref, None)
+            if facts.target.kind in RELATION_KINDS:
+                walk.relations.pop(relation_key(facts.target), None)
     for name in facts.mentions:
         walk.changed.update(walk.by_bare.get(name, ()))
 
@@ -142,7 +147,7 @@ def _bare(ref: ObjectRef) -> str:
 
 def _conflict_detail(first: Statement, second: Statement) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Say what PostgreSQL does with the second definition, and what it loses."""
-    verb = "skipped (IF NOT EXISTS)" if second.facts.if_not_exists else "fails: the object already exists"
+    verb = "skipped (IF NOT EXISTS)" if second.facts.if_not_exists else "rejected: the object already exists"
     if not (first.facts.columns or second.facts.columns):
         return f"the second definition is {verb}; first at {first.location}", (), ()
     first_columns = {column.name: column.definition for column in first.facts.columns}
@@ -165,12 +170,16 @@ def _conflict_detail(first: Statement, second: Statement) -> tuple[str, tuple[st
 
 def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, position: int) -> None:
     previous = walk.definitions.get(target)
+    if previous is not None and walk.defined_at.get(target, -1) < walk.last_cascade:
+        previous = None  # a DROP … CASCADE since may have removed it: whatever comes now defines it anew
     unchanged = previous is not None and not walk.is_changed(target)
-    if previous is not None and unchanged and previous.fingerprint == statement.fingerprint:
+    same = previous is not None and previous.fingerprint == statement.fingerprint
+    if unchanged and same:
+        assert previous is not None
         walk.duplicates.append(Duplicate(statement, previous, version))
         walk.dropped.add(statement_key(statement))
         return
-    if previous is not None and statement.facts.action is Action.CREATE:
+    if previous is not None and not same and statement.facts.action is Action.CREATE:
         detail, lost, lost_constraints = _conflict_detail(previous, statement)
         walk.conflicts.append(Conflict(target, previous, statement, detail, lost, lost_constraints))
         return
