@@ -7,11 +7,14 @@ repository. Then, interleaved and each in a fresh child process, --repeat times 
 1 above):
 
 - start-up: ``python -c "import consolidate.cli"``, i.e. interpreter start and every import `plan` pays;
-- ``consolidate plan --mapping <tree>/mapping.yaml --json`` (stdout to /dev/null), with the default number of
+- ``python -m consolidate plan --mapping <tree>/mapping.yaml --json`` (stdout to /dev/null), with the default number of
   parser processes and, unless --no-serial, with ``--jobs 1``;
 - the baseline: a child that reads the mapped up files (the files `plan` parses), then times
   ``sqlglot.parse(text, read="postgres")`` over all of them and, separately, ``pglast.parser.parse_sql(text)``
   over all of them. Interpreter start, imports and reading are outside both timings.
+
+Every child imports a copy of consolidate/ taken when the run starts, so that edits to the working tree during a
+run cannot mix code versions in one table; the report names the copy by commit and digest.
 
 Fairness: plan's "net" time is its wall time minus the median start-up, so neither side pays interpreter start
 or imports. Peak RSS comes from wait4() on each child: the largest single process of its tree (with a parser pool
@@ -24,6 +27,7 @@ bench/out/profile-<N>.txt, a cProfile of ``plan --jobs 1`` sorted by cumulative 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
@@ -39,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import TypedDict
 
 import yaml
 
@@ -51,6 +56,7 @@ PYTHON = sys.executable
 TARGET_RATIO = 1.25  # plan / (sqlglot + pglast) at 1,000 files
 TARGET_SCALING = 11.0  # plan(10,000) / plan(1,000)
 MIB = 1024  # ru_maxrss is in KiB on Linux
+SNAPSHOT = "CONSOLIDATE_BENCH_SNAPSHOT"  # folder holding the copy of the package the children run
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,8 @@ def run_child(command: Sequence[str], capture: bool = False) -> Run:
     """Run a command in a fresh process; its wall time, exit code, stdout and the peak RSS wait4() reports."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out if capture else subprocess.DEVNULL, stderr=err, text=True)
+        stdout = out if capture else subprocess.DEVNULL
+        process = subprocess.Popen(command, stdout=stdout, stderr=err, text=True, **child_context())
         # wait4, not Popen.wait: it is the only way to get this child's own resource usage.
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - start
@@ -115,9 +122,31 @@ def run_child(command: Sequence[str], capture: bool = False) -> Run:
         return Run(elapsed, usage.ru_maxrss, code, out.read())
 
 
-def consolidate_command() -> list[str]:
-    script = Path(PYTHON).with_name("consolidate")
-    return [str(script)] if script.exists() else [PYTHON, "-m", "consolidate"]
+def snapshot(into: Path) -> str:
+    """Copy the consolidate package for the children to import, so that edits to the working tree during a run
+    cannot mix code versions within one table; returns a digest of the copied code to name it by."""
+    shutil.copytree(HERE.parent / "consolidate", into / "consolidate", ignore=shutil.ignore_patterns("__pycache__"))
+    digest = hashlib.sha256()
+    for path in sorted((into / "consolidate").rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(into).as_posix().encode() + b"\0" + path.read_bytes())
+    os.environ[SNAPSHOT] = str(into)
+    return digest.hexdigest()[:12]
+
+
+class ChildContext(TypedDict):
+    cwd: str | None
+    env: dict[str, str]
+
+
+def child_context() -> ChildContext:
+    """Where the children run and with what environment, so that they import the snapshot: `python -m` and
+    `python -c` put their working folder first on sys.path, PYTHONPATH comes before the editable install."""
+    environment = dict(os.environ)
+    folder = environment.get(SNAPSHOT)
+    if folder is not None:
+        environment["PYTHONPATH"] = folder
+    return {"cwd": folder, "env": environment}
 
 
 def mapped_sources(mapping: Path) -> list[Path]:
@@ -159,7 +188,7 @@ def measure(files: int, repeat: int, seed: int, serial: bool, profile: bool) -> 
         sources = mapped_sources(mapping)
         list_file = work / "sources.txt"
         list_file.write_text("\n".join(str(path) for path in sources) + "\n", encoding="utf-8")
-        plan = [*consolidate_command(), "plan", "--mapping", str(mapping), "--json"]
+        plan = [PYTHON, "-m", "consolidate", "plan", "--mapping", str(mapping), "--json"]
         kinds: dict[str, list[str]] = {
             "startup": [PYTHON, "-c", "import consolidate.cli"],
             "plan": plan,
@@ -186,13 +215,15 @@ def write_profile(files: int, mapping: Path, work: Path) -> None:
     cumulative time, then every function by own time, which shows the hot spots inside libraries."""
     stats_file = work / "plan.prof"
     command = [PYTHON, "-m", "cProfile", "-o", str(stats_file), "-m", "consolidate", "plan", "--mapping"]
-    subprocess.run([*command, str(mapping), "--json", "--jobs", "1"], capture_output=True, check=False)
+    command += [str(mapping), "--json", "--jobs", "1"]
+    subprocess.run(command, capture_output=True, check=False, **child_context())
     stream = io.StringIO()
     stats = pstats.Stats(str(stats_file), stream=stream)
     stats.sort_stats("cumulative").print_stats("consolidate/", 40)
     stats.sort_stats("tottime").print_stats(25)
+    text = stream.getvalue().replace(f"{os.environ.get(SNAPSHOT, HERE.parent)}/", "")  # paths as in the repository
     OUT.mkdir(exist_ok=True)
-    (OUT / f"profile-{files}.txt").write_text(stream.getvalue(), encoding="utf-8")
+    (OUT / f"profile-{files}.txt").write_text(text, encoding="utf-8")
 
 
 # --- reporting ---------------------------------------------------------------------------------------------
@@ -207,8 +238,7 @@ def machine() -> str:
                 model = line.split(":", 1)[1].strip()
                 break
     versions = f"sqlglot {metadata.version('sqlglot')}, pglast {metadata.version('pglast')}"
-    system = f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {versions}, {platform.system()}"
-    return f"{system}; consolidate at commit {commit()} (plus whatever the working tree changes)"
+    return f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, {versions}, {platform.system()}"
 
 
 def commit() -> str:
@@ -221,11 +251,9 @@ def verdict(value: float, limit: float) -> str:
     return "met" if value <= limit else "**missed**"
 
 
-def report(sizes: list[Size], repeats: dict[int, int], serial: bool, load: tuple[float, float]) -> str:
+def report(sizes: list[Size], repeats: dict[int, int], serial: bool, header: list[str]) -> str:
     lines = [
-        f"Machine: {machine()}",
-        # Other work on the machine inflates every figure; the load average says how much there was.
-        f"Load average (1 min): {load[0]:.2f} before, {load[1]:.2f} after the run",
+        *(f"{line}  " for line in header),  # two spaces: a markdown line break
         "",
         "| files | up files parsed | runs | start-up s | plan wall s | plan net s | plan RSS MiB "
         + ("| plan --jobs 1 net s | --jobs 1 RSS MiB " if serial else "")
@@ -295,9 +323,17 @@ def main(argv: list[str] | None = None) -> int:
         baseline_child(args.baseline)
         return 0
     repeats = {files: args.repeat or (3 if files <= 2000 else 1) for files in args.sizes}
-    before = os.getloadavg()[0]
-    sizes = [measure(files, repeats[files], args.seed, args.serial, args.profile) for files in args.sizes]
-    table = report(sizes, repeats, args.serial, (before, os.getloadavg()[0]))
+    with tempfile.TemporaryDirectory(prefix="consolidate-bench-code-") as code:
+        digest = snapshot(Path(code))
+        started, before = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
+        sizes = [measure(files, repeats[files], args.seed, args.serial, args.profile) for files in args.sizes]
+    header = [
+        f"Machine: {machine()}",
+        f"Code: consolidate/ as of {started} (commit {commit()} plus the working tree), sha256 {digest}…",
+        # Other work on the machine inflates every figure; the load average says how much there was.
+        f"Load average (1 min): {before:.2f} before, {os.getloadavg()[0]:.2f} after the run",
+    ]
+    table = report(sizes, repeats, args.serial, header)
     OUT.mkdir(exist_ok=True)
     (OUT / "plan.md").write_text(table, encoding="utf-8")
     print(table)
