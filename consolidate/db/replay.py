@@ -58,6 +58,7 @@ from consolidate.db.extensions import (
 )
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
 from consolidate.db.server import CONNECT_HINT, endpoint
+from consolidate.db.transactions import cannot_run_in_transaction
 from consolidate.db.urls import conninfo_parts, redact
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
@@ -82,19 +83,6 @@ _INLINE_LINE = re.compile(r"inline_code_block line (?P<line>\d+)")
 _FUNCTION_NAME = re.compile(r'function (?:[\w"]+\.)?"?(?P<name>\w+)"?\(')
 
 _CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"})
-_OUTSIDE_PAIRS = frozenset(
-    {
-        ("CREATE", "DATABASE"),
-        ("DROP", "DATABASE"),
-        ("CREATE", "TABLESPACE"),
-        ("DROP", "TABLESPACE"),
-        ("ALTER", "SYSTEM"),
-        ("CREATE", "SUBSCRIPTION"),
-        ("ALTER", "SUBSCRIPTION"),
-        ("DROP", "SUBSCRIPTION"),
-        ("DISCARD", "ALL"),
-    }
-)
 _ALONE_PAIRS = frozenset({("SET", "LOCAL"), ("SET", "TRANSACTION"), ("SET", "CONSTRAINTS")})
 
 
@@ -219,26 +207,13 @@ def _mode(code: str, stand_ins: Mapping[str, Set[str]]) -> tuple[_Mode, Extensio
         return _Mode.EXTENSION, command
     if first in _CONTROL_WORDS or (first, second) in (("START", "TRANSACTION"), ("PREPARE", "TRANSACTION")):
         return _Mode.CONTROL, None
-    if _is_outside(words):
+    if cannot_run_in_transaction(words):
         return _Mode.OUTSIDE, None
     if first == "COPY" and _COPY_STDIO.match(code):
         return _Mode.COPY, None
     if first in ("LOCK", "DECLARE") or (first, second) in _ALONE_PAIRS or _ADD_VALUE.match(code):
         return _Mode.ALONE, None
     return _Mode.SQL, None
-
-
-def _is_outside(words: list[str]) -> bool:
-    """Whether a statement (its first words) cannot run inside a transaction block."""
-    first, second = [*words, "", ""][:2]
-    if (first, second) in _OUTSIDE_PAIRS or first == "VACUUM" or words == ["CLUSTER"]:
-        return True
-    if first in ("CREATE", "DROP") and "INDEX" in words[1:3]:
-        index = words.index("INDEX")
-        return words[index + 1 : index + 2] == ["CONCURRENTLY"]
-    if first == "REINDEX":
-        return "CONCURRENTLY" in words or second in ("DATABASE", "SYSTEM")
-    return first == "ALTER" and second == "DATABASE" and "TABLESPACE" in words
 
 
 # --- a session -------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from consolidate.core.statements import split
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
 from consolidate.db.replay import replay_files
 from consolidate.db.server import endpoint
+from consolidate.db.transactions import cannot_run_in_transaction
 from consolidate.db.urls import redact
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.model import Diagnostic, Location, Severity
@@ -56,18 +57,6 @@ RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD 
 _UP_NAME = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
 _WORD = re.compile(r"[A-Za-z_]+")
 _CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START"})
-_OUTSIDE_PAIRS = frozenset(
-    {
-        ("CREATE", "DATABASE"),
-        ("DROP", "DATABASE"),
-        ("CREATE", "TABLESPACE"),
-        ("DROP", "TABLESPACE"),
-        ("ALTER", "SYSTEM"),
-        ("CREATE", "SUBSCRIPTION"),
-        ("ALTER", "SUBSCRIPTION"),
-        ("DROP", "SUBSCRIPTION"),
-    }
-)
 
 
 # --- the tree ----------------------------------------------------------------------------------------------------
@@ -339,15 +328,7 @@ def _pieces(path: str, text: str) -> list[_Piece]:
 def needs_autocommit(words: list[str]) -> bool:
     """Whether a statement (its first words, upper case) must run outside a version's transaction: PostgreSQL
     refuses it inside a transaction block, or it is the file's own transaction control."""
-    first, second = [*words, "", ""][:2]
-    if first in _CONTROL or (first, second) in _OUTSIDE_PAIRS or first == "VACUUM" or words == ["CLUSTER"]:
-        return True
-    if first in ("CREATE", "DROP") and "INDEX" in words[1:3]:
-        index = words.index("INDEX")
-        return words[index + 1 : index + 2] == ["CONCURRENTLY"]
-    if first == "REINDEX":
-        return "CONCURRENTLY" in words or second in ("DATABASE", "SYSTEM")
-    return first == "ALTER" and second == "DATABASE" and "TABLESPACE" in words
+    return (bool(words) and words[0] in _CONTROL) or cannot_run_in_transaction(words)
 
 
 def _run_one_by_one(session: _Session, pieces: list[_Piece], item: Version | _Down) -> None:
