@@ -66,3 +66,70 @@ def test_the_runner_also_runs_as_python_m_consolidate_migrate(case: Path) -> Non
         env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2 and "--database-url" in result.stderr
+
+
+def _legacy_database(case: Path, url: str) -> None:
+    """A database built the old way: every mapped legacy source, in the mapping's order."""
+    from consolidate.commands import display_path, planned
+    from consolidate.db.replay import replay_files
+
+    done = planned(case / "mapping.yaml")
+    files = []
+    for target in done.plan.mapping.targets:
+        for source in target.sources:
+            legacy = done.scan.file(source)
+            assert legacy is not None
+            files.append((display_path(done.plan.mapping, source), legacy.text))
+    assert replay_files(url, files, per_file_transaction=False).clean
+
+
+def test_baseline_with_check_schema_adopts_a_legacy_built_database(case: Path, service_server: Server) -> None:
+    with scratch_database(service_server, "baseline") as url:
+        _legacy_database(case, url)
+        args = ("--dir", TREE, "--database-url", url)
+        result = run("migrate", "baseline", "--version", "11", "--check-schema", *args, cwd=case)
+        assert result.exit_code == 0, result.output
+        assert "11 version(s) recorded" in result.stdout
+        assert "nothing to apply" in run("migrate", "up", *args, cwd=case).stdout
+        assert run("migrate", "status", *args, cwd=case).exit_code == 0
+
+
+def test_baseline_refuses_a_drifted_database_and_records_nothing(case: Path, service_server: Server) -> None:
+    import psycopg
+
+    with scratch_database(service_server, "baseline") as url:
+        _legacy_database(case, url)
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("ALTER TABLE robots ADD COLUMN hand_added int")
+        args = ("--dir", TREE, "--database-url", url)
+        result = run("migrate", "baseline", "--version", "11", "--check-schema", *args, cwd=case)
+        assert result.exit_code == 1
+        assert "robots" in result.stderr and "nothing was recorded" in result.stderr
+        status = run("migrate", "status", *args, cwd=case)
+        assert status.exit_code == 1 and "pending" in status.stdout
+
+
+def test_reset_rolls_everything_back_and_needs_yes_without_a_terminal(tmp_path: Path, service_server: Server) -> None:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "down").mkdir()
+    for number, name in ((1, "a"), (2, "b")):
+        (tmp_path / f"versions/00{number}_{name}.sql").write_text(f"CREATE TABLE {name} (id int);\n")
+        (tmp_path / f"down/00{number}_{name}_down.sql").write_text(f"DROP TABLE {name};\n")
+    with scratch_database(service_server, "reset") as url:
+        args = ("--dir", str(tmp_path), "--database-url", url)
+        assert run("migrate", "up", *args).exit_code == 0
+        refused = run("migrate", "reset", *args)
+        assert refused.exit_code == 2 and "--yes" in refused.stderr
+        result = run("migrate", "reset", "--yes", *args)
+        assert result.exit_code == 0 and "2 version(s) rolled back" in result.stdout
+        status = run("migrate", "status", "--json", *args)
+        assert '"state": "pending"' in status.stdout and '"applied"' not in status.stdout
+
+
+def test_statement_timeout_is_passed_to_the_server(tmp_path: Path, service_server: Server) -> None:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "versions/001_slow.sql").write_text("SELECT pg_sleep(2);\n")
+    with scratch_database(service_server, "timeout") as url:
+        result = run("migrate", "up", "--dir", str(tmp_path), "--database-url", url, "--statement-timeout", "200ms")
+        assert result.exit_code == 1
+        assert "57014" in result.stderr  # query_canceled: statement timeout

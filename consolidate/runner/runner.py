@@ -33,6 +33,7 @@ from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.model import Diagnostic, Location, Severity
 from consolidate.runner.tracking import (
     Connection,
+    Limits,
     Row,
     acquire_lock,
     checksum,
@@ -183,10 +184,10 @@ class _Session:
 
 
 @contextmanager
-def _session(url: str, lock_wait: float) -> Iterator[_Session]:
+def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterator[_Session]:
     """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked."""
     where = redact(endpoint(url))
-    with connect(url) as connection, _translated(where):
+    with connect(url, limits) as connection, _translated(where):
         acquire_lock(connection, lock_wait, where)
         try:
             table = table_name(connection)
@@ -225,11 +226,12 @@ def up(
     target: str | None = None,
     dry_run: bool = False,
     lock_wait: float = LOCK_WAIT,
+    limits: Limits | None = None,
 ) -> list[Applied]:
     """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing."""
     versions = read_tree(directory)
     limit = None if target is None else version_number(target)  # checked before connecting
-    with _session(url, lock_wait) as session:
+    with _session(url, lock_wait, limits) as session:
         rows = read_rows(session.connection, session.table)
         chosen = _pending(versions, rows, steps, limit)
         if dry_run:
@@ -395,15 +397,21 @@ class _Down:
 
 
 def down(
-    directory: Path, url: str, *, steps: int = 1, target: str | None = None, lock_wait: float = LOCK_WAIT
+    directory: Path,
+    url: str,
+    *,
+    steps: int | None = 1,
+    target: str | None = None,
+    lock_wait: float = LOCK_WAIT,
+    limits: Limits | None = None,
 ) -> list[str]:
-    """Roll back the last `steps` applied versions (or every one above `target`), newest first; returns them.
+    """Roll back the last `steps` applied versions (all when None, or every one above `target`), newest first.
 
     A stub or missing down script stops the command before anything runs.
     """
     versions = {item.version: item for item in read_tree(directory)}
     limit = None if target is None else version_number(target)  # checked before connecting
-    with _session(url, lock_wait) as session:
+    with _session(url, lock_wait, limits) as session:
         rows = read_rows(session.connection, session.table)
         chosen = sorted(rows, key=_order, reverse=True)
         chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
@@ -449,6 +457,74 @@ def _undo(session: _Session, script: _Down) -> None:
     else:
         _run_whole(session, script, script.text, forget)
     _reset(session.connection)
+
+
+def reset(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, limits: Limits | None = None) -> list[str]:
+    """Roll back every applied version, newest first (nothing runs if any of them has no real down script)."""
+    return down(directory, url, steps=None, lock_wait=lock_wait, limits=limits)
+
+
+# --- baseline -----------------------------------------------------------------------------------------------------
+
+
+def baseline(
+    directory: Path,
+    url: str,
+    version: str,
+    *,
+    check_schema: bool = False,
+    lock_wait: float = LOCK_WAIT,
+) -> list[str]:
+    """Record versions up to `version` as applied without running them, for a database the legacy migrations built.
+
+    With `check_schema`, first prove that the live schema equals the tree's schema at `version` (a scratch replay
+    of 1..version on the same server, compared both ways with dbdiff and domains; table contents are not
+    compared: production has rows the replay has not). Refuses, naming the differences, when it does not.
+    Returns the versions recorded now (those already recorded are left as they are).
+    """
+    limit = version_number(version)
+    chosen = [item for item in read_tree(directory) if item.number <= limit]
+    if check_schema:
+        _prove_schema(url, chosen)
+    with _session(url, lock_wait) as session:
+        rows = read_rows(session.connection, session.table)
+        commit = git_commit(directory)
+        recorded = []
+        for item in chosen:
+            if item.version in rows:
+                continue
+            row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
+            _record(session, insert_row(session.table, row, server_timing=False))
+            recorded.append(item.version)
+        return recorded
+
+
+def _prove_schema(url: str, chosen: list[Version]) -> None:
+    # Imported here: the comparison brings results and the server layer, which up/down/status never need.
+    from consolidate.db.diff import compare
+    from consolidate.db.server import postgres, scratch_database
+
+    files = [(str(item.up), item.data.decode("utf-8", errors="replace")) for item in chosen]
+    with postgres(url) as server, scratch_database(server, "baseline") as scratch:
+        replayed = replay_files(scratch, files, per_file_transaction=True)
+        if replayed.failures:
+            raise ConsolidateError([failure.diagnostic() for failure in replayed.failures], EXIT_FAIL)
+        diff = compare(url, scratch)
+    differences = [line for line in diff.objects() if line not in diff.rows]
+    if differences:
+        where = Location(redact(endpoint(url)))
+        problems = [Diagnostic("migrate.baseline-drift", f"live schema differs: {line}", where) for line in differences]
+        problems.append(
+            Diagnostic(
+                "migrate.baseline-refused",
+                f"the live schema is not the tree's schema at version {chosen[-1].version if chosen else '?'}: "
+                "nothing was recorded",
+                where,
+                "bring the database to that schema (the SQL is dbdiff's: `consolidate verify` shows it), or baseline "
+                "an earlier version",
+            )
+        )
+        raise ConsolidateError(problems, EXIT_FAIL)
 
 
 # --- status and verify --------------------------------------------------------------------------------------------

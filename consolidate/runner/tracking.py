@@ -15,6 +15,7 @@ from datetime import datetime
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
 from consolidate.db.server import CONNECT_HINT, endpoint
@@ -85,12 +86,30 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:CHECKSUM_DIGITS]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Server-side limits for every statement the runner sends (PostgreSQL's own settings, e.g. "5s").
+
+    lock_timeout bounds how long one statement waits for a table lock; statement_timeout bounds how long one
+    statement runs. Neither is the runner's own --lock-wait, which bounds the wait for another runner.
+    """
+
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+
+    def options(self) -> str:
+        """As connection options: session defaults, so RESET ALL between versions keeps them."""
+        settings = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
+        return " ".join(f"-c {name}={value}" for name, value in settings.items() if value)
+
+
 @contextmanager
-def connect(url: str) -> Iterator[Connection]:
+def connect(url: str, limits: Limits | None = None) -> Iterator[Connection]:
     """An autocommit connection named "consolidate migrate"; errors never show the password."""
+    options = limits.options() if limits is not None else ""
     try:
         connection = psycopg.connect(
-            url,
+            make_conninfo(url, options=options) if options else url,
             autocommit=True,
             prepare_threshold=None,  # migrations may DEALLOCATE ALL: psycopg must not prepare behind our back
             application_name=APPLICATION_NAME,
