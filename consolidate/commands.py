@@ -29,7 +29,7 @@ from consolidate.io.tree import read_sources
 from consolidate.model import Location, Lock, LockEntry, Mapping, ParsedFile, Plan, Preserved, RawFile, ScanResult
 from consolidate.render.environment import environment
 from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
-from consolidate.render.report import REPORT_NAME, VERIFICATION_NAME, render_report, report_facts
+from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
 from consolidate.render.tree import GeneratedDown, read_generated, render_tree
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
@@ -316,6 +316,7 @@ def render_outputs(
     plan = done.plan
     downs = {**_generated_downs(current), **(generated or {})}
     rendered = render_tree(env, plan, done.scan, done.parsed, downs)
+    rendered[RUNNER_NAME] = env.get_template("migrate.py.j2").render()
     files = {path: text.encode("utf-8") for path, text in rendered.items()}
     core = Lock(
         tool_version=__version__,

@@ -133,3 +133,17 @@ def test_statement_timeout_is_passed_to_the_server(tmp_path: Path, service_serve
         result = run("migrate", "up", "--dir", str(tmp_path), "--database-url", url, "--statement-timeout", "200ms")
         assert result.exit_code == 1
         assert "57014" in result.stderr  # query_canceled: statement timeout
+
+
+def test_apply_writes_a_runner_that_runs_the_tree_it_sits_in(case: Path, service_server: Server) -> None:
+    import os
+    import subprocess
+    import sys
+
+    runner = case / TREE / "migrate.py"
+    assert runner.is_file()
+    with scratch_database(service_server, "runner") as url:
+        env = {**os.environ, "DATABASE_URL": url}
+        result = subprocess.run([sys.executable, str(runner), "up"], cwd=case, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "11 version(s) applied" in result.stdout

@@ -892,7 +892,8 @@ def _next_steps(context: _Context, facts: _Steps) -> tuple[str, ...]:
     if not facts.verified:
         steps.append(f"Prove the tree on a database: `consolidate verify{option}`.")
     if facts.stubs:
-        steps.append(f"Create real down scripts for: {', '.join(f'`{label}`' for label in facts.stubs)}.")
+        stubs = ", ".join(f"`{label}`" for label in facts.stubs)
+        steps.append(f"Generate and prove rollbacks for {stubs}: `consolidate apply --generate-down`.")
     if not facts.runner_present:
         steps.append(f"Until the runner exists (`{facts.runner}`), apply `versions/` in order with your own tool.")
     if facts.removal:
@@ -920,13 +921,14 @@ class _Steps:
 
 def _examples(mapping: Mapping, runner_present: bool) -> tuple[Example, ...]:
     option = _option(mapping)
+    tree = f" --dir {posixpath.normpath(mapping.output)}"  # the runner reads the tree, not the mapping
     return (
         Example("Preview the consolidation", f"consolidate plan{option}", True),
         Example("Check that the canonical tree is current", f"consolidate apply --check{option}", True),
         Example("Check that this report is current", f"consolidate report --check{option}", True),
-        Example("Apply the pending migrations", f"consolidate migrate up{option}", runner_present),
-        Example("Show which migrations are applied", f"consolidate migrate status{option}", runner_present),
-        Example("Roll back the last two migrations", f"consolidate migrate down --steps 2{option}", runner_present),
+        Example("Apply the pending migrations", f"consolidate migrate up{tree}", runner_present),
+        Example("Show which migrations are applied", f"consolidate migrate status{tree}", runner_present),
+        Example("Roll back the last two migrations", f"consolidate migrate down --steps 2{tree}", runner_present),
     )
 
 
