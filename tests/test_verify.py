@@ -202,3 +202,23 @@ def test_a_reference_to_a_table_created_later_is_one_diagnostic_at_its_line(case
     (failure,) = json.loads((case / VERIFICATION).read_text())["legacy_failures"]
     assert (failure["path"], failure["line"]) == (DLQ, len(lines) + 2)
     assert failure["message"].startswith('42P01: relation "robot_api_keys" does not exist')
+
+
+@pytest.mark.parametrize("delay", [0.8, 1.6])
+def test_an_interrupted_verify_leaves_no_scratch_database(case: Path, service_url: str, delay: float) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert run("apply", cwd=case).exit_code == 0
+    before = scratch_databases(service_url)
+    command = [sys.executable, "-m", "consolidate", "verify", "--database-url", service_url]
+    process = subprocess.Popen(command, cwd=case, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode != 0 or b"PROVEN" in _  # interrupted, or it had already finished
+    assert b"Traceback" not in err
+    assert scratch_databases(service_url) == before
