@@ -56,8 +56,9 @@ from consolidate import verify as verify_module
 from consolidate.db.server import DebianLayout, embedded_installation
 from consolidate.errors import ConsolidateError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_tree import generate
+# Run as a script, only bench/ is on sys.path; appended, the root cannot shadow the consolidate a child imports.
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+from bench.generate_tree import generate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -307,6 +308,11 @@ class Row:
     def rollbacks(self) -> int:
         return self.timings[0].rollbacks
 
+    @property
+    def kind(self) -> str:
+        """'fixtures' or 'synthetic': only trees of one kind show how time grows with size."""
+        return self.tree.split(",")[0]
+
     def servers(self) -> list[str]:
         return list(dict.fromkeys(timing.server for timing in self.timings))
 
@@ -382,64 +388,76 @@ def _seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def _line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def spread(row: Row) -> str:
+    """The fastest and slowest verify() call, which say how much the machine's other work moved the median."""
+    totals = [timing.total for timing in row.timings]
+    return f"{min(totals):.2f}–{max(totals):.2f}"
+
+
 def phase_row(row: Row) -> str:
     """One line of the phase table; a row without a completed run shows its first error."""
     head = [row.tree, str(row.targets), row.setup, str(len(row.timings))]
     if not row.timings:
-        return "| " + " | ".join([*head, *["—"] * (len(PHASES) + 5), f"error: {row.errors[0].splitlines()[0]}"]) + " |"
+        return _line([*head, *["—"] * (len(PHASES) + 6), f"error: {row.errors[0].splitlines()[0]}"])
     snapshots = row.timings[0]
     cells = [f"{row.phase(name):.2f}" for name in PHASES]
     cells += [
         f"{snapshots.snapshot_copies} / {snapshots.snapshot_seconds:.2f}",
         str(row.rollbacks()),
         f"{row.total():.2f}",
+        spread(row),
         f"{row.startup():.2f}",
         _seconds(row.cli_seconds()),
         row.outcomes(),
     ]
-    return "| " + " | ".join(head + cells) + " |"
+    return _line(head + cells)
 
 
 def phase_table(rows: Sequence[Row]) -> list[str]:
-    header = ["tree", "targets", "server", "runs", *(f"{name} s" for name in PHASES)]
-    header += ["snapshots n / s", "rollbacks tried", "verify() s", "start-up s", "CLI wall s", "result"]
-    numbers = "---:|" * (len(PHASES) + 5)
-    return [
-        "| " + " | ".join(header) + " |",
-        "|---|---:|---|---:|" + numbers + "---|",
-        *(phase_row(row) for row in rows),
-    ]
+    header = ["tree", "targets", "server", "runs", *(f"{name} s" for name in PHASES), "snapshots n / s"]
+    header += ["rollbacks tried", "verify() s", "verify() min–max s", "start-up s", "CLI wall s", "result"]
+    numbers = "---:|" * (len(PHASES) + 6)
+    return [_line(header), "|---|---:|---|---:|" + numbers + "---|", *(phase_row(row) for row in rows)]
 
 
 def growth_table(rows: Sequence[Row]) -> list[str]:
-    """Per server, how the time grows with the number of targets: per target and per rollback tried."""
+    """Per server, how the time grows with the number of targets: per target, per rollback tried, and against
+    the next smaller tree on the same server."""
     measured = sorted((row for row in rows if row.timings), key=lambda row: (row.setup, row.targets))
-    lines = [
-        "| server | tree | targets | verify() s | s per target | rollback proof s per rollback tried |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    header = ["server", "tree", "targets", "verify() s", "s per target", "rollback proof s per rollback tried"]
+    lines = [_line([*header, "against the smaller tree"]), "|---|---|---:|---:|---:|---:|---|"]
+    previous: Row | None = None
     for row in measured:
         per_rollback = row.phase("rollback proof") / row.rollbacks() if row.rollbacks() else None
         cells = [row.setup, row.tree, str(row.targets), f"{row.total():.2f}", f"{row.total() / row.targets:.3f}"]
-        lines.append("| " + " | ".join([*cells, "—" if per_rollback is None else f"{per_rollback:.3f}"]) + " |")
+        cells.append(_seconds(per_rollback))
+        comparable = previous is not None and (previous.setup, previous.kind) == (row.setup, row.kind)
+        cells.append(growth(previous, row) if comparable and previous is not None else "")
+        lines.append(_line(cells))
+        previous = row
     return lines
 
 
+def growth(small: Row, large: Row) -> str:
+    return f"{large.total() / small.total():.1f}× the time for {large.targets / small.targets:.1f}× the targets"
+
+
 def target_lines(rows: Sequence[Row]) -> list[str]:
-    """The issue's target, judged on the fixtures with the embedded server: in-process and end to end."""
+    """The issue's target, judged on the fixtures with the embedded server: the call and end to end."""
     found = [row for row in rows if row.tree == "fixtures" and row.setup == "embedded" and row.timings]
     if not found:
         return ["The target is judged on the fixtures with the embedded server; this run did not measure it."]
     row = found[0]
-    lines = [
-        f"Target: the whole verify of the fixtures on the embedded server, its start included, ≤ {TARGET_SECONDS:g} s."
-    ]
-    lines.append(f"- verify() in-process: {row.total():.2f} s ({verdict(row.total())})")
+    within = f"≤ {TARGET_SECONDS:g} s"
+    lines = [f"Target: the whole verify of the fixtures on the embedded server, its start included, {within}."]
+    lines.append(f"- the verify() call (no interpreter start or imports): {row.total():.2f} s ({verdict(row.total())})")
     cli = row.cli_seconds()
     if cli is not None:
-        lines.append(
-            f"- `consolidate verify` end to end (interpreter start and imports too): {cli:.2f} s ({verdict(cli)})"
-        )
+        lines.append(f"- `consolidate verify` end to end: {cli:.2f} s ({verdict(cli)})")
     return lines
 
 
@@ -448,16 +466,13 @@ def verdict(seconds: float) -> str:
 
 
 def server_lines(rows: Sequence[Row]) -> list[str]:
-    """Which server each setup used, as Verification.server describes it."""
-    by_setup: dict[str, list[str]] = {}
-    for row in rows:
-        by_setup.setdefault(row.setup, []).extend(row.servers())
-    return [f"- {setup}: {'; '.join(dict.fromkeys(servers))}" for setup, servers in by_setup.items()]
+    """Which server each run used, as Verification.server describes it."""
+    return [f"- {row.tree} on {row.setup}: {'; '.join(row.servers())}" for row in rows if row.timings]
 
 
 def report(rows: Sequence[Row], preamble: Sequence[str]) -> str:
     """The markdown: preamble, phase table, targets, growth, servers used, and any error in full."""
-    errors = [f"- {row.tree} on {row.setup}: {error}" for row in rows for error in row.errors]
+    errors = [f"- {row.tree} on {row.setup}: {' / '.join(error.splitlines())}" for row in rows for error in row.errors]
     parts = [*preamble, "", *phase_table(rows), "", *target_lines(rows), "", *growth_table(rows), ""]
     parts += ["Servers used:", *server_lines(rows)]
     if errors:
