@@ -147,3 +147,21 @@ def test_apply_writes_a_runner_that_runs_the_tree_it_sits_in(case: Path, service
         result = subprocess.run([sys.executable, str(runner), "up"], cwd=case, env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
         assert "11 version(s) applied" in result.stdout
+
+
+def test_the_full_cycle_on_a_tree_with_proven_rollbacks(case: Path, service_server: Server) -> None:
+    """Issue 6's done-when: up applies the fixture tree, status shows 11 and exits 0, down --steps 2 then up
+    work, verify passes — on a tree whose stubs `apply --generate-down` replaced with proven rollbacks."""
+    generated = run("apply", "--generate-down", "--database-url", service_server.url, cwd=case)
+    assert generated.exit_code == 0, generated.output
+    with scratch_database(service_server, "cycle") as url:
+        args = ("--dir", TREE, "--database-url", url)
+        assert "11 version(s) applied" in run("migrate", "up", *args, cwd=case).stdout
+        status = run("migrate", "status", "--json", *args, cwd=case)
+        assert status.exit_code == 0 and status.stdout.count('"state": "applied"') == 11
+        down = run("migrate", "down", "--steps", "2", *args, cwd=case)
+        assert down.exit_code == 0, down.output
+        assert "rolled back 011" in down.stdout and "rolled back 010" in down.stdout
+        assert run("migrate", "status", *args, cwd=case).exit_code == 1  # two pending now
+        assert "2 version(s) applied" in run("migrate", "up", *args, cwd=case).stdout
+        assert run("migrate", "verify", *args, cwd=case).exit_code == 0
