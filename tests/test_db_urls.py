@@ -145,3 +145,12 @@ def test_a_malformed_url_is_reported_without_quoting_it(url: str) -> None:
     assert raised.value.diagnostics[0].code == "db.url"
     assert "secret" not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_error_text_is_one_line_and_hides_urls_and_a_bare_echo_of_the_password() -> None:
+    from consolidate.db.urls import error_text
+
+    error = RuntimeError('connection to "postgresql://u:hunter22@h/db" failed:\n  password hunter22 rejected')
+    text = error_text(error, "postgresql://u:hunter22@h/db")
+    assert "hunter22" not in text and "\n" not in text
+    assert text.startswith('connection to "postgresql://u:***@h/db" failed:')

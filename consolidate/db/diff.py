@@ -37,7 +37,7 @@ from results.dbdiff import Changes, Migration, Statements
 from results.dbdiff.util import differences
 from results.schemainspect.pg.obj import PostgreSQL
 
-from consolidate.db.urls import redact
+from consolidate.db.urls import error_text, redact
 from consolidate.errors import ConsolidateError
 from consolidate.model import Diagnostic, Location
 
@@ -245,7 +245,7 @@ def _connect(url: str) -> psycopg.Connection[Any]:
 
 def _failure(code: str, what: str, url: str, error: psycopg.Error) -> ConsolidateError:
     # libpq's messages may quote the connection string: never let a password through.
-    message = f"{what}: {redact(str(error)).strip()}"
+    message = f"{what}: {error_text(error, url)}"
     return ConsolidateError([Diagnostic(code, message, Location(redact(url)))])
 
 

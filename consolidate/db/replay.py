@@ -59,7 +59,7 @@ from consolidate.db.extensions import (
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
 from consolidate.db.server import CONNECT_HINT, endpoint
 from consolidate.db.transactions import cannot_run_in_transaction
-from consolidate.db.urls import conninfo_parts, redact
+from consolidate.db.urls import conninfo_parts, error_text, redact
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
 
@@ -528,7 +528,7 @@ def _connect(conninfo: str) -> Iterator[Connection]:
         )
     except psycopg.Error as error:
         where = endpoint(conninfo)
-        message = f"cannot connect to PostgreSQL at {where}: {redact(' '.join(str(error).split()))}"
+        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, conninfo)}"
         raise ConsolidateError.at("db.connect", message, Location(where), hint=CONNECT_HINT) from None
     with connection:
         yield connection
@@ -540,7 +540,7 @@ def _unexpected(path: str) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as error:
-        message = f"the replay cannot go on: {redact(' '.join(str(error).split()))}"
+        message = f"the replay cannot go on: {error_text(error)}"
         raise ConsolidateError.at("db.replay", message, Location(path)) from None
 
 

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import conninfo_parts, redact, with_database
+from consolidate.db.urls import conninfo_parts, error_text, redact, with_database
 from consolidate.errors import ConsolidateError
 from consolidate.model import Location
 
@@ -548,7 +548,7 @@ def _drop_roles(server: Server, created: list[str]) -> None:
             try:
                 connection.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
             except psycopg.errors.DependentObjectsStillExist as error:
-                warnings.warn(RoleLeftBehind(f"role {name} was left in place: {_one_line(error)}"), stacklevel=2)
+                warnings.warn(RoleLeftBehind(f"role {name} was left in place: {error_text(error)}"), stacklevel=2)
 
 
 # --- connections ---------------------------------------------------------------------------------------------
@@ -560,7 +560,7 @@ def _connect(url: str) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as error:
         where = endpoint(url)
-        message = f"cannot connect to PostgreSQL at {where}: {_scrubbed(error, url)}"
+        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, url)}"
         raise ConsolidateError.at("db.connect", message, Location(where), hint=CONNECT_HINT) from None
 
 
@@ -571,16 +571,4 @@ def _translated(code: str, what: str, url: str) -> Iterator[None]:
         yield
     except psycopg.Error as error:
         where = endpoint(url)
-        raise ConsolidateError.at(code, f"{what}: {_scrubbed(error, url)}", Location(where)) from None
-
-
-def _scrubbed(error: psycopg.Error, url: str) -> str:
-    """The error's text, redacted, and — should libpq ever echo it bare — without the password itself."""
-    text = redact(_one_line(error))
-    password = conninfo_parts(url).get("password", "")
-    # Masking a very short password would mangle every word holding those letters; libpq does not echo it.
-    return text.replace(password, "***") if len(password) >= 4 else text
-
-
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())
+        raise ConsolidateError.at(code, f"{what}: {error_text(error, url)}", Location(where)) from None

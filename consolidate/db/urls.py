@@ -43,6 +43,18 @@ def redact(text: str) -> str:
     return _KEYWORD_PASSWORD.sub(lambda match: f"{match['head']}{MASK}", text)
 
 
+def error_text(error: BaseException, url: str | None = None) -> str:
+    """A driver error as one line that is safe to show: URLs and ``password=`` redacted, and — should libpq ever
+    echo it bare — the password of `url` itself masked."""
+    text = redact(" ".join(str(error).split()))
+    try:
+        password = conninfo_parts(url).get("password", "") if url else ""
+    except ConsolidateError:
+        password = ""
+    # Masking a very short password would mangle every word holding those letters; libpq does not echo it.
+    return text.replace(password, MASK) if len(password) >= 4 else text
+
+
 def conninfo_parts(url: str) -> dict[str, str]:
     """The parameters of a URL or key/value conninfo; a malformed one is a ConsolidateError that quotes nothing."""
     try:

@@ -28,7 +28,7 @@ from consolidate.db.positions import blank_comments, chunk_starts, line_of, loca
 from consolidate.db.replay import replay_files
 from consolidate.db.server import endpoint
 from consolidate.db.transactions import cannot_run_in_transaction
-from consolidate.db.urls import redact
+from consolidate.db.urls import error_text, redact
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.model import Diagnostic, Location, Severity
 from consolidate.runner.tracking import (
@@ -187,7 +187,7 @@ class _Session:
 def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterator[_Session]:
     """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked."""
     where = redact(endpoint(url))
-    with connect(url, limits) as connection, _translated(where):
+    with connect(url, limits) as connection, _translated(where, url):
         acquire_lock(connection, lock_wait, where)
         try:
             table = table_name(connection)
@@ -201,12 +201,12 @@ def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterat
 
 
 @contextmanager
-def _translated(where: str) -> Iterator[None]:
+def _translated(where: str, url: str) -> Iterator[None]:
     """A database error outside any migration stops the command, redacted."""
     try:
         yield
     except psycopg.Error as error:
-        message = f"the migration runner cannot go on: {redact(' '.join(str(error).split()))}"
+        message = f"the migration runner cannot go on: {error_text(error, url)}"
         raise ConsolidateError([Diagnostic("migrate.database", message, Location(where))], EXIT_FAIL) from None
 
 

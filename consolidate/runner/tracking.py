@@ -19,7 +19,7 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
 from consolidate.db.server import CONNECT_HINT, endpoint
-from consolidate.db.urls import redact
+from consolidate.db.urls import error_text, redact
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.model import Diagnostic, Location
 
@@ -117,7 +117,7 @@ def connect(url: str, limits: Limits | None = None) -> Iterator[Connection]:
         )
     except psycopg.Error as error:
         where = endpoint(url)
-        message = f"cannot connect to PostgreSQL at {where}: {redact(' '.join(str(error).split()))}"
+        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, url)}"
         raise ConsolidateError.at("migrate.connect", message, Location(redact(where)), CONNECT_HINT) from None
     with connection:
         yield connection
