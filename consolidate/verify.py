@@ -23,7 +23,13 @@ from typing import Any
 from consolidate import commands
 from consolidate.core.prelude import Prelude
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
-from consolidate.db.extensions import called_functions, needed_extensions, stand_in_sql, ways_out
+from consolidate.db.extensions import (
+    called_functions,
+    needed_extensions,
+    stand_in_blockers,
+    stand_in_sql,
+    ways_out,
+)
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import Failure, replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
@@ -135,13 +141,14 @@ def _read_tree(done: commands.Planned, output: Path) -> _Tree:
     return _Tree(tuple(labels), up, down, hashes)
 
 
-def _stand_ins(done: commands.Planned, server: Server, allow: bool) -> dict[str, set[str]]:
+def _stand_ins(
+    done: commands.Planned, server: Server, allow: bool, needed: dict[str, list[Location]]
+) -> dict[str, set[str]]:
     """Extensions the trees create that the server lacks, each with the functions of it the trees call."""
-    parsed = list(done.parsed.values())
-    missing = sorted(set(needed_extensions(parsed)) - set(server.available_extensions))
+    missing = sorted(set(needed) - set(server.available_extensions))
     if not missing:
         return {}
-    calls = called_functions(parsed)
+    calls = called_functions(list(done.parsed.values()))
     problems: list[Diagnostic] = []
     chosen: dict[str, set[str]] = {}
     for extension in missing:
@@ -149,16 +156,7 @@ def _stand_ins(done: commands.Planned, server: Server, allow: bool) -> dict[str,
         if allow and stand_in_sql(extension, called) is not None:
             chosen[extension] = called
             continue
-        where = next(iter(needed_extensions(parsed)[extension]), Location(done.plan.mapping.path))
-        reason = "stand-ins are refused (--no-stand-ins)" if not allow else "no honest stand-in for what it calls"
-        problems.append(
-            Diagnostic(
-                "verify.extension",
-                f"the trees need extension {extension}, which {server.describe()} lacks; {reason}",
-                where,
-                ways_out(extension),
-            )
-        )
+        problems.append(_no_stand_in(extension, called, calls.get(extension, {}), needed, server, allow))
     if problems:
         raise ConsolidateError(problems, exit_code=EXIT_USAGE)
     return chosen
@@ -171,6 +169,28 @@ def _expected(plan: Plan) -> list[tuple[str, str]]:
         for c in plan.conflicts
         if c.resolution is not None and c.resolution.decision is Decision.MERGE_COLUMNS and c.lost_columns
     ]
+
+
+def _no_stand_in(
+    extension: str,
+    called: set[str],
+    sites: dict[str, list[Location]],
+    needed: dict[str, list[Location]],
+    server: Server,
+    allow: bool,
+) -> Diagnostic:
+    """Why an extension cannot be stood in: the function without an honest stand-in, at the line that calls it."""
+    lacks = f"the trees need extension {extension}, which {server.describe()} lacks"
+    if not allow:
+        where = next(iter(needed[extension]), Location(extension))
+        return Diagnostic(
+            "verify.extension", f"{lacks}; stand-ins are refused (--no-stand-ins)", where, ways_out(extension)
+        )
+    blockers = stand_in_blockers(extension, called)
+    function = blockers[0] if blockers else ""
+    where = next(iter(sites.get(function, [])), next(iter(needed[extension]), Location(extension)))
+    named = f"{function}() has no honest stand-in in core PostgreSQL" if function else "it has no stand-in"
+    return Diagnostic("verify.extension", f"{lacks}; {named}", where, ways_out(extension))
 
 
 def _legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
@@ -283,7 +303,8 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
     """Plan, read the tree, start or reach the server (with the prelude's roles) for the block."""
     done = commands.planned(mapping_path)
     tree = _read_tree(done, commands.output_of(done.plan.mapping, None))
-    needs = frozenset(needed_extensions(list(done.parsed.values())))
+    needed = needed_extensions(list(done.parsed.values()))
+    needs = frozenset(needed)
     prelude = done.loaded.prelude
     with (
         postgres(
@@ -295,7 +316,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         ) as server,
         _roles(server, prelude),
     ):
-        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins), prelude)
+        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude)
 
 
 def verify(mapping_path: Path, options: ServerOptions) -> Verification:

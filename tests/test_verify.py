@@ -222,3 +222,17 @@ def test_an_interrupted_verify_leaves_no_scratch_database(case: Path, service_ur
     assert process.returncode != 0 or b"PROVEN" in _  # interrupted, or it had already finished
     assert b"Traceback" not in err
     assert scratch_databases(service_url) == before
+
+
+def test_a_called_function_without_stand_in_stops_naming_it_at_the_line_that_calls_it(case: Path) -> None:
+    assert run("apply", cwd=case).exit_code == 0
+    source = case / DLQ
+    lines = source.read_text().splitlines(keepends=True)
+    source.write_text("".join(lines) + "\nSELECT crypt('secret', gen_salt('bf'));\n")
+    nowhere = DebianLayout(case / "none", case / "none")
+    with pytest.raises(ConsolidateError) as raised:
+        verify_tree(case / "mapping.yaml", ServerOptions(search_path="", debian=nowhere))
+    (problem,) = raised.value.diagnostics
+    assert "crypt() has no honest stand-in" in problem.message and "pgcrypto" in problem.message
+    assert (problem.location.path, problem.location.line) == (DLQ, len(lines) + 2)
+    assert "--postgres-bin" in problem.hint
