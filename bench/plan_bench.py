@@ -6,7 +6,7 @@ For each size N a tree of N .sql files is generated (bench/generate_tree.py) int
 repository. Then, interleaved and each in a fresh child process, --repeat times (default 3 up to 2,000 files,
 1 above):
 
-- start-up: ``python -c "import consolidate.cli"``, i.e. interpreter start and every import `plan` pays;
+- start-up: ``python -c "import consolidate.cli.main"``, i.e. interpreter start and every import `plan` pays;
 - ``python -m consolidate plan --mapping <tree>/mapping.yaml --json`` (stdout to /dev/null), with the default number of
   parser processes and, unless --no-serial, with ``--jobs 1``;
 - the baseline: a child that reads the mapped up files (the files `plan` parses), then times
@@ -190,7 +190,7 @@ def measure(files: int, repeat: int, seed: int, serial: bool, profile: bool) -> 
         list_file.write_text("\n".join(str(path) for path in sources) + "\n", encoding="utf-8")
         plan = [PYTHON, "-m", "consolidate", "plan", "--mapping", str(mapping), "--json"]
         kinds: dict[str, list[str]] = {
-            "startup": [PYTHON, "-c", "import consolidate.cli"],
+            "startup": [PYTHON, "-c", "import consolidate.cli.main"],
             "plan": plan,
             "baseline": [PYTHON, str(Path(__file__).resolve()), "--baseline", str(list_file)],
         }

@@ -1,3 +1,3 @@
-from consolidate.cli import main
+from consolidate.cli.main import main
 
 main()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner, Result
 
-from consolidate.cli import app
+from consolidate.cli.main import app
 
 REPO = Path(__file__).resolve().parent.parent
 

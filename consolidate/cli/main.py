@@ -1,0 +1,198 @@
+"""The `consolidate` command line: parse options, call one library function, print, exit with a defined code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from consolidate import commands
+from consolidate.cli.calling import call
+from consolidate.cli.changes_view import print_changes
+from consolidate.cli.migrate import app as migrate_app
+from consolidate.cli.plan_view import plan_sections, plan_summary
+from consolidate.cli.tables import print_sections
+from consolidate.core.plan_json import plan_document
+from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from consolidate.render.report import REPORT_NAME
+
+# Locals in a traceback could hold a database URL with its password: never show them.
+app = typer.Typer(
+    help="Consolidate SQL migrations scattered over many folders into one canonical, proven tree.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+MappingOption = Annotated[Path, typer.Option("--mapping", "-m", help="The mapping file.")]
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+@app.command()
+def plan(
+    mapping: MappingOption = Path("mapping.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
+) -> None:
+    """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
+    result = call(lambda: commands.plan(mapping, jobs))
+    if as_json:
+        sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
+    else:
+        console = _stdout()
+        print_sections(console, plan_sections(result))
+        console.print(plan_summary(result), markup=False)
+    raise typer.Exit(EXIT_OK if result.clean else EXIT_FAIL)
+
+
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Server to use (else DATABASE_URL, SUPABASE_DB_URL, else a private one)."),
+]
+PostgresBinOption = Annotated[
+    Path | None, typer.Option("--postgres-bin", help="Start the private server from these PostgreSQL binaries.")
+]
+NoStandInsOption = Annotated[
+    bool, typer.Option("--no-stand-ins", help="Refuse core stand-ins for extensions the server lacks.")
+]
+TemplatesOption = Annotated[
+    Path | None, typer.Option("--templates", help="Folder of templates overriding the shipped ones.")
+]
+
+
+@app.command()
+def apply(
+    mapping: MappingOption = Path("mapping.yaml"),
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the mapping's output).")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would change, with diffs; write nothing.")
+    ] = False,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when the tree is out of date; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files consolidate did not write.")] = False,
+    templates: TemplatesOption = None,
+    generate_down: Annotated[
+        bool,
+        typer.Option("--generate-down", help="Generate stub or disproven rollbacks on PostgreSQL, then verify."),
+    ] = False,
+    database_url: DatabaseUrlOption = None,
+    postgres_bin: PostgresBinOption = None,
+    no_stand_ins: NoStandInsOption = False,
+) -> None:
+    """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    if generate_down:
+        if out is not None or dry_run or check:
+            _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
+        _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
+        return
+    result = call(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
+    console = _stdout()
+    if check:
+        for change in result.pending:
+            console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+        if result.pending:
+            console.print("run `consolidate apply` to bring it up to date", markup=False)
+            raise typer.Exit(EXIT_FAIL)
+        console.print(f"{result.output} is up to date", markup=False)
+        return
+    if dry_run:
+        print_changes(console, result.changes, diffs=True)
+        return
+    if not result.written:
+        console.print(f"nothing to write: {result.output} is up to date", markup=False)
+        return
+    print_changes(console, result.changes, diffs=False)
+    console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+
+
+def _usage(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"error: {message}", markup=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _apply_generated(
+    mapping: Path,
+    database_url: str | None,
+    postgres_bin: Path | None,
+    no_stand_ins: bool,
+    force: bool,
+    templates: Path | None,
+) -> None:
+    from consolidate.cli.verify_view import print_verification
+    from consolidate.db.urls import resolve_url
+    from consolidate.verify import ServerOptions, apply_generated_downs
+
+    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
+    result, proof = call(lambda: apply_generated_downs(mapping, options, force=force, templates=templates))
+    call(lambda: commands.record_verification(mapping, proof.document(commands.today())))
+    console = _stdout()
+    print_changes(console, result.changes, diffs=False)
+    print_verification(console, proof)
+    raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
+
+
+@app.command()
+def report(
+    mapping: MappingOption = Path("mapping.yaml"),
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when CONSOLIDATION.md is out of date.")] = False,
+    templates: TemplatesOption = None,
+) -> None:
+    """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
+    result = call(lambda: commands.report(mapping, check=check, templates=templates))
+    console = _stdout()
+    if check and result.changed:
+        console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
+        raise typer.Exit(EXIT_FAIL)
+    state = "rewrote" if result.written else "up to date:"
+    console.print(f"{state} {result.path}", markup=False)
+
+
+@app.command()
+def verify(
+    mapping: MappingOption = Path("mapping.yaml"),
+    database_url: DatabaseUrlOption = None,
+    postgres_bin: PostgresBinOption = None,
+    no_stand_ins: NoStandInsOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
+) -> None:
+    """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
+    # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
+    from consolidate.cli.verify_view import print_verification
+    from consolidate.db.urls import resolve_url
+    from consolidate.verify import ServerOptions
+    from consolidate.verify import verify as verify_tree
+
+    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
+    result = call(lambda: verify_tree(mapping, options))
+    document = result.document(commands.today())
+    call(lambda: commands.record_verification(mapping, document))
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_verification(_stdout(), result)
+    raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
+
+
+@app.command()
+def init(
+    sources: Annotated[list[str] | None, typer.Argument(help="Legacy folders below ROOT (default: found).")] = None,
+    root: Annotated[Path, typer.Option("--root", help="Folder the source paths are relative to.")] = Path("."),
+    mapping: MappingOption = Path("mapping.yaml"),
+) -> None:
+    """Draft a mapping.yaml from a scan of the legacy folders; never overwrites an existing file."""
+    call(lambda: commands.init(mapping, root, sources or []))
+    Console(stderr=True).print(f"wrote {mapping}; review it, then run `consolidate plan --mapping {mapping}`")
+
+
+def main() -> None:
+    app()
+
+
+app.add_typer(migrate_app, name="migrate")
