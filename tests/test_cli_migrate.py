@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -165,3 +167,48 @@ def test_the_full_cycle_on_a_tree_with_proven_rollbacks(case: Path, service_serv
         assert run("migrate", "status", *args, cwd=case).exit_code == 1  # two pending now
         assert "2 version(s) applied" in run("migrate", "up", *args, cwd=case).stdout
         assert run("migrate", "verify", *args, cwd=case).exit_code == 0
+
+
+def test_status_shows_when_how_long_from_which_commit_and_by_whom(case: Path, service_server: Server) -> None:
+    with scratch_database(service_server, "cli") as url:
+        assert run("migrate", "up", "--steps", "1", "--dir", TREE, "--database-url", url, cwd=case).exit_code == 0
+        text = run("migrate", "status", "--dir", TREE, "--database-url", url, cwd=case).stdout
+        first = next(line for line in text.splitlines() if "001_" in line)
+        assert re.search(r"applied — \d{4}-\d\d-\d\d \d\d:\d\d:\d\d.* \(\d+ ms, .*by postgres\)", first), first
+        listed = json.loads(run("migrate", "status", "--json", "--dir", TREE, "--database-url", url, cwd=case).stdout)
+        applied, pending = listed["versions"][0], listed["versions"][1]
+        assert (applied["applied_by"], isinstance(applied["execution_time_ms"], int), pending["applied_at"]) == (
+            "postgres",
+            True,
+            None,
+        )
+
+
+def test_each_applied_version_is_reported_as_it_completes(case: Path, service_server: Server) -> None:
+    with scratch_database(service_server, "cli") as url:
+        result = run("migrate", "up", "--steps", "2", "--dir", TREE, "--database-url", url, cwd=case)
+    lines = result.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines[:2]] == ["applied 001_initial_schema", "applied 002_job_queue"], lines
+    assert all(re.search(r"\(\d+ ms\)$", line) for line in lines[:2]) and lines[2] == "2 version(s) applied"
+
+
+def test_up_over_an_edited_applied_version_exits_1_naming_it(case: Path, service_server: Server) -> None:
+    with scratch_database(service_server, "cli") as url:
+        assert run("migrate", "up", "--steps", "1", "--dir", TREE, "--database-url", url, cwd=case).exit_code == 0
+        first = next((case / TREE / "versions").glob("001_*.sql"))
+        first.write_text(first.read_text() + "\n-- edited after it ran\n")
+        result = run("migrate", "up", "--dir", TREE, "--database-url", url, cwd=case)
+        assert (result.exit_code, first.name in result.stderr, "nothing was applied" in result.stderr) == (1, 1, 1)
+
+
+def test_embedded_runs_the_tree_on_a_throwaway_server(tmp_path: Path) -> None:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "versions" / "001_a.sql").write_text("CREATE TABLE a (id int);\n")
+    result = run("migrate", "up", "--embedded", "--dir", str(tmp_path))
+    assert (result.exit_code, "throw-away" in result.stderr, "1 version(s) applied" in result.stdout) == (0, 1, 1)
+
+
+def test_embedded_and_a_database_url_together_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "versions").mkdir()
+    result = run("migrate", "status", "--embedded", "--database-url", "postgresql://x@h/db", "--dir", str(tmp_path))
+    assert result.exit_code == 2 and "exclude each other" in result.stderr

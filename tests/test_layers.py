@@ -56,3 +56,15 @@ def test_the_model_imports_only_the_standard_library() -> None:
     )
     third_party = sorted(name for name in pulled if name.split(".")[0] in ("sqlglot", "pglast", "yaml", "psycopg"))
     assert (ours, third_party) == ([], [])
+
+
+def test_the_runner_starts_without_parsers_templates_or_the_consolidation_commands() -> None:
+    # `migrate up` runs on every deploy: its start-up pays for the driver and the CLI, not for the toolkit.
+    pulled = imported_by("consolidate.migrate")
+    heavy = sorted(
+        name
+        for name in pulled
+        if name.split(".")[0] in ("sqlglot", "pglast", "jinja2", "yaml", "results")
+        or name.startswith(("consolidate.commands", "consolidate.core", "consolidate.render", "consolidate.verify"))
+    )
+    assert heavy == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ from psycopg.conninfo import make_conninfo
 from consolidate import commands
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import ConsolidateError
-from consolidate.runner import State, down, status, up, verify
-from consolidate.runner.runner import compare, needs_autocommit, read_tree
+from consolidate.runner import Progress, State, down, status, up, verify
+from consolidate.runner.runner import _may_need_autocommit, _pieces, compare, needs_autocommit, read_tree
 from consolidate.runner.tracking import LOCK_ID, Row, checksum
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,6 +258,68 @@ def test_a_change_of_line_endings_alone_is_reported_apart_and_is_not_drift(tmp_p
     assert ([entry.state for entry in report.entries], report.clean) == ([State.LINE_ENDINGS], True)
 
 
+def test_up_refuses_to_build_on_an_edited_applied_file_and_runs_nothing(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"})
+    up(root, database, steps=1)
+    (root / "versions" / "001_a.sql").write_text("CREATE TABLE a (id bigint);\n")
+    error = failure(up, root, database)
+    assert (error.exit_code, "001_a.sql" in str(error), "--allow-drift" in str(error)) == (1, True, True)
+    assert (rows(database), exists(database, "b")) == (["001"], False)
+
+
+def test_up_refuses_when_an_applied_versions_file_is_gone(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"})
+    up(root, database, steps=1)
+    (root / "versions" / "001_a.sql").unlink()
+    assert "missing file" in str(failure(up, root, database))
+    assert exists(database, "b") is False
+
+
+def test_allow_drift_applies_the_pending_versions_all_the_same(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"})
+    up(root, database, steps=1)
+    (root / "versions" / "001_a.sql").write_text("CREATE TABLE a (id bigint);\n")
+    assert [item.version for item in up(root, database, allow_drift=True)] == ["002"]
+
+
+def test_a_row_newer_than_every_file_or_new_line_endings_do_not_stop_up(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"})
+    up(root, database, steps=1)
+    (root / "versions" / "001_a.sql").write_bytes(b"CREATE TABLE a (id int);\r\n")
+    with psycopg.connect(database) as connection:  # applied from a newer checkout of the tree
+        connection.execute("INSERT INTO _migrations (version, name, checksum) VALUES ('009', 'later', 'x')")
+    assert [item.version for item in up(root, database)] == ["002"]
+
+
+def test_progress_hears_of_each_version_as_it_runs(tmp_path: Path, database: str) -> None:
+    heard: list[tuple[str, ...]] = []
+
+    class Recorder(Progress):
+        def begin(self, total: int) -> None:
+            heard.append(("begin", str(total)))
+
+        def start(self, version: str, name: str) -> None:
+            heard.append(("start", version, str(exists(database, name))))
+
+        def done(self, version: str, name: str, milliseconds: int) -> None:
+            heard.append(("done", version, str(exists(database, name))))
+
+    versions = {"001_a": "CREATE TABLE a (id int);\n", "002_b": "CREATE TABLE b (id int);\n"}
+    root = tree(tmp_path, versions, {"002_b": "DROP TABLE b;\n"})
+    up(root, database, progress=Recorder())
+    down(root, database, steps=1, progress=Recorder())
+    assert heard == [
+        ("begin", "2"),
+        ("start", "001", "False"),
+        ("done", "001", "True"),
+        ("start", "002", "False"),
+        ("done", "002", "True"),
+        ("begin", "1"),
+        ("start", "002", "True"),
+        ("done", "002", "False"),
+    ]
+
+
 def test_an_older_runners_table_gains_the_applied_by_column(tmp_path: Path, database: str) -> None:
     with psycopg.connect(database) as connection:
         connection.execute(
@@ -277,24 +338,7 @@ def test_an_older_runners_table_gains_the_applied_by_column(tmp_path: Path, data
         )
 
 
-# --- concurrency -----------------------------------------------------------------------------------------------------
-
-
-def test_eight_concurrent_ups_apply_every_version_exactly_once(tmp_path: Path, database: str) -> None:
-    versions = {f"{n:03d}_t{n}": f"CREATE TABLE t{n} (id int); SELECT pg_sleep(0.02);" for n in range(1, 11)}
-    root = tree(tmp_path, versions)
-    results: list[list[str]] = []
-
-    def run() -> None:
-        results.append([item.version for item in up(root, database)])
-
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(version for result in results for version in result) == sorted(v[:3] for v in versions)
-    assert (len(results), rows(database)) == (8, sorted(v[:3] for v in versions))
+# --- the lock (processes racing for it: tests/test_runner_processes.py) ---------------------------------------------
 
 
 def test_the_lock_wait_times_out_naming_the_holder(tmp_path: Path, database: str) -> None:
@@ -315,6 +359,32 @@ def test_a_file_whose_line_endings_changed_compares_as_line_endings(lines: list[
     crlf = lf.replace(b"\n", b"\r\n")
     row = Row("001", "a", checksum(lf), None, None, None, None)  # type: ignore[arg-type]
     assert compare(crlf, row) is State.LINE_ENDINGS and compare(lf, row) is State.APPLIED
+
+
+# Statements whose words may fool a quick look: transaction control inside routine bodies, strings, comments.
+STATEMENTS = [
+    "CREATE TABLE t (a int);",
+    "CREATE INDEX CONCURRENTLY i ON t (a);",
+    "/* lead */ CREATE /* in */ INDEX -- here\n CONCURRENTLY j ON t (a);",
+    "VACUUM t;",
+    "BEGIN;",
+    "COMMIT;",
+    "CREATE FUNCTION f() RETURNS void AS $$ BEGIN COMMIT; END; $$ LANGUAGE plpgsql;",
+    "CREATE PROCEDURE p() AS $b$ BEGIN; VACUUM; $b$ LANGUAGE sql;",
+    "SELECT 'VACUUM; COMMIT;';",
+    "-- VACUUM;\nSELECT 1;",
+    "DO $$ BEGIN PERFORM 1; END $$;",
+    "COMMENT ON TABLE t IS 'BEGIN; COMMIT';",
+]
+
+
+@given(st.lists(st.sampled_from(STATEMENTS), max_size=6), st.sampled_from(["\n", " ", "\n\n-- c\n"]))
+def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_by_statement(
+    statements: list[str], separator: str
+) -> None:
+    text = separator.join(statements)
+    exact = any(piece.alone for piece in _pieces("f.sql", text))
+    assert _may_need_autocommit(text) is exact
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from consolidate.cli.calling import call
 from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from consolidate.runner import Entry, Progress
+
 
 app = typer.Typer(
     help="Apply, roll back and check the canonical tree on a database (tracking table _migrations).",
@@ -34,23 +40,84 @@ StatementTimeoutOption = Annotated[
     str | None, typer.Option("--statement-timeout", help="Server statement_timeout for each statement (e.g. 10min).")
 ]
 TargetOption = Annotated[str | None, typer.Option("--target", help="Stop at this version (inclusive).")]
+EmbeddedOption = Annotated[
+    bool,
+    typer.Option(
+        "--embedded", help="Run on a throw-away local PostgreSQL, deleted when the command ends (for trying out)."
+    ),
+]
 DEFAULT_DIR = Path("deploy/migrations")
 
 
-def _url(database_url: str | None) -> str:
+def _usage_error(text: str) -> typer.Exit:
+    Console(stderr=True).print(f"error: {text}", markup=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+@contextmanager
+def _database(database_url: str | None, embedded: bool, directory: Path) -> Iterator[str]:
+    """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server."""
     from consolidate.db.urls import resolve_url
 
+    if embedded:
+        if database_url:
+            raise _usage_error("--embedded and --database-url exclude each other: choose one database")
+        from consolidate.runner.embedded import throwaway_server
+
+        with ExitStack() as stack:
+            server = call(lambda: stack.enter_context(throwaway_server(directory)))
+            Console(stderr=True, highlight=False).print(
+                f"on a throw-away {server.describe()}: it is deleted when this command ends", markup=False
+            )
+            yield server.url
+        return
     url = resolve_url(database_url, os.environ)
     if url is None:
-        Console(stderr=True).print(
-            "error: no database: pass --database-url URL or set DATABASE_URL (or SUPABASE_DB_URL)", markup=False
+        raise _usage_error(
+            "no database: pass --database-url URL or set DATABASE_URL (or SUPABASE_DB_URL); "
+            "--embedded runs on a throw-away local server"
         )
-        raise typer.Exit(EXIT_USAGE)
-    return url
+    yield url
 
 
 def _say(text: str) -> None:
     Console(highlight=False, soft_wrap=True).print(text, markup=False)
+
+
+@contextmanager
+def _progress(verb: str, doing: str) -> Iterator[Progress]:
+    """A bar with the running version on a terminal; elsewhere (CI logs, pipes) one plain line per version."""
+    from consolidate.runner import Progress
+
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+
+        class Lines(Progress):
+            def done(self, version: str, name: str, milliseconds: int) -> None:
+                console.print(f"{verb} {version}_{name} ({milliseconds} ms)", markup=False)
+
+        yield Lines()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    with Bar(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task(doing, total=None)
+
+        class Drawn(Progress):
+            def begin(self, total: int) -> None:
+                bar.update(task, total=total)
+
+            def start(self, version: str, name: str) -> None:
+                bar.update(task, description=f"{doing} {version}_{name}")
+
+            def done(self, version: str, name: str, milliseconds: int) -> None:
+                bar.console.print(f"{verb} {version}_{name} ({milliseconds} ms)", markup=False)
+                bar.advance(task)
+
+        yield Drawn()
 
 
 @app.command()
@@ -60,23 +127,38 @@ def up(
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Apply at most N versions.")] = None,
     target: TargetOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would run; run nothing.")] = False,
+    allow_drift: Annotated[
+        bool, typer.Option("--allow-drift", help="Apply even though an applied version's file changed or is gone.")
+    ] = False,
     lock_wait: LockWaitOption = 60.0,
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
     from consolidate.runner import Limits
     from consolidate.runner import up as run_up
 
-    url = _url(database_url)
     limits = Limits(lock_timeout, statement_timeout)
-    applied = call(
-        lambda: run_up(directory, url, steps=steps, target=target, dry_run=dry_run, lock_wait=lock_wait, limits=limits)
-    )
-    for item in applied:
-        timing = "would run" if item.execution_time_ms is None else f"{item.execution_time_ms} ms"
-        _say(f"{'pending' if dry_run else 'applied'} {item.version}_{item.name} ({timing})")
-    _say("nothing to apply" if not applied else f"{len(applied)} version(s) {'pending' if dry_run else 'applied'}")
+    with _database(database_url, embedded, directory) as url, _progress("applied", "applying") as progress:
+        applied = call(
+            lambda: run_up(
+                directory,
+                url,
+                steps=steps,
+                target=target,
+                dry_run=dry_run,
+                allow_drift=allow_drift,
+                lock_wait=lock_wait,
+                limits=limits,
+                progress=progress,
+            )
+        )
+    if dry_run:
+        for item in applied:
+            _say(f"pending {item.version}_{item.name}")
+    verb = "pending" if dry_run else "applied"
+    _say(f"{len(applied)} version(s) {verb}" if applied else "nothing to apply")
 
 
 @app.command()
@@ -88,21 +170,20 @@ def down(
     lock_wait: LockWaitOption = 60.0,
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Roll back the newest versions with their down scripts; a stub or missing one stops before anything runs."""
     from consolidate.runner import Limits
     from consolidate.runner import down as run_down
 
-    url = _url(database_url)
     limits = Limits(lock_timeout, statement_timeout)
-    rolled = call(lambda: run_down(directory, url, steps=steps, target=target, lock_wait=lock_wait, limits=limits))
-    _rolled_back(rolled)
-
-
-def _rolled_back(rolled: list[str]) -> None:
-    for version in rolled:
-        _say(f"rolled back {version}")
-    _say("nothing to roll back" if not rolled else f"{len(rolled)} version(s) rolled back")
+    with _database(database_url, embedded, directory) as url, _progress("rolled back", "rolling back") as progress:
+        rolled = call(
+            lambda: run_down(
+                directory, url, steps=steps, target=target, lock_wait=lock_wait, limits=limits, progress=progress
+            )
+        )
+    _say(f"{len(rolled)} version(s) rolled back" if rolled else "nothing to roll back")
 
 
 @app.command()
@@ -113,21 +194,23 @@ def reset(
     lock_wait: LockWaitOption = 60.0,
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Roll back every applied version, newest first. Asks first unless --yes."""
     from consolidate.db.urls import redact
     from consolidate.runner import Limits
     from consolidate.runner import reset as run_reset
 
-    url = _url(database_url)
-    if not yes:
-        if not sys.stdin.isatty():
-            Console(stderr=True).print("error: reset needs --yes when not run from a terminal", markup=False)
-            raise typer.Exit(EXIT_USAGE)
-        if not typer.confirm(f"Roll back every migration applied to {redact(url)}?", default=False):
-            raise typer.Exit(EXIT_FAIL)
     limits = Limits(lock_timeout, statement_timeout)
-    _rolled_back(call(lambda: run_reset(directory, url, lock_wait=lock_wait, limits=limits)))
+    with _database(database_url, embedded, directory) as url:
+        if not yes:
+            if not sys.stdin.isatty():
+                raise _usage_error("reset needs --yes when not run from a terminal")
+            if not typer.confirm(f"Roll back every migration applied to {redact(url)}?", default=False):
+                raise typer.Exit(EXIT_FAIL)
+        with _progress("rolled back", "rolling back") as progress:
+            rolled = call(lambda: run_reset(directory, url, lock_wait=lock_wait, limits=limits, progress=progress))
+    _say(f"{len(rolled)} version(s) rolled back" if rolled else "nothing to roll back")
 
 
 @app.command()
@@ -139,34 +222,64 @@ def baseline(
         bool, typer.Option("--check-schema", help="First prove the live schema is the tree's at --version.")
     ] = False,
     lock_wait: LockWaitOption = 60.0,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
     from consolidate.runner import baseline as run_baseline
 
-    url = _url(database_url)
-    recorded = call(lambda: run_baseline(directory, url, version, check_schema=check_schema, lock_wait=lock_wait))
+    with _database(database_url, embedded, directory) as url:
+        recorded = call(lambda: run_baseline(directory, url, version, check_schema=check_schema, lock_wait=lock_wait))
     for item in recorded:
         _say(f"recorded {item} as applied")
     _say(f"{len(recorded)} version(s) recorded" if recorded else "nothing to record: already baselined")
 
 
-def _report(directory: Path, database_url: str | None, lock_wait: float, as_json: bool, check_only: bool) -> None:
+def _report(
+    directory: Path, database_url: str | None, embedded: bool, lock_wait: float, as_json: bool, check_only: bool
+) -> None:
     from consolidate.runner import status as run_status
     from consolidate.runner import verify as run_verify
 
-    url = _url(database_url)
     runner = run_verify if check_only else run_status
-    report = call(lambda: runner(directory, url, lock_wait=lock_wait))
+    with _database(database_url, embedded, directory) as url:
+        report = call(lambda: runner(directory, url, lock_wait=lock_wait))
     if as_json:
-        entries = [
-            {"version": e.version, "name": e.name, "state": e.state.value, "path": e.path} for e in report.entries
-        ]
+        entries = [_as_json(entry) for entry in report.entries]
         sys.stdout.write(json.dumps({"clean": report.clean, "versions": entries}, indent=2) + "\n")
     else:
         for entry in report.entries:
-            _say(str(entry.diagnostic()))
+            _say(str(entry.diagnostic()) + _applied_text(entry))
         _say("clean" if report.clean else "not clean")
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FAIL)
+
+
+def _applied_text(entry: Entry) -> str:
+    """When, how long, from which commit, by whom: what the row recorded."""
+    row = entry.row
+    if row is None:
+        return ""
+    parts = [
+        f"{row.execution_time_ms} ms" if row.execution_time_ms is not None else "",
+        f"commit {row.git_commit[:12]}" if row.git_commit else "",
+        f"by {row.applied_by}" if row.applied_by else "",
+    ]
+    details = ", ".join(part for part in parts if part)
+    return f" — {row.applied_at.isoformat(sep=' ', timespec='seconds')}" + (f" ({details})" if details else "")
+
+
+def _as_json(entry: Entry) -> dict[str, object]:
+    row = entry.row
+    return {
+        "version": entry.version,
+        "name": entry.name,
+        "state": entry.state.value,
+        "path": entry.path,
+        "applied_at": row.applied_at.isoformat() if row else None,
+        "execution_time_ms": row.execution_time_ms if row else None,
+        "git_commit": row.git_commit if row else None,
+        "applied_by": row.applied_by if row else None,
+        "checksum": row.checksum if row else None,
+    }
 
 
 @app.command()
@@ -175,9 +288,10 @@ def status(
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     lock_wait: LockWaitOption = 60.0,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Every version: applied, pending, checksum mismatch, missing file or unknown row. Exit 0 only when clean."""
-    _report(directory, database_url, lock_wait, as_json, check_only=False)
+    _report(directory, database_url, embedded, lock_wait, as_json, check_only=False)
 
 
 @app.command()
@@ -186,6 +300,7 @@ def verify(
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lock_wait: LockWaitOption = 60.0,
+    embedded: EmbeddedOption = False,
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
-    _report(directory, database_url, lock_wait, as_json, check_only=True)
+    _report(directory, database_url, embedded, lock_wait, as_json, check_only=True)

@@ -20,6 +20,10 @@ OUTSIDE_PAIRS = frozenset(
 )
 
 
+# Every first word `cannot_run_in_transaction` can say yes to: a statement starting otherwise needs no look.
+FIRST_WORDS = frozenset(first for first, _ in OUTSIDE_PAIRS) | {"VACUUM", "CLUSTER", "CREATE", "DROP", "REINDEX"}
+
+
 def cannot_run_in_transaction(words: Sequence[str]) -> bool:
     """Whether a statement, given its first words in upper case, cannot run inside a transaction block."""
     words = list(words)

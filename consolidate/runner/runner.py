@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +23,9 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from consolidate.core.statements import split
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.replay import replay_files
 from consolidate.db.server import endpoint
-from consolidate.db.transactions import cannot_run_in_transaction
+from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import error_text, redact
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.model import Diagnostic, Location, Severity
@@ -39,11 +37,11 @@ from consolidate.runner.tracking import (
     checksum,
     connect,
     delete_row,
-    duration,
     ensure_table,
     insert_row,
     read_rows,
     release_lock,
+    session_defaults,
     table_name,
 )
 
@@ -58,6 +56,7 @@ RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD 
 _UP_NAME = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
 _WORD = re.compile(r"[A-Za-z_]+")
 _CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START"})
+_LOOKED_AT = _CONTROL | FIRST_WORDS  # first words after which the next ones matter
 
 
 # --- the tree ----------------------------------------------------------------------------------------------------
@@ -139,6 +138,9 @@ class State(StrEnum):
 
 
 FINE = frozenset({State.APPLIED, State.LINE_ENDINGS})
+# What `up` refuses to build on: an applied version whose file changed or is gone. A row newer than every file
+# (applied from a newer tree) is not: an older checkout has simply nothing to apply.
+DRIFT = frozenset({State.MISMATCH, State.MISSING_FILE})
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,7 @@ class _Session:
     table: sql.Composed
     user: str
     url: str
+    reset: str  # ends every version: nothing a version SET reaches the next one; the runner's own settings again
 
 
 @contextmanager
@@ -193,7 +196,11 @@ def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterat
             table = table_name(connection)
             ensure_table(connection, table)
             row = connection.execute("SELECT current_user").fetchone()
-            yield _Session(connection, table, str(row[0]) if row else "", url)
+            defaults = session_defaults(connection)
+            if defaults:
+                connection.execute(defaults)
+            reset = "; ".join(filter(None, [RESET_SESSION, defaults]))
+            yield _Session(connection, table, str(row[0]) if row else "", url, reset)
         finally:
             if not connection.broken:
                 _end_transaction(connection)
@@ -225,19 +232,69 @@ def up(
     steps: int | None = None,
     target: str | None = None,
     dry_run: bool = False,
+    allow_drift: bool = False,
     lock_wait: float = LOCK_WAIT,
     limits: Limits | None = None,
+    progress: Progress | None = None,
 ) -> list[Applied]:
-    """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing."""
+    """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing.
+
+    Refuses, before running anything, when an applied version's file changed or is gone (as Flyway's
+    validate-on-migrate does), unless `allow_drift`; a change of line endings alone is not drift.
+    """
     versions = read_tree(directory)
     limit = None if target is None else version_number(target)  # checked before connecting
     with _session(url, lock_wait, limits) as session:
         rows = read_rows(session.connection, session.table)
+        if not allow_drift:
+            _refuse_drift(versions, rows)
         chosen = _pending(versions, rows, steps, limit)
         if dry_run:
             return [Applied(item.version, item.name, item.checksum, None) for item in chosen]
         commit = git_commit(directory)
-        return [_apply(session, item, commit) for item in chosen]
+        report = progress or Progress()
+        report.begin(len(chosen))
+        applied = []
+        for item in chosen:
+            report.start(item.version, item.name)
+            applied.append(_apply(session, item, commit))
+            report.done(item.version, item.name, applied[-1].execution_time_ms or 0)
+        return applied
+
+
+class Progress:
+    """Told about each version as it runs (the CLI draws a bar on a terminal, plain lines elsewhere)."""
+
+    def begin(self, total: int) -> None:
+        """`total` versions are about to run."""
+
+    def start(self, version: str, name: str) -> None:
+        """A version starts."""
+
+    def done(self, version: str, name: str, milliseconds: int) -> None:
+        """A version was applied (or rolled back), taking `milliseconds` as the runner saw it."""
+
+
+def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
+    drifted = [entry for entry in _entries(versions, rows) if entry.state in DRIFT]
+    if drifted:
+        problems = [
+            Diagnostic(
+                f"migrate.{entry.state.name.lower()}",
+                f"{entry.version}_{entry.name} was applied from another file than this one: {entry.state}",
+                Location(entry.path or f"_migrations version {entry.version}"),
+                "restore the applied file (its commit is in _migrations.git_commit), or pass --allow-drift",
+            )
+            for entry in drifted
+        ]
+        problems.append(
+            Diagnostic(
+                "migrate.drift",
+                "applied versions changed since they ran: nothing was applied",
+                Location(str(drifted[0].path or "_migrations")),
+            )
+        )
+        raise ConsolidateError(problems, EXIT_FAIL)
 
 
 def _pending(versions: list[Version], rows: dict[str, Row], steps: int | None, limit: int | None) -> list[Version]:
@@ -270,20 +327,30 @@ def git_commit(directory: Path) -> str | None:
 def _apply(session: _Session, item: Version, commit: str | None) -> Applied:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
     row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
-    pieces = _pieces(str(item.up), text)
+
+    def bookkeeping(elapsed: int | None) -> sql.Composed:
+        timed = Row(row.version, row.name, row.checksum, row.applied_at, elapsed, row.git_commit, row.applied_by)
+        return insert_row(session.table, timed, server_timing=elapsed is None)
+
+    # The recorded duration is the server's when the version ran whole (its transaction); this one adds the trip.
+    milliseconds = _run_script(session, item, text, bookkeeping)
+    return Applied(item.version, item.name, item.checksum, milliseconds)
+
+
+def _run_script(
+    session: _Session, item: Version | _Down, text: str, bookkeeping: Callable[[int | None], sql.Composed]
+) -> int:
+    """Run an up or down script with its bookkeeping (given the client-measured milliseconds when the server
+    cannot time it), whole in one transaction or, when it must, statement by statement; its milliseconds."""
+    started = time.perf_counter()
+    pieces = _pieces(str(item.path), text) if _may_need_autocommit(text) else []
     if any(piece.alone for piece in pieces):
-        started = time.perf_counter()
         _run_one_by_one(session, pieces, item)
-        elapsed = int((time.perf_counter() - started) * 1000)
-        _record(session, insert_row(session.table, _with_duration(row, elapsed), server_timing=False))
+        _record(session, bookkeeping(int((time.perf_counter() - started) * 1000)))
+        session.connection.execute(session.reset)
     else:
-        _run_whole(session, item, text, insert_row(session.table, row, server_timing=True))
-    _reset(session.connection)
-    return Applied(item.version, item.name, item.checksum, duration(session.connection, session.table, item.version))
-
-
-def _with_duration(row: Row, elapsed: int) -> Row:
-    return Row(row.version, row.name, row.checksum, row.applied_at, elapsed, row.git_commit, row.applied_by)
+        _run_whole(session, item, text, bookkeeping(None))
+    return int((time.perf_counter() - started) * 1000)
 
 
 def _record(session: _Session, statement: sql.Composed) -> None:
@@ -291,17 +358,14 @@ def _record(session: _Session, statement: sql.Composed) -> None:
 
 
 def _run_whole(session: _Session, item: Version | _Down, text: str, bookkeeping: sql.Composed) -> None:
-    """The version and its bookkeeping in one transaction, in one message: "\\n;\\n" ends a last line comment."""
-    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;").format(bookkeeping).as_string(session.connection)
+    """The version, its bookkeeping and the session reset after it in one message, so one round trip: the
+    version and its row form one transaction; "\\n;\\n" ends a last line comment of the file."""
+    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;\n{}").format(bookkeeping, sql.SQL(session.reset))
     try:
-        session.connection.execute(BEGIN + text + tail)
+        session.connection.execute(BEGIN + text + tail.as_string(session.connection))
     except psycopg.Error as error:
         _end_transaction(session.connection)
         raise _failed(session, item, text, error) from None
-
-
-def _reset(connection: Connection) -> None:
-    connection.execute(RESET_SESSION)
 
 
 # --- statement by statement ---------------------------------------------------------------------------------------
@@ -316,7 +380,38 @@ class _Piece:
     alone: bool  # refused inside a transaction block, or transaction control
 
 
+def _may_need_autocommit(text: str) -> bool:
+    """Whether some statement of the file may have to run outside the version's transaction, judged from the
+    first words of each statement as PostgreSQL's own scanner (pglast, in C) cuts them: a few milliseconds per
+    hundred files, where the exact split (sqlglot's tokenizer, with line numbers) costs far more. A file the
+    scanner cannot cut (an unterminated quote, a NUL) goes to the exact split."""
+    from pglast import parser  # imported here: status, verify and down never need it
+
+    if "\x00" in text:
+        return True
+    try:
+        cuts = parser.split(text, with_parser=False, only_slices=True)
+    except parser.ParseError:
+        return True
+    return any(needs_autocommit(_first_words(text, cut.start or 0)) for cut in cuts)
+
+
+def _first_words(code: str, start: int) -> list[str]:
+    """The first words of the statement the scanner cut at `start` (the cut may begin with a block comment)."""
+    head = code[start : start + 400]
+    if head.lstrip().startswith(("--", "/*")):
+        head = blank_comments(head)
+    first = _WORD.search(head)
+    if first is None or first.group().upper() not in _LOOKED_AT:
+        return [first.group().upper()] if first else []
+    if "--" in head or "/*" in head:
+        head = blank_comments(head)
+    return [word.upper() for word in _WORD.findall(head)[:6]]
+
+
 def _pieces(path: str, text: str) -> list[_Piece]:
+    from consolidate.core.statements import split  # sqlglot: only for files that run statement by statement
+
     pieces = []
     for chunk, line, column in chunk_starts(split(text)):
         if chunk.is_statement:
@@ -365,6 +460,8 @@ def _failed(session: _Session, item: Version | _Down, text: str, error: psycopg.
     if position and position.isdigit() and 0 < int(position) - len(BEGIN) <= len(text):
         return _error(session, item.path, error, locate(text, int(position) - len(BEGIN)), note)
     # No position (a run-time error): a rolled-back replay, one savepoint per statement, finds the statement.
+    from consolidate.db.replay import replay_files
+
     failures = replay_files(session.url, [(str(item.path), text)], per_file_transaction=True).failures
     where = (failures[0].line, failures[0].column) if failures else (1, None)
     return _error(session, item.path, error, where, note)
@@ -404,6 +501,7 @@ def down(
     target: str | None = None,
     lock_wait: float = LOCK_WAIT,
     limits: Limits | None = None,
+    progress: Progress | None = None,
 ) -> list[str]:
     """Roll back the last `steps` applied versions (all when None, or every one above `target`), newest first.
 
@@ -416,8 +514,11 @@ def down(
         chosen = sorted(rows, key=_order, reverse=True)
         chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
         scripts = _down_scripts(directory, chosen, rows, versions)
+        report = progress or Progress()
+        report.begin(len(scripts))
         for script in scripts:
-            _undo(session, script)
+            report.start(script.version, script.name)
+            report.done(script.version, script.name, _undo(session, script))
         return [script.version for script in scripts]
 
 
@@ -448,20 +549,20 @@ def _down_scripts(
     return scripts
 
 
-def _undo(session: _Session, script: _Down) -> None:
-    pieces = _pieces(str(script.path), script.text)
-    forget = delete_row(session.table, script.version)
-    if any(piece.alone for piece in pieces):
-        _run_one_by_one(session, pieces, script)
-        _record(session, forget)
-    else:
-        _run_whole(session, script, script.text, forget)
-    _reset(session.connection)
+def _undo(session: _Session, script: _Down) -> int:
+    return _run_script(session, script, script.text, lambda _elapsed: delete_row(session.table, script.version))
 
 
-def reset(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, limits: Limits | None = None) -> list[str]:
+def reset(
+    directory: Path,
+    url: str,
+    *,
+    lock_wait: float = LOCK_WAIT,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+) -> list[str]:
     """Roll back every applied version, newest first (nothing runs if any of them has no real down script)."""
-    return down(directory, url, steps=None, lock_wait=lock_wait, limits=limits)
+    return down(directory, url, steps=None, lock_wait=lock_wait, limits=limits, progress=progress)
 
 
 # --- baseline -----------------------------------------------------------------------------------------------------
@@ -502,6 +603,7 @@ def baseline(
 def _prove_schema(url: str, chosen: list[Version]) -> None:
     # Imported here: the comparison brings results and the server layer, which up/down/status never need.
     from consolidate.db.diff import compare
+    from consolidate.db.replay import replay_files
     from consolidate.db.server import postgres, scratch_database
 
     files = [(str(item.up), item.data.decode("utf-8", errors="replace")) for item in chosen]

@@ -123,6 +123,18 @@ def connect(url: str, limits: Limits | None = None) -> Iterator[Connection]:
         yield connection
 
 
+# A killed runner's server process notices its client is gone only when it next writes to it: after the whole
+# version and its row have run, so the version would be committed by nobody. PostgreSQL 14+ (on Linux) can look
+# at the socket while a statement runs and abort it; the version is then rolled back within a second.
+CONNECTION_CHECK = "SET client_connection_check_interval = '1s'"
+CONNECTION_CHECK_SINCE = 140000
+
+
+def session_defaults(connection: Connection) -> str:
+    """The settings every version starts from (set again after each RESET ALL)."""
+    return CONNECTION_CHECK if connection.info.server_version >= CONNECTION_CHECK_SINCE else ""
+
+
 def table_name(connection: Connection) -> sql.Composed:
     """`_migrations` qualified with the schema the session creates in, so a migration's search_path cannot move it."""
     row = connection.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
@@ -143,13 +155,6 @@ def read_rows(connection: Connection, table: sql.Composed) -> dict[str, Row]:
         "SELECT version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by FROM {} ORDER BY id"
     ).format(table)
     return {str(values[0]): Row(*values) for values in connection.execute(query).fetchall()}
-
-
-def duration(connection: Connection, table: sql.Composed, version: str) -> int | None:
-    """The execution time recorded for `version`."""
-    query = sql.SQL("SELECT execution_time_ms FROM {} WHERE version = %s").format(table)
-    row = connection.execute(query, [version]).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
 
 
 def insert_row(table: sql.Composed, row: Row, *, server_timing: bool) -> sql.Composed:
