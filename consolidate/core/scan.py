@@ -10,8 +10,10 @@ import hashlib
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from consolidate.core.naming import VersionKey, parse_name, version_identity
+from consolidate.core.sections import sections
 from consolidate.model import (
     Diagnostic,
     Direction,
@@ -36,6 +38,7 @@ def scan(raw_files: Iterable[RawFile]) -> ScanResult:
     for raw in raw_files:
         first_by_path.setdefault(raw.path, raw)  # io never repeats a path; if a caller does, the first wins
     decoded = [_decode(raw) for raw in sorted(first_by_path.values(), key=lambda raw: raw.path)]
+    decoded = [split for legacy, file_findings in decoded for split in _split_sections(legacy, file_findings)]
     files = tuple(legacy for legacy, _ in decoded)
     downs, pairing_findings = _pair(files)
     findings = [finding for _, file_findings in decoded for finding in file_findings]
@@ -61,6 +64,40 @@ def _decode(raw: RawFile) -> tuple[LegacyFile, list[Diagnostic]]:
         is_utf8=bad_byte is None,
     )
     return legacy, list(_text_findings(raw.path, text, has_bom, crlf, _byte_line(body, bad_byte)))
+
+
+# The down half of a file holding both directions: `<path>#down` (it has no file of its own).
+SECTION_DOWN = "#down"
+
+
+def _split_sections(legacy: LegacyFile, findings: list[Diagnostic]) -> Iterator[tuple[LegacyFile, list[Diagnostic]]]:
+    """An annotated file (goose, sql-migrate, dbmate) as its Up half and, when it has one, its Down half, which
+    pairs with the up file like a down file beside it would. Both keep the file's checksum: they are its bytes."""
+    found = sections(legacy.text) if legacy.direction is Direction.UP else None
+    if found is None:
+        yield legacy, findings
+        return
+    where = Location(legacy.path, found.up_line)
+    rollback = f"its Down section (line {found.down_line}) its rollback" if found.down else "it has no Down section"
+    note = f"{found.tool} file: its Up section is the migration, {rollback}"
+    findings = [*findings, Diagnostic("scan.sections", note, where, severity=Severity.INFO)]
+    if found.no_transaction:
+        message = f"{found.tool} is told to run this file outside a transaction"
+        hint = "consolidate decides per statement: only statements PostgreSQL refuses in a transaction run alone"
+        findings.append(Diagnostic("scan.no-transaction", message, where, hint, Severity.INFO))
+    if found.substitutes_environment:
+        findings.append(
+            _warning(
+                "scan.envsub",
+                "goose replaces ${VAR} in this file with environment variables when it runs it",
+                where,
+                "consolidate reads the file as written: replace the variables by their values, or keep them out",
+            )
+        )
+    yield replace(legacy, text=found.up), findings
+    if found.down is not None:
+        down = replace(legacy.name, direction=Direction.DOWN)
+        yield replace(legacy, path=legacy.path + SECTION_DOWN, name=down, text=found.down), []
 
 
 def _first_bad_byte(data: bytes) -> int | None:
