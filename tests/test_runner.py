@@ -402,3 +402,10 @@ def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_b
 )
 def test_statements_postgresql_refuses_in_a_transaction_are_detected(words: list[str], alone: bool) -> None:
     assert needs_autocommit(words) is alone
+
+
+@pytest.mark.parametrize(("server_version", "alone"), [(110022, True), (120000, False), (150020, False)])
+def test_adding_an_enum_value_runs_alone_only_on_servers_before_12(server_version: int, alone: bool) -> None:
+    text = "CREATE TABLE t (a int);\nALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'calm';\n"
+    exact = any(piece.alone for piece in _pieces("f.sql", text, server_version))
+    assert (_may_need_autocommit(text, server_version), exact) == (alone, alone)

@@ -24,10 +24,17 @@ OUTSIDE_PAIRS = frozenset(
 FIRST_WORDS = frozenset(first for first, _ in OUTSIDE_PAIRS) | {"VACUUM", "CLUSTER", "CREATE", "DROP", "REINDEX"}
 
 
-def cannot_run_in_transaction(words: Sequence[str]) -> bool:
-    """Whether a statement, given its first words in upper case, cannot run inside a transaction block."""
+# Before PostgreSQL 12, ALTER TYPE … ADD VALUE refused to run inside a transaction block.
+ADD_VALUE_IN_TRANSACTION_SINCE = 120000
+
+
+def cannot_run_in_transaction(words: Sequence[str], server_version: int | None = None) -> bool:
+    """Whether a statement, given its first words in upper case, cannot run inside a transaction block (on a
+    server of `server_version`, server_version_num; None: a current one)."""
     words = list(words)
     first, second = [*words, "", ""][:2]
+    if (first, second) == ("ALTER", "TYPE") and server_version is not None:
+        return server_version < ADD_VALUE_IN_TRANSACTION_SINCE and "ADD" in words and "VALUE" in words
     if (first, second) in OUTSIDE_PAIRS or first == "VACUUM" or words == ["CLUSTER"]:
         return True
     if first in ("CREATE", "DROP") and "INDEX" in words[1:3]:

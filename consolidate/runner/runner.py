@@ -343,7 +343,8 @@ def _run_script(
     """Run an up or down script with its bookkeeping (given the client-measured milliseconds when the server
     cannot time it), whole in one transaction or, when it must, statement by statement; its milliseconds."""
     started = time.perf_counter()
-    pieces = _pieces(str(item.path), text) if _may_need_autocommit(text) else []
+    version = session.connection.info.server_version
+    pieces = _pieces(str(item.path), text, version) if _may_need_autocommit(text, version) else []
     if any(piece.alone for piece in pieces):
         _run_one_by_one(session, pieces, item)
         _record(session, bookkeeping(int((time.perf_counter() - started) * 1000)))
@@ -380,7 +381,7 @@ class _Piece:
     alone: bool  # refused inside a transaction block, or transaction control
 
 
-def _may_need_autocommit(text: str) -> bool:
+def _may_need_autocommit(text: str, server_version: int | None = None) -> bool:
     """Whether some statement of the file may have to run outside the version's transaction, judged from the
     first words of each statement as PostgreSQL's own scanner (pglast, in C) cuts them: a few milliseconds per
     hundred files, where the exact split (sqlglot's tokenizer, with line numbers) costs far more. A file the
@@ -393,7 +394,7 @@ def _may_need_autocommit(text: str) -> bool:
         cuts = parser.split(text, with_parser=False, only_slices=True)
     except parser.ParseError:
         return True
-    return any(needs_autocommit(_first_words(text, cut.start or 0)) for cut in cuts)
+    return any(needs_autocommit(_first_words(text, cut.start or 0), server_version) for cut in cuts)
 
 
 def _first_words(code: str, start: int) -> list[str]:
@@ -409,7 +410,7 @@ def _first_words(code: str, start: int) -> list[str]:
     return [word.upper() for word in _WORD.findall(head)[:6]]
 
 
-def _pieces(path: str, text: str) -> list[_Piece]:
+def _pieces(path: str, text: str, server_version: int | None = None) -> list[_Piece]:
     from consolidate.core.statements import split  # sqlglot: only for files that run statement by statement
 
     pieces = []
@@ -418,14 +419,15 @@ def _pieces(path: str, text: str) -> list[_Piece]:
             code = blank_comments(chunk.text)
             start = len(code) - len(code.lstrip())
             words = [word.upper() for word in _WORD.findall(code, start, start + 400)[:6]]
-            pieces.append(_Piece(chunk.text, line, column, line_of(code, start, line), needs_autocommit(words)))
+            alone = needs_autocommit(words, server_version)
+            pieces.append(_Piece(chunk.text, line, column, line_of(code, start, line), alone))
     return pieces
 
 
-def needs_autocommit(words: list[str]) -> bool:
+def needs_autocommit(words: list[str], server_version: int | None = None) -> bool:
     """Whether a statement (its first words, upper case) must run outside a version's transaction: PostgreSQL
-    refuses it inside a transaction block, or it is the file's own transaction control."""
-    return (bool(words) and words[0] in _CONTROL) or cannot_run_in_transaction(words)
+    (of `server_version`) refuses it inside a transaction block, or it is the file's own transaction control."""
+    return (bool(words) and words[0] in _CONTROL) or cannot_run_in_transaction(words, server_version)
 
 
 def _run_one_by_one(session: _Session, pieces: list[_Piece], item: Version | _Down) -> None:
