@@ -409,3 +409,42 @@ def test_adding_an_enum_value_runs_alone_only_on_servers_before_12(server_versio
     text = "CREATE TABLE t (a int);\nALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'calm';\n"
     exact = any(piece.alone for piece in _pieces("f.sql", text, server_version))
     assert (_may_need_autocommit(text, server_version), exact) == (alone, alone)
+
+
+# --- several versions in one message ---------------------------------------------------------------------------
+
+TINY = {f"{n:03d}_t{n}": f"CREATE TABLE t{n} (id int);\n" for n in range(1, 21)}
+
+
+@pytest.mark.parametrize(
+    ("broken", "line", "column"),
+    [
+        ("CREATE TABLE t6 (id int);\nSELEC 1;\n", 2, 1),  # a syntax error: PostgreSQL refuses the whole message
+        ("CREATE TABLE t6 (id int);\nSELECT 1 / 0;\n", 2, None),  # a run-time error, without a position
+        ("CREATE TABLE t6 (id int);\nCREATE TABLE t6 (id int);\n", 2, None),  # an error at execution
+    ],
+)
+def test_a_failure_among_small_versions_leaves_exactly_the_versions_before_it_applied(
+    tmp_path: Path, database: str, broken: str, line: int, column: int | None
+) -> None:
+    root = tree(tmp_path, TINY | {"006_t6": broken})
+    heard: list[str] = []
+
+    class Recorder(Progress):
+        def done(self, version: str, name: str, milliseconds: int) -> None:
+            heard.append(version)
+
+    error = failure(up, root, database, progress=Recorder())
+    diagnostic = error.diagnostics[0]
+    assert (Path(diagnostic.location.path).name, diagnostic.location.line) == ("006_t6.sql", line)
+    assert column is None or diagnostic.location.column == column
+    assert (rows(database), heard) == (["001", "002", "003", "004", "005"], ["001", "002", "003", "004", "005"])
+    assert [exists(database, f"t{n}") for n in (5, 6, 7)] == [True, False, False]
+
+
+def test_many_small_versions_each_record_the_servers_own_duration(tmp_path: Path, database: str) -> None:
+    applied = up(tree(tmp_path, TINY), database)
+    with psycopg.connect(database) as connection:
+        recorded = dict(connection.execute("SELECT version, execution_time_ms FROM _migrations").fetchall())
+    assert [item.version for item in applied] == sorted(recorded)
+    assert all(recorded[item.version] == item.execution_time_ms is not None for item in applied)

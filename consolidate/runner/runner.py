@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -184,6 +184,7 @@ class _Session:
     user: str
     url: str
     reset: str  # ends every version: nothing a version SET reaches the next one; the runner's own settings again
+    batching: bool  # several versions may share a message
 
 
 @contextmanager
@@ -200,7 +201,9 @@ def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterat
             if defaults:
                 connection.execute(defaults)
             reset = "; ".join(filter(None, [RESET_SESSION, defaults]))
-            yield _Session(connection, table, str(row[0]) if row else "", url, reset)
+            timeout_per_message = connection.info.server_version < PER_STATEMENT_TIMEOUT_SINCE
+            batching = not (limits and limits.statement_timeout and timeout_per_message)
+            yield _Session(connection, table, str(row[0]) if row else "", url, reset, batching)
         finally:
             if not connection.broken:
                 _end_transaction(connection)
@@ -251,15 +254,9 @@ def up(
         chosen = _pending(versions, rows, steps, limit)
         if dry_run:
             return [Applied(item.version, item.name, item.checksum, None) for item in chosen]
-        commit = git_commit(directory)
         report = progress or Progress()
         report.begin(len(chosen))
-        applied = []
-        for item in chosen:
-            report.start(item.version, item.name)
-            applied.append(_apply(session, item, commit))
-            report.done(item.version, item.name, applied[-1].execution_time_ms or 0)
-        return applied
+        return _apply_all(session, chosen, git_commit(directory), report)
 
 
 class Progress:
@@ -269,7 +266,7 @@ class Progress:
         """`total` versions are about to run."""
 
     def start(self, version: str, name: str) -> None:
-        """A version starts."""
+        """A version is sent (several small ones may travel in one message, each still its own transaction)."""
 
     def done(self, version: str, name: str, milliseconds: int) -> None:
         """A version was applied (or rolled back), taking `milliseconds` as the runner saw it."""
@@ -324,33 +321,143 @@ def git_commit(directory: Path) -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def _apply(session: _Session, item: Version, commit: str | None) -> Applied:
+# Small versions travel several to a message, each still in its own transaction with its row: a round trip per
+# version is client time during which the server waits. The batch grows while a message takes less than
+# BATCH_SECONDS, so progress stays live and a slow version travels alone.
+BATCH_SECONDS = 0.25
+BATCH_MAX = 256  # versions
+BATCH_CHARS = 8_000_000
+# Before PostgreSQL 13 statement_timeout applied to a whole multi-statement message, not to each statement.
+PER_STATEMENT_TIMEOUT_SINCE = 130000
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A pending version read and looked at: its text, and its statements when it must run one by one."""
+
+    item: Version
+    text: str
+    pieces: list[_Piece]  # empty unless a statement must run outside the version's transaction
+
+
+def _ready(session: _Session, item: Version) -> _Ready:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
+    version = session.connection.info.server_version
+    pieces = _pieces(str(item.up), text, version) if _may_need_autocommit(text, version) else []
+    return _Ready(item, text, pieces if any(piece.alone for piece in pieces) else [])
 
-    def bookkeeping(elapsed: int | None) -> sql.Composed:
-        timed = Row(row.version, row.name, row.checksum, row.applied_at, elapsed, row.git_commit, row.applied_by)
-        return insert_row(session.table, timed, server_timing=elapsed is None)
 
-    # The recorded duration is the server's when the version ran whole (its transaction); this one adds the trip.
-    milliseconds = _run_script(session, item, text, bookkeeping)
+def _apply_all(session: _Session, chosen: list[Version], commit: str | None, report: Progress) -> list[Applied]:
+    """Apply `chosen` in order: versions that run whole in batches, the others statement by statement."""
+    ready = [_ready(session, item) for item in chosen]
+    applied: list[Applied] = []
+    size, index = 1, 0
+    while index < len(ready):
+        if ready[index].pieces:
+            applied.append(_apply_alone(session, ready[index], commit, report))
+            index += 1
+            continue
+        batch = _batch(ready, index, size if session.batching else 1)
+        started = time.perf_counter()
+        applied += _apply_batch(session, batch, commit, report)
+        elapsed = time.perf_counter() - started
+        size = min(BATCH_MAX, size * 2) if elapsed < BATCH_SECONDS else max(1, size // 2)
+        index += len(batch)
+    return applied
+
+
+def _batch(ready: list[_Ready], index: int, size: int) -> list[_Ready]:
+    batch, chars = [ready[index]], len(ready[index].text)
+    for follower in ready[index + 1 : index + size]:
+        if follower.pieces or chars + len(follower.text) > BATCH_CHARS:
+            break
+        batch.append(follower)
+        chars += len(follower.text)
+    return batch
+
+
+def _row(session: _Session, item: Version, commit: str | None, elapsed: int | None = None) -> sql.Composed:
+    """The INSERT recording `item`; without `elapsed` the server measures the version's transaction."""
+    row = Row(item.version, item.name, item.checksum, datetime.now(), elapsed, commit, session.user)
+    return insert_row(session.table, row, server_timing=elapsed is None)
+
+
+def _apply_batch(session: _Session, batch: list[_Ready], commit: str | None, report: Progress) -> list[Applied]:
+    """The versions of `batch` in one message, each in its own transaction with its row; a failure stops the
+    message there: the versions before it stay applied (and are reported), the failing one is rolled back."""
+    parts, starts, at = [], [], 0
+    for ready in batch:
+        report.start(ready.item.version, ready.item.name)
+        starts.append(at + len(BEGIN))
+        parts.append(BEGIN + ready.text + _tail(session, _row(session, ready.item, commit)))
+        at += len(parts[-1])
+    try:
+        session.connection.execute("".join(parts))
+    except psycopg.Error as error:
+        _end_transaction(session.connection)
+        times = _recorded(session, [ready.item for ready in batch])
+        failed = _failing(batch, starts, error, times)
+        if failed is None:  # every version committed: what failed was the session reset after the last one
+            raise
+        _report_applied([ready.item for ready in batch if ready.item.version in times], times, report)
+        # A syntax error stops the whole message before any of it runs: the versions before the broken one
+        # were fine, and run now, so that a failure always leaves everything before it applied.
+        for ready in batch[:failed]:
+            if ready.item.version not in times:
+                _apply_batch(session, [ready], commit, report)
+        raise _failed(session, batch[failed].item, batch[failed].text, error, starts[failed]) from None
+    return _report_applied([ready.item for ready in batch], _recorded(session, [r.item for r in batch]), report)
+
+
+def _failing(batch: list[_Ready], starts: list[int], error: psycopg.Error, times: dict[str, int | None]) -> int | None:
+    """Which version of the message failed: the one holding PostgreSQL's error position, else the first one
+    without its row."""
+    position = error.diag.statement_position
+    if position and position.isdigit():
+        for index, (ready, start) in enumerate(zip(batch, starts, strict=True)):
+            if start < int(position) <= start + len(ready.text):
+                return index
+    return next((index for index, ready in enumerate(batch) if ready.item.version not in times), None)
+
+
+def _recorded(session: _Session, items: list[Version]) -> dict[str, int | None]:
+    """Which of `items` have their row, with the duration the server recorded."""
+    query = sql.SQL("SELECT version, execution_time_ms FROM {} WHERE version = ANY(%s)").format(session.table)
+    found = session.connection.execute(query, [[item.version for item in items]]).fetchall()
+    return {str(version): None if ms is None else int(ms) for version, ms in found}
+
+
+def _report_applied(items: list[Version], times: dict[str, int | None], report: Progress) -> list[Applied]:
+    applied = [Applied(item.version, item.name, item.checksum, times.get(item.version)) for item in items]
+    for item in applied:
+        report.done(item.version, item.name, item.execution_time_ms or 0)
+    return applied
+
+
+def _apply_alone(session: _Session, ready: _Ready, commit: str | None, report: Progress) -> Applied:
+    item = ready.item
+    report.start(item.version, item.name)
+    started = time.perf_counter()
+    _run_one_by_one(session, ready.pieces, item)
+    milliseconds = int((time.perf_counter() - started) * 1000)
+    _record(session, _row(session, item, commit, milliseconds))
+    session.connection.execute(session.reset)
+    report.done(item.version, item.name, milliseconds)
     return Applied(item.version, item.name, item.checksum, milliseconds)
 
 
-def _run_script(
-    session: _Session, item: Version | _Down, text: str, bookkeeping: Callable[[int | None], sql.Composed]
-) -> int:
-    """Run an up or down script with its bookkeeping (given the client-measured milliseconds when the server
-    cannot time it), whole in one transaction or, when it must, statement by statement; its milliseconds."""
+def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> int:
+    """Run a down script with its bookkeeping, whole in one transaction or, when it must, statement by
+    statement; its milliseconds as the client saw them."""
     started = time.perf_counter()
     version = session.connection.info.server_version
     pieces = _pieces(str(item.path), text, version) if _may_need_autocommit(text, version) else []
     if any(piece.alone for piece in pieces):
         _run_one_by_one(session, pieces, item)
-        _record(session, bookkeeping(int((time.perf_counter() - started) * 1000)))
+        _record(session, bookkeeping)
         session.connection.execute(session.reset)
     else:
-        _run_whole(session, item, text, bookkeeping(None))
+        _run_whole(session, item, text, bookkeeping)
     return int((time.perf_counter() - started) * 1000)
 
 
@@ -358,15 +465,20 @@ def _record(session: _Session, statement: sql.Composed) -> None:
     session.connection.execute(sql.SQL("{}; RESET ROLE; {}; COMMIT").format(sql.SQL("BEGIN"), statement))
 
 
-def _run_whole(session: _Session, item: Version | _Down, text: str, bookkeeping: sql.Composed) -> None:
-    """The version, its bookkeeping and the session reset after it in one message, so one round trip: the
-    version and its row form one transaction; "\\n;\\n" ends a last line comment of the file."""
-    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;\n{}").format(bookkeeping, sql.SQL(session.reset))
+def _tail(session: _Session, bookkeeping: sql.Composed) -> str:
+    """What follows a script in its message: its bookkeeping, COMMIT, then the session reset; "\\n;\\n" first
+    ends a last line comment of the script."""
+    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;\n{};\n").format(bookkeeping, sql.SQL(session.reset))
+    return tail.as_string(session.connection)
+
+
+def _run_whole(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> None:
+    """The script, its bookkeeping and the session reset after it in one message: one transaction, one trip."""
     try:
-        session.connection.execute(BEGIN + text + tail.as_string(session.connection))
+        session.connection.execute(BEGIN + text + _tail(session, bookkeeping))
     except psycopg.Error as error:
         _end_transaction(session.connection)
-        raise _failed(session, item, text, error) from None
+        raise _failed(session, item, text, error, len(BEGIN)) from None
 
 
 # --- statement by statement ---------------------------------------------------------------------------------------
@@ -455,12 +567,13 @@ def _position(error: psycopg.Error, piece: _Piece) -> tuple[int, int | None]:
     return piece.head, None
 
 
-def _failed(session: _Session, item: Version | _Down, text: str, error: psycopg.Error) -> ConsolidateError:
-    """The failure of a version sent whole, at its file:line (found again statement by statement if need be)."""
+def _failed(session: _Session, item: Version | _Down, text: str, error: psycopg.Error, offset: int) -> ConsolidateError:
+    """The failure of a script sent whole, starting at `offset` of its message, at its file:line (found again
+    statement by statement if PostgreSQL gave no position)."""
     position = error.diag.statement_position
     note = "the version was rolled back: nothing of it remains, and it is not recorded"
-    if position and position.isdigit() and 0 < int(position) - len(BEGIN) <= len(text):
-        return _error(session, item.path, error, locate(text, int(position) - len(BEGIN)), note)
+    if position and position.isdigit() and 0 < int(position) - offset <= len(text):
+        return _error(session, item.path, error, locate(text, int(position) - offset), note)
     # No position (a run-time error): a rolled-back replay, one savepoint per statement, finds the statement.
     from consolidate.db.replay import replay_files
 
@@ -552,7 +665,7 @@ def _down_scripts(
 
 
 def _undo(session: _Session, script: _Down) -> int:
-    return _run_script(session, script, script.text, lambda _elapsed: delete_row(session.table, script.version))
+    return _run_script(session, script, script.text, delete_row(session.table, script.version))
 
 
 def reset(
