@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -238,6 +239,21 @@ def test_columns_count_characters_not_bytes() -> None:
 def test_an_error_at_end_of_input_points_past_the_last_token() -> None:
     text = "select 1;\nselect 1 from\n-- trailing comment\n"
     assert _errors(text) == [("sql.syntax", "syntax error at end of input", Location("m.sql", 2, 14))]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        ("INSERT INTO t VALUES ({{ .Value }});\n", 1, "a template placeholder"),
+        ("CREATE ROLE {% raw %}app{% endraw %};\n", 1, "a template placeholder"),
+        ("ALTER TABLE t ADD COLUMN v text DEFAULT ${flyway:user};\n", 1, "a placeholder ${…}"),
+        ("CREATE SCHEMA :schema;\n", 1, "a psql variable"),
+        ("COPY t (a) FROM stdin;\n1\n2\n\\.\n", 2, "the rows of a COPY … FROM stdin"),
+    ],
+)
+def test_text_another_tool_replaces_is_a_syntax_error_saying_which_tool(text: str, line: int, hint: str) -> None:
+    errors = parse_file("p.sql", text).errors
+    assert errors and errors[0].location.line == line and errors[0].hint.startswith(hint), errors
 
 
 def test_a_psql_meta_command_is_a_syntax_error_with_a_hint() -> None:

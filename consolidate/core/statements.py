@@ -57,6 +57,28 @@ _ROUTINE_STARTS = frozenset(
     }
 )
 _META_HINT = "psql meta-command; not SQL"
+# What a syntax error often really is in a real tree: text another tool replaces or reads before PostgreSQL.
+_PLACEHOLDER_HINTS = (
+    (
+        re.compile(r"\{\{|\{%"),
+        "a template placeholder: the file is a template another tool renders (Go templates, Jinja); "
+        "write the rendered SQL, or exclude the file with a reason",
+    ),
+    (
+        re.compile(r"\$\{"),
+        "a placeholder ${…} another tool substitutes (Flyway placeholders, goose ENVSUB, envsubst); "
+        "write its value",
+    ),
+    (
+        re.compile(r":['\"]?[A-Za-z_]"),
+        "a psql variable (:name, :'name'), substituted by psql -v; write its value",
+    ),
+)
+_COPY_DATA = re.compile(r"\bCOPY\b[^;]*\bFROM\s+STDIN\b[^;]*;\s*\Z", re.IGNORECASE)
+_COPY_HINT = (
+    "the rows of a COPY … FROM stdin (psql's inline data, as pg_dump writes it) are not SQL: "
+    "load them with INSERT, or keep the data out of the migration"
+)
 _LAZY = object()  # a statement PostgreSQL accepted, whose pglast tree is built only if describe needs it
 _ROUTINE_WORDS = frozenset({"FUNCTION", "PROCEDURE", "ROUTINE", "AGGREGATE", "FUNCTIONS", "PROCEDURES"})
 _TOKENIZE_MESSAGE = (
@@ -351,8 +373,16 @@ def _syntax_error(source: _Source, span: _Span, error: pg.ParseError) -> Diagnos
     message = str(error.args[0]) if error.args else str(error)
     index = error.args[1] if len(error.args) > 1 else None
     offset = span.start + index if isinstance(index, int) else _past_last_token(source, span)
-    hint = _META_HINT if source.text.startswith("\\", offset) else ""
-    return Diagnostic("sql.syntax", message, source.location(offset), hint)
+    return Diagnostic("sql.syntax", message, source.location(offset), _syntax_hint(source.text, offset, span.start))
+
+
+def _syntax_hint(text: str, offset: int, start: int) -> str:
+    """What the text PostgreSQL stumbled on probably is, when it is a well-known kind of not-SQL."""
+    if _COPY_DATA.search(text, 0, start):
+        return _COPY_HINT
+    if text.startswith("\\", offset):
+        return _META_HINT
+    return next((hint for pattern, hint in _PLACEHOLDER_HINTS if pattern.match(text, offset)), "")
 
 
 def _past_last_token(source: _Source, span: _Span) -> int:
