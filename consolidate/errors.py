@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from consolidate.model import Diagnostic, Location
+from consolidate.diagnostics import Diagnostic, Location
 
 EXIT_OK = 0  # success, or a check passed
 EXIT_FAIL = 1  # a check found problems: plan errors, stale tree, failed verification

@@ -66,8 +66,7 @@ _PLACEHOLDER_HINTS = (
     ),
     (
         re.compile(r"\$\{"),
-        "a placeholder ${…} another tool substitutes (Flyway placeholders, goose ENVSUB, envsubst); "
-        "write its value",
+        "a placeholder ${…} another tool substitutes (Flyway placeholders, goose ENVSUB, envsubst); write its value",
     ),
     (
         re.compile(r":['\"]?[A-Za-z_]"),

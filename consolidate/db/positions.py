@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from consolidate.model import Chunk, ParsedFile, Statement
+if TYPE_CHECKING:
+    from consolidate.model import Chunk, ParsedFile, Statement
 
 # Things the comment scanner must step over or into: strings and quoted identifiers (whose content is kept),
 # comments (blanked) and dollar quotes (whose content is code: function and DO bodies).

@@ -30,8 +30,8 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from consolidate.db.urls import conninfo_parts, error_text, redact, with_database
+from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
-from consolidate.model import Location
 
 CONNECT_TIMEOUT = 10  # seconds
 COMMAND_TIMEOUT = 60  # seconds for initdb and pg_ctl

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
-from consolidate.model import Location
 
 URL_VARIABLES = ("DATABASE_URL", "SUPABASE_DB_URL")
 MASK = "***"

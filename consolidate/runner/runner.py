@@ -27,8 +27,8 @@ from consolidate.db.positions import blank_comments, chunk_starts, line_of, loca
 from consolidate.db.server import endpoint
 from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import error_text, redact
+from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
-from consolidate.model import Diagnostic, Location, Severity
 from consolidate.runner.tracking import (
     Connection,
     Limits,

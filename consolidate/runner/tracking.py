@@ -20,8 +20,8 @@ from psycopg.rows import TupleRow
 
 from consolidate.db.server import CONNECT_HINT, endpoint
 from consolidate.db.urls import error_text, redact
+from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
-from consolidate.model import Diagnostic, Location
 
 Connection = psycopg.Connection[TupleRow]
 
