@@ -265,3 +265,29 @@ def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words
     text = "-- " + "x" * 600 + "\nCREATE EXTENSION IF NOT EXISTS pgcrypto;\n"
     (piece,) = _pieces("f.sql", text, {"pgcrypto": set()})
     assert piece.mode is _Mode.EXTENSION
+
+
+# --- consequences -----------------------------------------------------------------------------------------------
+
+FIRST = "CREATE TABLE t (id int);\nCREATE TABLE a (id int REFERENCES missing (id));\n"
+SECOND = (
+    "CREATE TABLE IF NOT EXISTS t (id int, name text);\n"
+    "CREATE INDEX t_name ON t (name);\n"
+    "CREATE INDEX a_id ON a (id);\n"
+    "COMMENT ON COLUMN t.name IS 'shown';\n"
+)
+
+
+def test_a_failure_on_a_table_whose_create_if_not_exists_was_skipped_names_the_skipped_create(database: str) -> None:
+    failures = replay(database, ("a.sql", FIRST), ("b.sql", SECOND)).failures
+    caused = [
+        (f.path, f.line) for f in failures if "b.sql:1 defines: that CREATE TABLE IF NOT EXISTS was skipped" in f.hint
+    ]
+    assert caused == [("b.sql", 2), ("b.sql", 4)]
+
+
+def test_a_failure_caused_by_an_earlier_failure_names_it(database: str) -> None:
+    failures = replay(database, ("a.sql", FIRST), ("b.sql", SECOND)).failures
+    third = next(f for f in failures if f.line == 3)
+    assert "a consequence of the failure at a.sql:2, whose statement would have created table a" in third.hint
+    assert [f.hint for f in failures if f.path == "a.sql"] == [""]  # the cause itself has no cause

@@ -46,6 +46,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from consolidate.core.statements import split
+from consolidate.db.consequences import Skip, link
 from consolidate.db.extensions import (
     CORE_FUNCTIONS,
     KNOWN_FUNCTIONS,
@@ -67,6 +68,7 @@ Connection = psycopg.Connection[TupleRow]
 
 IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until end of block"
 UNDEFINED_FUNCTION = "42883"
+DUPLICATE_TABLE = "42P07"  # also the notice of a CREATE TABLE IF NOT EXISTS that found the table
 # Replays write to throw-away databases: waiting for each commit to reach the disk buys nothing.
 SESSION_OPTIONS = "-c synchronous_commit=off"
 COPY_FROM_STDIN = (
@@ -79,6 +81,8 @@ _ADD_VALUE = re.compile(r"\s*ALTER\s+TYPE\b.*\bADD\s+VALUE\b", re.I | re.S)
 _COPY_STDIO = re.compile(r"\s*COPY\b.*\b(?:FROM\s+STDIN|TO\s+STDOUT)\b", re.I | re.S)
 _COPY_OUT = re.compile(r"\s*COPY\b.*\bTO\s+STDOUT\b", re.I | re.S)
 _DO_BODY = re.compile(r"\s*DO\s+(?:LANGUAGE\s+[\w\"]+\s+)?(?P<body>\$[^$\s]*\$|[eE]?')", re.I)
+_QUOTED_NAME = re.compile(r'"([^"]+)"')
+_CREATE_TABLE_IF_NOT_EXISTS = r"CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE\s+IF\s+NOT\s+EXISTS\s+"
 _INLINE_LINE = re.compile(r"inline_code_block line (?P<line>\d+)")
 _FUNCTION_NAME = re.compile(r'function (?:[\w"]+\.)?"?(?P<name>\w+)"?\(')
 
@@ -99,6 +103,8 @@ class Failure:
     context: str = ""
     detail: str = ""
     extension: str | None = None  # set when the cause is an extension the server lacks
+    # The failing statement as the file holds it: to find what it needed (never shown: the file has it).
+    statement: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("message", "hint", "context", "detail"):
@@ -151,12 +157,16 @@ def replay_files(
     count = 0
     with _connect(conninfo) as connection:
         session = _Session(connection, stand_ins, notes)
+        connection.add_notice_handler(session.notice)
         for path, text in files:
             pieces = _pieces(path, text, stand_ins)
             count += len(pieces)
             with _unexpected(path):
                 failures += session.replay(pieces, per_file_transaction)
                 failures += session.reset(path, pieces)
+    if failures:
+        order = {path: index for index, (path, _) in enumerate(files)}
+        failures = list(link(failures, list(dict.fromkeys(session.skips)), order))
     # A version replayed twice (whole, then statement by statement) notes its stand-ins twice.
     return Replayed(tuple(failures), count, time.perf_counter() - started, tuple(dict.fromkeys(notes)))
 
@@ -226,6 +236,21 @@ class _Session:
     connection: Connection
     stand_ins: dict[str, Set[str]]
     notes: list[Diagnostic] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)  # CREATE TABLE IF NOT EXISTS that found the table there
+    sending: list[_Piece] = field(default_factory=list)  # the statements of the message under way
+
+    def notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        """A skipped CREATE TABLE IF NOT EXISTS: which statement of the message under way it was."""
+        if diag.sqlstate != DUPLICATE_TABLE or not diag.message_primary:
+            return
+        named = _QUOTED_NAME.search(diag.message_primary)
+        if named is None:
+            return
+        creates = re.compile(_CREATE_TABLE_IF_NOT_EXISTS + rf'(?:[\w"]+\.)?"?{re.escape(named[1])}"?(?![\w"])', re.I)
+        for piece in self.sending:
+            if creates.search(blank_comments(piece.text)):
+                self.skips.append(Skip(named[1], piece.path, piece.head))
+                return
 
     def replay(self, pieces: list[_Piece], per_file_transaction: bool) -> list[Failure]:
         if any(piece.mode is _Mode.CONTROL for piece in pieces):
@@ -254,6 +279,7 @@ class _Session:
             return [failure] if failure else []
         positions = self.sequence_positions()
         try:
+            self.sending = run
             self.execute_text("".join(piece.text for piece in run))
         except psycopg.Error:
             self.check(run[0])
@@ -309,6 +335,7 @@ class _Session:
         elif piece.mode is _Mode.COPY:
             self.copy_out(piece)
         else:
+            self.sending = [piece]
             self.execute_text(piece.text)
 
     def copy_out(self, piece: _Piece) -> None:
@@ -322,6 +349,7 @@ class _Session:
         if len(step) == 1:
             self.execute(step[0])
         else:
+            self.sending = step
             self.execute_text("".join(piece.text for piece in step))
 
     def execute_text(self, text: str) -> None:
@@ -450,7 +478,7 @@ def _failure(piece: _Piece, error: psycopg.Error) -> Failure:
     line, column = _where(piece, position, context)
     extension = unavailable_extension(f"{message}\n{detail}")
     hint = _hints(diag.message_hint or "", _extension_function_hint(sqlstate, message))
-    return Failure(piece.path, line, column, sqlstate, message, hint, context, detail, extension)
+    return Failure(piece.path, line, column, sqlstate, message, hint, context, detail, extension, piece.text)
 
 
 def _where(piece: _Piece, position: str | None, context: str) -> tuple[int, int | None]:

@@ -1,0 +1,107 @@
+"""Which replay failures are only the consequence of something earlier, and of what.
+
+Two causes are common in real trees and hard to see from the failing statement alone:
+
+* a `CREATE TABLE IF NOT EXISTS t` that PostgreSQL skipped (t already existed, from an earlier file, with other
+  columns): the failure surfaces later, as an index on a column t lacks, a foreign key of the wrong type, a
+  comment on a missing column;
+* an earlier statement that failed and so never created what a later one needs: every later use of it then
+  fails with "does not exist".
+
+Pure: failures and skips in, the same failures out with the cause added to their hint.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from consolidate.core.statements import parse_file
+from consolidate.model import Action, Facts, ObjectRef
+
+if TYPE_CHECKING:
+    from consolidate.db.replay import Failure
+
+# "does not exist" errors: undefined table, function, object (type, role, ...), schema.
+MISSING = frozenset({"42P01", "42883", "42704", "3F000"})
+_MISSING_NAME = re.compile(r'^\w+(?: \w+)? "?(?P<name>[^"(]+)"?(?:\(|\s+does not exist)')
+_QUOTED = re.compile(r'"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A CREATE TABLE IF NOT EXISTS that PostgreSQL skipped because the table existed."""
+
+    table: str  # as PostgreSQL named it in its notice
+    path: str
+    line: int
+
+
+def link(failures: Sequence[Failure], skips: Sequence[Skip], order: Mapping[str, int]) -> tuple[Failure, ...]:
+    """`failures` (in replay order) with the cause of each consequence in its hint; `order` gives each file's
+    position in the replay, so that only what came before a failure can have caused it."""
+    facts = [_facts(failure) for failure in failures]
+    linked = []
+    for index, failure in enumerate(failures):
+        causes = list(_earlier_failure(failure, failures[:index], facts[:index]))
+        causes += _skipped(failure, facts[index], skips, order)
+        hint = "; ".join(filter(None, [failure.hint, *causes[:1]]))
+        linked.append(replace(failure, hint=hint) if causes else failure)
+    return tuple(linked)
+
+
+def _facts(failure: Failure) -> Facts | None:
+    if not failure.statement:
+        return None
+    parsed = parse_file(failure.path, failure.statement)
+    return parsed.statements[0].facts if len(parsed.statements) == 1 else None
+
+
+def _earlier_failure(failure: Failure, earlier: Sequence[Failure], facts: Sequence[Facts | None]) -> Iterator[str]:
+    """A "does not exist" failure caused by an earlier failing statement that would have created the object."""
+    match = _MISSING_NAME.match(failure.message) if failure.sqlstate in MISSING else None
+    if match is None:
+        return
+    missing = _bare(match["name"])
+    for cause, described in zip(reversed(earlier), reversed(facts), strict=True):
+        created = [ref for ref in _created(described) if _bare(ref.name) == missing]
+        if created:
+            yield (
+                f"a consequence of the failure at {cause.path}:{cause.line}, "
+                f"whose statement would have created {created[0]}: fix that one first"
+            )
+            return
+
+
+def _skipped(failure: Failure, facts: Facts | None, skips: Sequence[Skip], order: Mapping[str, int]) -> list[str]:
+    """A failure on a table whose CREATE TABLE IF NOT EXISTS was skipped before it."""
+    touched = {_bare(ref.name) for ref in _touched(facts)} | {_bare(name) for name in _QUOTED.findall(failure.message)}
+    at = (order.get(failure.path, -1), failure.line)
+    return [
+        f"{skip.table} is not the table {skip.path}:{skip.line} defines: that CREATE TABLE IF NOT EXISTS was "
+        f"skipped because {skip.table} already existed, with the columns of an earlier definition "
+        "(the plan lists it as a conflict)"
+        for skip in reversed(skips)
+        if _bare(skip.table) in touched and (order.get(skip.path, -1), skip.line) < at
+    ]
+
+
+def _created(facts: Facts | None) -> list[ObjectRef]:
+    if facts is None or facts.target is None or facts.action not in (Action.CREATE, Action.REPLACE):
+        return []
+    return [facts.target, *facts.also_creates]
+
+
+def _touched(facts: Facts | None) -> list[ObjectRef]:
+    if facts is None:
+        return []
+    target = [facts.target] if facts.target is not None else []
+    on_table = [ObjectRef("table", None, facts.target.table)] if facts.target and facts.target.table else []
+    return [*target, *on_table, *facts.references]
+
+
+def _bare(name: str) -> str:
+    """A name without schema, arguments or quotes, lower case: how messages and definitions can be compared."""
+    return name.split("(", 1)[0].rsplit(".", 1)[-1].strip('"').lower()
