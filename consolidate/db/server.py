@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import conninfo_parts, error_text, redact, with_database
+from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, redact, with_database
 from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
 
@@ -49,7 +49,6 @@ synchronous_commit = off
 full_page_writes = off
 """
 
-CONNECT_HINT = "check --database-url, DATABASE_URL or SUPABASE_DB_URL, or omit them to use a private PostgreSQL"
 START_HINT = (
     "the message ends with the program's output and the server's log; as root the server runs as 'nobody', "
     "which must be able to read the PostgreSQL binaries and the temporary folder (TMPDIR)"
@@ -123,16 +122,6 @@ def version_text(version: int) -> str:
 def major_text(version: int) -> str:
     """The major release: 150020 -> "15", 90624 -> "9.6"."""
     return version_text(version).rsplit(".", 1)[0]
-
-
-def endpoint(url: str) -> str:
-    """host:port of a conninfo, for messages; "local socket" when it names no host."""
-    try:
-        parts = conninfo_parts(url)
-    except ConsolidateError:
-        return "an unparsable URL"
-    host = parts.get("host") or parts.get("hostaddr") or "local socket"
-    return f"{host}:{parts.get('port') or '5432'}"
 
 
 # --- getting a server ----------------------------------------------------------------------------------------

@@ -79,3 +79,16 @@ def _malformed() -> ConsolidateError:
         Location("database URL"),
         hint="use postgresql://user:password@host:port/dbname, percent-encoding special characters",
     )
+
+
+CONNECT_HINT = "check --database-url, DATABASE_URL or SUPABASE_DB_URL, or omit them to use a private PostgreSQL"
+
+
+def endpoint(url: str) -> str:
+    """host:port of a conninfo, for messages; "local socket" when it names no host."""
+    try:
+        parts = conninfo_parts(url)
+    except ConsolidateError:
+        return "an unparsable URL"
+    host = parts.get("host") or parts.get("hostaddr") or "local socket"
+    return f"{host}:{parts.get('port') or '5432'}"

@@ -13,6 +13,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +25,8 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.server import endpoint
 from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
-from consolidate.db.urls import error_text, redact
+from consolidate.db.urls import endpoint, error_text, redact
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.runner.tracking import (
@@ -340,39 +340,59 @@ class _Ready:
     pieces: list[_Piece]  # empty unless a statement must run outside the version's transaction
 
 
-def _ready(session: _Session, item: Version) -> _Ready:
+def _ready(item: Version, server_version: int) -> _Ready:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    version = session.connection.info.server_version
-    pieces = _pieces(str(item.up), text, version) if _may_need_autocommit(text, version) else []
+    pieces = _pieces(str(item.up), text, server_version) if _may_need_autocommit(text, server_version) else []
     return _Ready(item, text, pieces if any(piece.alone for piece in pieces) else [])
+
+
+class _Ahead:
+    """The versions made ready by a worker thread, which reads ahead while the server runs what was sent (the
+    driver releases the GIL while it waits): the client's own work then costs no wall time."""
+
+    def __init__(self, items: Iterator[_Ready], total: int) -> None:
+        self._items, self._seen, self._total = items, list[_Ready](), total
+
+    def __len__(self) -> int:
+        return self._total
+
+    def __getitem__(self, index: int) -> _Ready:
+        while len(self._seen) <= index:
+            self._seen.append(next(self._items))
+        return self._seen[index]
 
 
 def _apply_all(session: _Session, chosen: list[Version], commit: str | None, report: Progress) -> list[Applied]:
     """Apply `chosen` in order: versions that run whole in batches, the others statement by statement."""
-    ready = [_ready(session, item) for item in chosen]
-    applied: list[Applied] = []
-    size, index = 1, 0
-    while index < len(ready):
-        if ready[index].pieces:
-            applied.append(_apply_alone(session, ready[index], commit, report))
-            index += 1
-            continue
-        batch = _batch(ready, index, size if session.batching else 1)
-        started = time.perf_counter()
-        applied += _apply_batch(session, batch, commit, report)
-        elapsed = time.perf_counter() - started
-        size = min(BATCH_MAX, size * 2) if elapsed < BATCH_SECONDS else max(1, size // 2)
-        index += len(batch)
-    return applied
+    version = session.connection.info.server_version
+    reader = ThreadPoolExecutor(1, thread_name_prefix="consolidate-read")
+    try:
+        ready = _Ahead(reader.map(lambda item: _ready(item, version), chosen), len(chosen))
+        applied: list[Applied] = []
+        size, index = 1, 0
+        while index < len(ready):
+            if ready[index].pieces:
+                applied.append(_apply_alone(session, ready[index], commit, report))
+                index += 1
+                continue
+            batch = _batch(ready, index, size if session.batching else 1)
+            started = time.perf_counter()
+            applied += _apply_batch(session, batch, commit, report)
+            elapsed = time.perf_counter() - started
+            size = min(BATCH_MAX, size * 2) if elapsed < BATCH_SECONDS else max(1, size // 2)
+            index += len(batch)
+        return applied
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)  # a failure needs nothing more read
 
 
-def _batch(ready: list[_Ready], index: int, size: int) -> list[_Ready]:
+def _batch(ready: _Ahead, index: int, size: int) -> list[_Ready]:
     batch, chars = [ready[index]], len(ready[index].text)
-    for follower in ready[index + 1 : index + size]:
-        if follower.pieces or chars + len(follower.text) > BATCH_CHARS:
+    for follower in range(index + 1, min(index + size, len(ready))):
+        if ready[follower].pieces or chars + len(ready[follower].text) > BATCH_CHARS:
             break
-        batch.append(follower)
-        chars += len(follower.text)
+        batch.append(ready[follower])
+        chars += len(ready[follower].text)
     return batch
 
 

@@ -18,8 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from consolidate.db.server import CONNECT_HINT, endpoint
-from consolidate.db.urls import error_text, redact
+from consolidate.db.urls import CONNECT_HINT, endpoint, error_text, redact
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 
