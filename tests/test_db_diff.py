@@ -124,6 +124,41 @@ def test_a_grant_to_public_reconciles_to_the_pseudo_role(databases: MakeDatabase
     assert compare(a, b).equivalent
 
 
+@pytest.mark.parametrize(
+    ("grant", "line"),
+    [
+        ("grant execute on function user_count() to {reader}", "function user_count(): privileges"),
+        ("grant usage on schema public to {reader}", "schema public: privileges"),
+        ("grant usage on sequence roles_id_seq to {reader}", "sequence public.roles_id_seq: privileges"),
+        ("grant select (email) on users to {reader}", "column public.users.email: privileges"),
+        ("alter function user_count() owner to {reader}", "function user_count(): owner"),
+    ],
+    ids=["function", "schema", "sequence", "column", "owner"],
+)
+def test_grants_and_owners_dbdiff_does_not_compare_are_compared(
+    reader: str, base: str, databases: MakeDatabase, grant: str, line: str
+) -> None:
+    result = compare(base, databases(BASE + grant.format(reader=reader)))
+    lines = result.privileges + result.owners
+    found = [difference for difference in lines if difference.startswith(line)]
+    assert (result.equivalent, len(found), set(lines) <= set(result.objects())) == (False, 1, True)
+
+
+def test_another_owner_is_one_owner_difference_not_also_a_privilege_one(
+    reader: str, base: str, databases: MakeDatabase
+) -> None:
+    result = compare(base, databases(BASE + f"alter table users owner to {reader}"))
+    assert (result.owners, result.privileges) == (("table public.users: owner postgres vs " + reader,), ())
+
+
+def test_the_same_privileges_written_another_way_are_equivalent(reader: str, databases: MakeDatabase) -> None:
+    granted = f"grant execute on function user_count() to {reader}; grant select (email) on users to {reader};"
+    a = databases(BASE + granted)
+    # Another order, and a grant taken back: the same ACL in the end, spelled out rather than left NULL.
+    b = databases(BASE + " ".join(reversed(granted.split("; "))) + f"; revoke usage on schema public from {reader};")
+    assert compare(a, b).privileges == ()
+
+
 def test_a_changed_domain_check_is_found_though_dbdiff_misses_it(base: str, databases: MakeDatabase) -> None:
     other = BASE.replace("check (value > 0)", "check (value > 1)")
     result = compare(base, databases(other))

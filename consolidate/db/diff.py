@@ -14,8 +14,9 @@ dynamic SQL or a called function is still hashed, and a column with such a defau
 INSERT gave it a fixed value. Only tables present in both databases are compared, on the columns present
 in both: the schema diff already names the others.
 
-Neither dbdiff nor this module compares (measured on PostgreSQL 15): grants on functions, schemas, sequences and
-single columns, object owners, and the order of a table's columns.
+dbdiff does not compare (measured on PostgreSQL 15) grants on functions, schemas, sequences, types and single
+columns, nor owners: this module compares them from the catalogs (privileges.sql), a default ACL spelled out and
+the entries sorted. Not compared: the order of a table's columns.
 
 Each side is read on its own connections (opened and closed here, two databases at once in two threads): one
 REPEATABLE READ, READ ONLY transaction for the schema and the catalogs, one for the rows.
@@ -89,14 +90,16 @@ class SchemaDiff:
     domains: tuple[str, ...] = ()  # domain differences, one line each
     rows: tuple[str, ...] = ()  # table content differences: "table public.roles: 3 rows vs 2 rows"
     changed: tuple[str, ...] = ()  # objects dbdiff sees differ: 'table "public"."t": only in A'
+    privileges: tuple[str, ...] = ()  # grants dbdiff does not compare, one line each
+    owners: tuple[str, ...] = ()  # object owners, one line each
 
     @property
     def equivalent(self) -> bool:
-        return not (self.forward or self.backward or self.domains or self.rows)
+        return not (self.forward or self.backward or self.domains or self.rows or self.privileges or self.owners)
 
     def objects(self) -> tuple[str, ...]:
-        """Every differing object, one line each: schema objects, then domains, then table contents."""
-        return self.changed + self.domains + self.rows
+        """Every differing object, one line each: schema objects, domains, grants, owners, table contents."""
+        return self.changed + self.domains + self.privileges + self.owners + self.rows
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,7 @@ class _Side:
     inspected: Any  # results' PostgreSQL inspector
     domains: Mapping[str, _Domain]
     tables: Mapping[TableKey, _Table]
+    privileges: Privileges
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ def compare(
         domains=_domain_lines(side_a.domains, side_b.domains),
         rows=tuple(line for plan in plans if (line := _row_line(plan, hashes_a[plan.table], hashes_b[plan.table]))),
         changed=_changed(side_a.inspected, side_b.inspected),
+        privileges=_privilege_lines(side_a.privileges, side_b.privileges),
+        owners=_owner_lines(side_a.privileges, side_b.privileges),
     )
 
 
@@ -208,7 +214,12 @@ def _read_side(url: str, scope: _Scope) -> _Side:
         inspected = _inspected(conn, scope)
         domains = _domains(_catalog(conn, "domains.sql"), scope)
         tables = _tables(_catalog(conn, "tables.sql"), scope)
-    return _Side(inspected, domains, tables)
+        privileges = {
+            (kind, identity): (owner, _owner_free(acl, owner))
+            for kind, schema, identity, table, owner, acl in _catalog(conn, "privileges.sql")
+            if scope.has_schema(schema) and not scope.ignores(schema, table)
+        }
+    return _Side(inspected, domains, tables, privileges)
 
 
 def _read_schema(url: str, scope: _Scope) -> Any:
@@ -359,6 +370,46 @@ def _domain_lines(a: Mapping[str, _Domain], b: Mapping[str, _Domain]) -> tuple[s
         else:
             lines.extend(f"domain {name}: {change}" for change in _domain_changes(a[name], b[name]))
     return tuple(lines)
+
+
+Privileges = Mapping[tuple[str, str], tuple[str | None, str]]  # (kind, identity) -> (owner, ACL without owner)
+
+
+def _owner_free(acl: str, owner: str | None) -> str:
+    """The ACL with the owner's name as "(owner)" wherever it grants or is granted: who owns an object is compared
+    on its own (owner lines), so that an object owned by another role shows one difference, not two."""
+
+    def named(role: str) -> str:
+        return "(owner)" if role == owner else role
+
+    items = []
+    for item in filter(None, acl.split(",")):
+        grantee, _, rest = item.partition("=")
+        rights, _, grantor = rest.partition("/")
+        items.append(f"{named(grantee)}={rights}/{named(grantor)}")
+    return ",".join(sorted(items))
+
+
+def _privilege_lines(a: Privileges, b: Privileges) -> tuple[str, ...]:
+    """Grants of objects both sides have (an object on one side only is dbdiff's to report); a column is listed
+    only where it has grants of its own, so a column missing on one side has none there."""
+    columns = {key for key in a.keys() | b.keys() if key[0] == "column"}
+    lines = []
+    for key in sorted(a.keys() & b.keys() | columns):
+        kind, identity = key
+        acl_a, acl_b = a.get(key, (None, ""))[1], b.get(key, (None, ""))[1]
+        if acl_a != acl_b:
+            lines.append(f"{kind} {identity}: privileges {{{acl_a}}} vs {{{acl_b}}}")
+    return tuple(lines)
+
+
+def _owner_lines(a: Privileges, b: Privileges) -> tuple[str, ...]:
+    """Owners of objects both sides have (a column's owner is its table's: said once, for the table)."""
+    return tuple(
+        f"{kind} {identity}: owner {_shown(a[(kind, identity)][0])} vs {_shown(b[(kind, identity)][0])}"
+        for kind, identity in sorted(a.keys() & b.keys())
+        if kind != "column" and a[(kind, identity)][0] != b[(kind, identity)][0]
+    )
 
 
 def _domain_changes(a: _Domain, b: _Domain) -> list[str]:
