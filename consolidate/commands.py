@@ -30,7 +30,7 @@ from consolidate.model import Location, Lock, LockEntry, Mapping, ParsedFile, Pl
 from consolidate.render.environment import environment
 from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
 from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
-from consolidate.render.tree import GeneratedDown, read_generated, render_tree
+from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).
@@ -140,6 +140,12 @@ def _inside(path: Path, folder: Path) -> str | None:
     except ValueError:
         return None
     return relative.as_posix()
+
+
+def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
+    """The output's files but the migrations written after the consolidation (see `later_migrations`)."""
+    later = later_migrations(files, mapping)
+    return {path: data for path, data in files.items() if path not in later}
 
 
 def _without_own_outputs(files: tuple[RawFile, ...], root: Path, output: Path) -> tuple[RawFile, ...]:
@@ -281,7 +287,7 @@ def apply(
     done = planned(mapping_path, jobs, output, loaded)
     if not done.plan.clean:
         raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
-    current = read_output(output)
+    current = _consolidated(read_output(output), done.plan.mapping)
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
     desired = render_outputs(done, environment(templates), current, lock, today(), consumed, generated)
@@ -371,7 +377,7 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
     """Regenerate CONSOLIDATION.md from the lock, the mapping and the tree as they are now."""
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
-    current = read_output(output)
+    current = _consolidated(read_output(output), loaded.mapping)
     lock = read_lock(output, current)
     if lock is None:
         raise ConsolidateError.at(

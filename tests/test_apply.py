@@ -72,6 +72,27 @@ def test_check_exits_0_when_current_and_1_after_a_fixture_is_edited(case: Path) 
     assert snapshot(case / OUTPUT) == before
 
 
+def test_migrations_written_after_the_consolidation_are_left_alone(case: Path) -> None:
+    apply(case)
+    later = {
+        "versions/012_audit.sql": b"CREATE TABLE audit (id int);\n",
+        "down/012_audit_down.sql": b"DROP TABLE audit;\n",
+    }
+    for name, data in later.items():
+        (case / OUTPUT / name).write_bytes(data)
+    before = snapshot(case / OUTPUT)
+    assert (apply(case, "--check")[0], run("report", "--check", cwd=case).exit_code) == (0, 0)
+    code, out, _ = apply(case)
+    assert (code, "nothing to write" in out, snapshot(case / OUTPUT)) == (0, True, before)
+    assert "012_audit" not in (case / OUTPUT / "CONSOLIDATION.md").read_text()
+
+
+def test_a_hand_written_file_inside_the_consolidated_range_is_still_refused(case: Path) -> None:
+    apply(case)
+    (case / OUTPUT / "versions/005_extra.sql").write_text("SELECT 1;\n")
+    assert run("report", "--check", cwd=case).exit_code == 1
+
+
 def test_check_exits_1_before_the_first_apply(case: Path) -> None:
     assert apply(case, "--check")[0] == 1
     assert not (case / OUTPUT).exists()

@@ -898,10 +898,11 @@ def _next_steps(context: _Context, facts: _Steps) -> tuple[str, ...]:
         steps.append(f"Until the runner exists (`{facts.runner}`), apply `versions/` in order with your own tool.")
     if facts.removal:
         steps.append("Once verified, remove the replaced legacy files (see *Files ready for removal*).")
-    width, following = context.mapping.width, len(context.plan.targets) + 1
+    width = context.mapping.width
+    last = max((target.target.version for target in context.plan.targets), default=0)
     steps.append(
-        f"Write new migrations as `versions/{following:0{width}d}_<name>.sql` with "
-        f"`down/{following:0{width}d}_<name>_down.sql`."
+        f"Write new migrations from `versions/{last + 1:0{width}d}_<name>.sql` on, each with its "
+        f"`down/…_down.sql`: consolidate leaves the versions after {last:0{width}d} alone, and the runner applies them."
     )
     return tuple(steps)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import jinja2
@@ -29,6 +29,7 @@ from consolidate.model import (
     ScanResult,
     Statement,
 )
+from consolidate.model import Mapping as MappingModel
 
 STUB_MARKER = "-- consolidate: stub"
 LEGACY_MARKER = "-- consolidate: legacy"
@@ -36,6 +37,23 @@ GENERATED_MARKER = "-- consolidate: generated"
 GENERATED_SQL = "-- ==== consolidate: generated SQL ===="  # everything after this line is the generated rollback
 _UP_LINE = re.compile(r"^-- up: (?P<path>\S+) sha256 (?P<sha>[0-9a-f]{64})$", re.M)
 DATA_KINDS = frozenset({"Insert", "Update", "Delete", "Merge"})
+
+
+# A migration file of the canonical tree's layout: versions/NNN_name.sql or down/NNN_name_down.sql.
+_TREE_FILE = re.compile(r"versions/(?P<up>\d+)_[^/]+\.sql|down/(?P<down>\d+)_[^/]+_down\.sql")
+
+
+def later_migrations(paths: Iterable[str], mapping: MappingModel) -> set[str]:
+    """Files of migrations written after the consolidation: numbered past its last version. Once the canonical
+    tree is the source, new migrations are added to it by hand; they are not the consolidation's concern, so
+    apply, report and verify leave them alone (the runner applies them)."""
+    last = max((target.version for target in mapping.targets), default=0)
+    later = set()
+    for path in paths:
+        found = _TREE_FILE.fullmatch(path)
+        if found is not None and int(found["up"] or found["down"]) > last:
+            later.add(path)
+    return later
 
 
 def version_path(target: PlannedTarget, width: int) -> str:
