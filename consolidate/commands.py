@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from multiprocessing import get_context
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
@@ -21,12 +21,24 @@ from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, 
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
 from consolidate.core.scan import scan
+from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.core.statements import parse_file
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
-from consolidate.model import Location, Lock, LockEntry, Mapping, ParsedFile, Plan, Preserved, RawFile, ScanResult
+from consolidate.model import (
+    Location,
+    Lock,
+    LockEntry,
+    Mapping,
+    ParsedFile,
+    Plan,
+    Preserved,
+    RawFile,
+    ScanResult,
+    Scheme,
+)
 from consolidate.render.environment import environment
 from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
 from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
@@ -471,12 +483,26 @@ def init(mapping_path: Path, root: Path, sources: Sequence[str]) -> str:
     if problems:
         raise ConsolidateError.at("init.source-missing", "; ".join(problems), Location(str(root)))
     relative_root = Path(os.path.relpath(str(root), str(mapping_path.parent))).as_posix()
-    text = draft_mapping(scan(tree.files), relative_root, folders)
+    scanned = scan(tree.files)
+    text = draft_mapping(scanned, relative_root, folders, sqitch_plans=_sqitch_plans(root, scanned))
     mapping_path.parent.mkdir(parents=True, exist_ok=True)
     # "x" mode: a file that appeared since the check above is still never overwritten.
     with mapping_path.open("x", encoding="utf-8") as handle:
         handle.write(text)
     return text
+
+
+def _sqitch_plans(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
+    """Each Sqitch project's changes in plan order, by the folder holding its deploy/ (and its sqitch.plan)."""
+    projects = {
+        PurePosixPath(item.path).parent.parent.as_posix() for item in scanned.files if item.name.scheme is Scheme.SQITCH
+    }
+    plans = {}
+    for project in sorted(projects):
+        plan = root / project / PLAN_NAME
+        if plan.is_file():
+            plans[project] = plan_changes(plan.read_text(encoding="utf-8", errors="replace"))
+    return plans
 
 
 def _sql_folders(root: Path) -> list[str]:

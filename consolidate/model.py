@@ -31,6 +31,7 @@ class Scheme(StrEnum):
     TIMESTAMP = "timestamp"  # 20240101120000_name.sql
     GOLANG = "golang"  # 001_name.up.sql, 001_name.down.sql
     FOLDER = "folder"  # <id>_name/up.sql, <id>_name/down.sql
+    SQITCH = "sqitch"  # deploy/name.sql, revert/name.sql (the order is in sqitch.plan)
     UNNUMBERED = "unnumbered"  # setup_db.sql
 
 

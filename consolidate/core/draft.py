@@ -7,14 +7,15 @@ excludes bootstrap scripts and records resolutions that `consolidate plan` asks 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
 import yaml
 
 from consolidate.core.naming import feature_key, version_sort_key
-from consolidate.model import Direction, LegacyFile, ScanResult
+from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
+SQITCH_VERIFY_REASON = "Sqitch verify scripts: checks that a change deployed, not migrations"
 HEADER = """\
 # Draft written by `consolidate init` from a scan of the legacy folders.
 # Review it: merge or split targets, exclude bootstrap scripts (with a reason), then run `consolidate plan`.
@@ -22,21 +23,46 @@ HEADER = """\
 """
 
 
-def _sort_key(item: LegacyFile) -> tuple[object, ...]:
-    return (version_sort_key(item.name.version), str(PurePosixPath(item.path).parent), item.path)
+def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[object, ...]:
+    folder = str(PurePosixPath(item.path).parent)
+    changes = order.get(str(PurePosixPath(folder).parent), ()) if item.name.scheme is Scheme.SQITCH else ()
+    place = changes.index(item.name.name) if item.name.name in changes else len(changes)
+    return (version_sort_key(item.name.version), folder, place, item.path)
 
 
-def _features(scan: ScanResult) -> list[list[LegacyFile]]:
+def _features(scan: ScanResult, order: Mapping[str, Sequence[str]]) -> list[list[LegacyFile]]:
     """Group up files by feature, keeping the groups in order of their first file."""
     groups: dict[str, list[LegacyFile]] = {}
-    for item in sorted((f for f in scan.files if f.direction is Direction.UP), key=_sort_key):
+    ups = (f for f in scan.files if f.direction is Direction.UP and not _sqitch_check(f, scan))
+    for item in sorted(ups, key=lambda item: _sort_key(item, order)):
         groups.setdefault(feature_key(item.name) or "migration", []).append(item)
     return list(groups.values())
 
 
-def draft_mapping(scan: ScanResult, root: str, sources: Sequence[str], width: int | None = None) -> str:
-    """Return the text of a draft mapping.yaml for the scanned files."""
-    features = _features(scan)
+def _sqitch_check(item: LegacyFile, scan: ScanResult) -> bool:
+    """A script of a Sqitch verify/ folder beside a deploy/ one: a check, not a migration."""
+    folder = PurePosixPath(item.path).parent
+    return folder.name == "verify" and any(PurePosixPath(f.path).parent == folder.parent / "deploy" for f in scan.files)
+
+
+def _sqitch_checks(scan: ScanResult) -> list[dict[str, str]]:
+    folders = sorted({str(PurePosixPath(f.path).parent) for f in scan.files if _sqitch_check(f, scan)})
+    return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in folders]
+
+
+def draft_mapping(
+    scan: ScanResult,
+    root: str,
+    sources: Sequence[str],
+    width: int | None = None,
+    sqitch_plans: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Return the text of a draft mapping.yaml for the scanned files.
+
+    `sqitch_plans` maps the folder of a Sqitch project (holding deploy/ and revert/) to its changes in plan order
+    (`sqitch.plan_changes`): its deploy scripts are drafted in that order, and its verify/ folder is excluded.
+    """
+    features = _features(scan, sqitch_plans or {})
     width = width or max(3, len(str(len(features))))
     migrations = [
         {
@@ -56,4 +82,6 @@ def draft_mapping(scan: ScanResult, root: str, sources: Sequence[str], width: in
         "sources": sorted(sources),
         "migrations": migrations,
     }
+    if excluded := _sqitch_checks(scan):
+        document["exclude"] = excluded
     return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)

@@ -23,6 +23,7 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _DOWN_WORDS = frozenset({"down", "rollback", "revert", "undo"})
 _FOLDER_STEMS = frozenset({"up", "down", "migration"})  # folder-per-migration: the folder names the feature
 _TIMESTAMP_DIGITS = range(12, 15)
+_SQITCH_FOLDERS = frozenset({"deploy", "revert"})
 
 VersionKey = tuple[tuple[int, str], ...]
 
@@ -33,7 +34,13 @@ def parse_name(path: str) -> FileName:
     base = parts[-1] if parts else ""
     folder = parts[-2] if len(parts) > 1 else ""
     stem = base[:-4] if base.lower().endswith(".sql") else base
-    return _folder_migration(stem, folder) or _flyway(stem) or _numbered(stem) or _unnumbered(stem, folder)
+    return (
+        _folder_migration(stem, folder)
+        or _flyway(stem)
+        or _numbered(stem)
+        or _sqitch(stem, folder)
+        or _unnumbered(stem, folder)
+    )
 
 
 def normalise(text: str) -> str:
@@ -97,6 +104,14 @@ def _numbered_scheme(version: str, separator: str) -> Scheme:
         return Scheme.TIMESTAMP
     # golang-migrate writes the direction as a second extension: 001_name.up.sql.
     return Scheme.GOLANG if separator == "." else Scheme.NUMBERED
+
+
+def _sqitch(stem: str, folder: str) -> FileName | None:
+    # Sqitch keeps a change's scripts under one name in deploy/ and revert/ (and checks in verify/).
+    if folder not in _SQITCH_FOLDERS:
+        return None
+    direction = Direction.DOWN if folder == "revert" else Direction.UP
+    return FileName(Scheme.SQITCH, direction, None, normalise(stem))
 
 
 def _unnumbered(stem: str, folder: str) -> FileName:

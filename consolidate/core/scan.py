@@ -180,6 +180,8 @@ def _pair_key(legacy: LegacyFile) -> PairKey:
         return (folder, "flyway", version_identity(name.version))
     if name.scheme is Scheme.FOLDER:
         return (folder, "folder")
+    if name.scheme is Scheme.SQITCH:  # deploy/x.sql pairs with revert/x.sql beside it
+        return (posixpath.dirname(folder), "sqitch", name.name)
     return (folder, "unnumbered", name.name)
 
 
