@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jinja2
 
 from consolidate import __version__
+from consolidate.core.session import resets
 from consolidate.model import (
     Action,
     Conflict,
@@ -31,6 +32,10 @@ from consolidate.model import (
 )
 from consolidate.model import Mapping as MappingModel
 
+SESSION_RESET_NOTE = (
+    "-- consolidate: this source set session settings, which ended with its own psql run; reset them before "
+    "the next source"
+)
 STUB_MARKER = "-- consolidate: stub"
 LEGACY_MARKER = "-- consolidate: legacy"
 GENERATED_MARKER = "-- consolidate: generated"
@@ -155,11 +160,15 @@ def _pieces(
             yield _left_out_line(left_out[key])
 
 
-def _source(source: PlannedSource, parsed: ParsedFile, plan: Plan) -> _Source:
+def _source(source: PlannedSource, parsed: ParsedFile, plan: Plan, followed: bool = False) -> _Source:
+    """A source's part of its version; `followed` when another source comes after it in the same version."""
     kept = {_key(statement) for statement in source.statements}
     removed = {_key(duplicate.removed): duplicate for duplicate in source.removed}
-    body = "".join(_pieces(parsed, kept, removed, plan))
-    return _Source(source.path, source.sha256, _ensure_newline(body.lstrip("\n")))
+    body = _ensure_newline("".join(_pieces(parsed, kept, removed, plan)).lstrip("\n"))
+    undo = resets(statement.text for statement in source.statements) if followed else ()
+    if undo:
+        body += f"\n{SESSION_RESET_NOTE}\n" + "\n".join(undo) + "\n"
+    return _Source(source.path, source.sha256, body)
 
 
 def render_migration(
@@ -181,7 +190,10 @@ def render_migration(
         title=f"{label}: {description}" if description else label,
         tool_version=__version__,
         mapping=plan.mapping.path,
-        sources=[_source(source, parsed[source.path], plan) for source in target.sources],
+        sources=[
+            _source(source, parsed[source.path], plan, followed=index < len(target.sources) - 1)
+            for index, source in enumerate(target.sources)
+        ],
         counts=counts,
     )
 
