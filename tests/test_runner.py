@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,11 @@ import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from consolidate import commands
-from consolidate.db.server import Server, scratch_database
+from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 from consolidate.runner import Progress, State, down, status, up, verify
 from consolidate.runner.runner import _may_need_autocommit, _pieces, compare, needs_autocommit, read_tree
@@ -94,7 +96,7 @@ def test_a_second_up_applies_nothing(fixture_tree: Path, database: str, extensio
 def test_dry_run_lists_the_pending_versions_and_runs_nothing(tmp_path: Path, database: str) -> None:
     root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"})
     assert [item.version for item in up(root, database, dry_run=True)] == ["001"]
-    assert (rows(database), exists(database, "a")) == ([], False)
+    assert (exists(database, "_migrations"), exists(database, "a")) == (False, False)
 
 
 def test_steps_and_target_limit_what_up_applies(tmp_path: Path, database: str) -> None:
@@ -318,6 +320,28 @@ def test_progress_hears_of_each_version_as_it_runs(tmp_path: Path, database: str
         ("start", "002", "True"),
         ("done", "002", "False"),
     ]
+
+
+def test_status_leaves_a_database_without_the_table_as_it_was(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n"})
+    assert [entry.state for entry in status(root, database).entries] == [State.PENDING]
+    assert exists(database, "_migrations") is False
+
+
+def test_a_read_only_role_can_ask_for_the_status(tmp_path: Path, server: Server, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\n"})
+    up(root, database)
+    name = f"consolidate_reader_{secrets.token_hex(4)}"
+    with roles(server, [name]):
+        with psycopg.connect(database, autocommit=True) as connection:
+            connection.execute(sql.SQL("ALTER ROLE {} LOGIN").format(sql.Identifier(name)))
+            connection.execute(sql.SQL("GRANT SELECT ON _migrations TO {}").format(sql.Identifier(name)))
+        reader = make_conninfo(database, user=name)
+        try:
+            assert [entry.state for entry in status(root, reader).entries] == [State.APPLIED]
+        finally:
+            with psycopg.connect(database, autocommit=True) as connection:
+                connection.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
 
 
 def test_an_older_runners_table_gains_the_applied_by_column(tmp_path: Path, database: str) -> None:

@@ -188,14 +188,19 @@ class _Session:
 
 
 @contextmanager
-def _session(url: str, lock_wait: float, limits: Limits | None = None) -> Iterator[_Session]:
-    """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked."""
+def _session(url: str, lock_wait: float, limits: Limits | None = None, *, writes: bool = True) -> Iterator[_Session]:
+    """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked.
+
+    Without `writes` (status, verify, a dry run) the tracking table is neither created nor altered: a read-only
+    user can run them, and a health check leaves no trace.
+    """
     where = redact(endpoint(url))
     with connect(url, limits) as connection, _translated(where, url):
         acquire_lock(connection, lock_wait, where)
         try:
             table = table_name(connection)
-            ensure_table(connection, table)
+            if writes:
+                ensure_table(connection, table)
             row = connection.execute("SELECT current_user").fetchone()
             defaults = session_defaults(connection)
             if defaults:
@@ -247,7 +252,7 @@ def up(
     """
     versions = read_tree(directory)
     limit = None if target is None else version_number(target)  # checked before connecting
-    with _session(url, lock_wait, limits) as session:
+    with _session(url, lock_wait, limits, writes=not dry_run) as session:
         rows = read_rows(session.connection, session.table)
         if not allow_drift:
             _refuse_drift(versions, rows)
@@ -772,7 +777,7 @@ def _prove_schema(url: str, chosen: list[Version]) -> None:
 def status(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT) -> Report:
     """Every version of the tree and every recorded row: applied, pending, drifted, missing file, unknown row."""
     versions = read_tree(directory)
-    with _session(url, lock_wait) as session:
+    with _session(url, lock_wait, writes=False) as session:
         rows = read_rows(session.connection, session.table)
     return Report(tuple(_entries(versions, rows)))
 

@@ -49,6 +49,7 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     git_commit text,
     applied_by text
 )"""
+ROW_COLUMNS = ("version", "name", "checksum", "applied_at", "execution_time_ms", "git_commit", "applied_by")
 # Columns an older runner's table may lack.
 ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text")
 
@@ -149,11 +150,15 @@ def ensure_table(connection: Connection, table: sql.Composed) -> None:
 
 
 def read_rows(connection: Connection, table: sql.Composed) -> dict[str, Row]:
-    """Every recorded version, by version."""
-    query = sql.SQL(
-        "SELECT version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by FROM {} ORDER BY id"
-    ).format(table)
-    return {str(values[0]): Row(*values) for values in connection.execute(query).fetchall()}
+    """Every recorded version, by version: none when the table does not exist, NULL for a column an older
+    runner's table lacks (read-only commands neither create nor alter the table)."""
+    query = "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+    present = {str(row[0]) for row in connection.execute(query, [table.as_string(connection)]).fetchall()}
+    if not present:
+        return {}
+    columns = sql.SQL(", ").join(sql.Identifier(name) if name in present else sql.NULL for name in ROW_COLUMNS)
+    rows = connection.execute(sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, table)).fetchall()
+    return {str(values[0]): Row(*values) for values in rows}
 
 
 def insert_row(table: sql.Composed, row: Row, *, server_timing: bool) -> sql.Composed:
