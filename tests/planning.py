@@ -113,8 +113,18 @@ def mapping(
     )
 
 
-def scan_of(paths: Sequence[str], downs: Sequence[tuple[str, str]] = ()) -> ScanResult:
-    files = tuple(
-        LegacyFile(path, FileName(Scheme.UNNUMBERED, D.UP, None, path), "0" * 64, "") for path in sorted(paths)
-    )
+def scan_of(
+    paths: Sequence[str], downs: Sequence[tuple[str, str]] = (), down_text: str = "DROP TABLE t;\n"
+) -> ScanResult:
+    """Up files (their text is not read: statements come parsed), and down files of `down_text`."""
+    down_paths = {down for _, down in downs}
+    ups = [
+        LegacyFile(path, FileName(Scheme.UNNUMBERED, D.UP, None, path), "0" * 64, "")
+        for path in paths
+        if path not in down_paths
+    ]
+    down_files = [
+        LegacyFile(down, FileName(Scheme.UNNUMBERED, D.DOWN, None, down), "0" * 64, down_text) for _, down in downs
+    ]
+    files = tuple(sorted(ups + down_files, key=lambda legacy: legacy.path))
     return ScanResult(files, tuple(sorted(downs)), ())

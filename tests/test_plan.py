@@ -21,11 +21,13 @@ def plan_of(
     provided: Sequence[str] = (),
     targets: list[list[str]] | None = None,
     downs: Sequence[tuple[str, str]] = (),
+    down_text: str = "DROP TABLE t;\n",
 ) -> Plan:
     paths = [f"f{n}.sql" for n in range(len(files))]
     parsed = {path: parsed_file(path, items) for path, items in zip(paths, files, strict=True)}
     layout = targets if targets is not None else [[path] for path in paths]
-    result, problems = build_plan(mapping(layout, resolutions, provided), scan_of(paths, downs), parsed)
+    scan = scan_of(paths, downs, down_text)
+    result, problems = build_plan(mapping(layout, resolutions, provided), scan, parsed)
     assert not problems, problems
     return result
 
@@ -178,6 +180,12 @@ def test_rollback_coverage_is_legacy_partial_or_missing() -> None:
     )
     assert [down_status(target) for target in plan.targets] == ["partial", "missing"]
     assert plan.targets[0].sources[0].down == "f0_down.sql"
+
+
+def test_a_down_file_without_sql_counts_as_no_rollback() -> None:
+    # An empty placeholder would let `migrate down` forget the version while its objects stay.
+    plan = plan_of([stmt("a")], downs=[("f0.sql", "f0_down.sql")], down_text="-- nothing to undo\n")
+    assert (down_status(plan.targets[0]), plan.targets[0].sources[0].down) == ("missing", None)
 
 
 # --- properties ------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.scan import has_content
 from consolidate.model import (
     Action,
     Conflict,
@@ -379,6 +380,14 @@ def _planned_source(
         path=path,
         statements=tuple(s for s in statements if statement_key(s) not in dropped),
         removed=tuple(duplicates[statement_key(s)] for s in statements if statement_key(s) in duplicates),
-        down=scan.down_of(path),
+        down=_usable_down(scan, path),
         sha256=legacy.sha256 if legacy is not None else "",
     )
+
+
+def _usable_down(scan: ScanResult, path: str) -> str | None:
+    """The down file of `path`, unless it holds no SQL: an empty placeholder (golang-migrate trees are full of
+    them) would let `migrate down` forget a version while its objects stay. The scan reports it (scan.empty)."""
+    down = scan.down_of(path)
+    legacy = scan.file(down) if down is not None else None
+    return down if legacy is not None and has_content(legacy.text) else None
