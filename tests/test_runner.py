@@ -220,6 +220,13 @@ def test_a_stub_down_stops_before_anything_runs(tmp_path: Path, database: str) -
     assert "stub" in str(error)
 
 
+def test_a_down_script_without_sql_stops_before_anything_runs(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"}, {"001_a": "-- TODO\n"})
+    up(root, database)
+    error = failure(down, root, database)
+    assert (rows(database), exists(database, "a"), "without SQL" in str(error)) == (["001"], True, True)
+
+
 def test_a_failing_down_keeps_its_row_and_its_objects(tmp_path: Path, database: str) -> None:
     root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);"}, {"001_a": "DROP TABLE a;\nDROP TABLE nope;"})
     up(root, database)

@@ -665,14 +665,22 @@ def down(
 def _down_scripts(
     directory: Path, chosen: list[str], rows: dict[str, Row], versions: dict[str, Version]
 ) -> list[_Down]:
+    from consolidate.core.scan import has_content  # only rolling back needs it: up's start-up stays light
+
     scripts: list[_Down] = []
     problems: list[Diagnostic] = []
     for version in chosen:
         item = versions.get(version)
         path = item.down if item else directory / "down" / f"{version}_{rows[version].name}_down.sql"
         text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-        if text is None or text.startswith(STUB_MARK):
-            what = "has no down script" if text is None else "has only a stub down script, which refuses to run"
+        if text is None or text.startswith(STUB_MARK) or not has_content(text):
+            what = (
+                "has no down script"
+                if text is None
+                else "has only a stub down script, which refuses to run"
+                if text.startswith(STUB_MARK)
+                else "has a down script without SQL: running it would forget the version and keep its objects"
+            )
             message = f"version {version}_{rows[version].name} {what}: nothing was rolled back"
             problems.append(
                 Diagnostic(
