@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.equivalence import same_definition
 from consolidate.core.scan import has_content
 from consolidate.model import (
     Action,
@@ -174,7 +175,7 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
     if previous is not None and walk.defined_at.get(target, -1) < walk.last_cascade:
         previous = None  # a DROP … CASCADE since may have removed it: whatever comes now defines it anew
     unchanged = previous is not None and not walk.is_changed(target)
-    same = previous is not None and previous.fingerprint == statement.fingerprint
+    same = previous is not None and _same(previous, statement)
     if unchanged and same:
         assert previous is not None
         walk.duplicates.append(Duplicate(statement, previous, version))
@@ -184,11 +185,16 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
         detail, lost, lost_constraints = _conflict_detail(previous, statement)
         walk.conflicts.append(Conflict(target, previous, statement, detail, lost, lost_constraints))
         return
-    if previous is not None and previous.fingerprint != statement.fingerprint:
+    if previous is not None and not same:
         walk.redefinitions.append(Redefinition(target, previous, statement))
     walk.remember(target, statement, position)
     if target.kind in RELATION_KINDS:
         walk.relations.setdefault(relation_key(target), statement)
+
+
+def _same(first: Statement, second: Statement) -> bool:
+    """One definition: the same fingerprint, or PostgreSQL's parse trees equal but for spelling and layout."""
+    return first.fingerprint == second.fingerprint or same_definition(first.text, second.text)
 
 
 def _check_references(walk: _Walk, statement: Statement, later: MappingABC[RelationKey, Statement]) -> None:
