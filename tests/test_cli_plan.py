@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.clitools import REPO, run, snapshot
 
@@ -184,6 +185,25 @@ def test_init_drafts_a_mapping_that_merges_same_named_features(tmp_path: Path) -
         ("jobs", ["b/002_jobs.sql"]),
         ("templates", ["a/014_templates.sql", "b/017_templates.sql"]),
     ]
+
+
+def test_init_leaves_sqlc_queries_and_schema_snapshots_out_with_a_reason(tmp_path: Path) -> None:
+    files = {
+        "db/migrations/001_users.sql": "CREATE TABLE users (id int);\n",
+        "db/schema.sql": "CREATE TABLE users (id int);\n",
+        "db/query.sql": "-- name: GetUser :one\nSELECT * FROM users WHERE id = $1;\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert run("init", cwd=tmp_path).exit_code == 0
+    document = yaml.safe_load((tmp_path / "mapping.yaml").read_text())
+    assert [target["sources"] for target in document["migrations"]] == [["db/migrations/001_users.sql"]]
+    assert {entry["path"]: entry["reason"].split(" ")[0] for entry in document["exclude"]} == {
+        "db/query.sql": "sqlc",
+        "db/schema.sql": "a",
+    }
+    assert run("plan", cwd=tmp_path).exit_code == 0
 
 
 def test_init_never_overwrites_an_existing_mapping(project: Path) -> None:

@@ -7,6 +7,7 @@ excludes bootstrap scripts and records resolutions that `consolidate plan` asks 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 
@@ -16,6 +17,10 @@ from consolidate.core.naming import feature_key, version_sort_key
 from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
 SQITCH_VERIFY_REASON = "Sqitch verify scripts: checks that a change deployed, not migrations"
+SQLC_REASON = "sqlc queries (-- name: … annotations), not a migration; check, then keep or map"
+SNAPSHOT_REASON = "a schema snapshot, which repeats what the migrations define; check, then keep or map"
+_SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s+:\w+", re.MULTILINE)
+_SNAPSHOT_STEMS = frozenset({"schema", "structure", "dump", "db_schema", "schema_dump"})
 HEADER = """\
 # Draft written by `consolidate init` from a scan of the legacy folders.
 # Review it: merge or split targets, exclude bootstrap scripts (with a reason), then run `consolidate plan`.
@@ -33,7 +38,7 @@ def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[obj
 def _features(scan: ScanResult, order: Mapping[str, Sequence[str]]) -> list[list[LegacyFile]]:
     """Group up files by feature, keeping the groups in order of their first file."""
     groups: dict[str, list[LegacyFile]] = {}
-    ups = (f for f in scan.files if f.direction is Direction.UP and not _sqitch_check(f, scan))
+    ups = (f for f in scan.files if f.direction is Direction.UP and not _sqitch_check(f, scan) and not _other_use(f))
     for item in sorted(ups, key=lambda item: _sort_key(item, order)):
         groups.setdefault(feature_key(item.name) or "migration", []).append(item)
     return list(groups.values())
@@ -48,6 +53,22 @@ def _sqitch_check(item: LegacyFile, scan: ScanResult) -> bool:
 def _sqitch_checks(scan: ScanResult) -> list[dict[str, str]]:
     folders = sorted({str(PurePosixPath(f.path).parent) for f in scan.files if _sqitch_check(f, scan)})
     return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in folders]
+
+
+def _other_use(item: LegacyFile) -> str | None:
+    """Why an unnumbered .sql file among migrations is something else, when it plainly is: sqlc's query files
+    (`-- name: GetUser :one`) and schema snapshots (schema.sql, structure.sql), which repeat every definition."""
+    if item.name.scheme is not Scheme.UNNUMBERED or item.direction is not Direction.UP:
+        return None
+    if _SQLC_QUERY.search(item.text):
+        return SQLC_REASON
+    if PurePosixPath(item.path).stem.lower() in _SNAPSHOT_STEMS:
+        return SNAPSHOT_REASON
+    return None
+
+
+def _other_uses(scan: ScanResult) -> list[dict[str, str]]:
+    return [{"path": f.path, "reason": reason} for f in scan.files if (reason := _other_use(f)) is not None]
 
 
 def draft_mapping(
@@ -82,6 +103,6 @@ def draft_mapping(
         "sources": sorted(sources),
         "migrations": migrations,
     }
-    if excluded := _sqitch_checks(scan):
+    if excluded := _sqitch_checks(scan) + _other_uses(scan):
         document["exclude"] = excluded
     return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
