@@ -230,7 +230,9 @@ def _canonical(
     """Replay versions in order into one database: (final, snapshots, failures, failed versions).
 
     The database is copied (CREATE DATABASE … TEMPLATE) only at k and k-1 for each version k in `around`:
-    the rollback proof and the rollback generator compare exactly those, and never replay a prefix again.
+    the rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
+    snapshot of the last version is the final database itself; the rollback proof applies each down script to
+    its snapshot in place, top down, once the final database has been compared.
     """
     wanted = around | {v - 1 for v in around}
     with ExitStack() as stack:
@@ -245,7 +247,11 @@ def _canonical(
             if replayed.failures:
                 failed.add(version)
             if version in wanted:
-                snapshots[version] = stack.enter_context(copy_database(server, build, f"at{version}"))
+                # The last version's database is the build itself: nothing is replayed into it any more.
+                last = version == tree.labels[-1][0]
+                snapshots[version] = (
+                    build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
+                )
         yield build, snapshots, failures, failed
 
 
@@ -264,13 +270,13 @@ def _rollback(
         return VersionResult(version, label, replay, "stub")
     if replay == "failed":
         return VersionResult(version, label, replay, "not proven", ("the up script failed",))
-    with copy_database(server, snapshots[version], f"down{version}") as trial:
-        replayed = replay_files(trial, [(path, text)], per_file_transaction=True, stand_ins=stand_ins)
-        if replayed.failures:
-            return VersionResult(
-                version, label, replay, "failing", tuple(str(f.diagnostic()) for f in replayed.failures)
-            )
-        diff = compare(trial, snapshots[version - 1])
+    # In place: proofs run top down, so the database at k has served as the reference of k+1's proof already,
+    # and nothing needs it after this one (a copy per rollback cost 0.05-0.25 s).
+    trial = snapshots[version]
+    replayed = replay_files(trial, [(path, text)], per_file_transaction=True, stand_ins=stand_ins)
+    if replayed.failures:
+        return VersionResult(version, label, replay, "failing", tuple(str(f.diagnostic()) for f in replayed.failures))
+    diff = compare(trial, snapshots[version - 1])
     if diff.equivalent:
         return VersionResult(version, label, replay, "verified")
     return VersionResult(version, label, replay, "wrong", diff.objects())
