@@ -22,6 +22,7 @@ from typing import Any
 
 from consolidate import commands
 from consolidate.core.prelude import Prelude
+from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
 from consolidate.db.extensions import (
     called_functions,
@@ -241,9 +242,11 @@ def _canonical(
         snapshots = {0: stack.enter_context(copy_database(server, build, "at0"))} if 0 in wanted else {}
         failures: list[Failure] = []
         failed: set[int] = set()
+        rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
         for version, _ in tree.labels:
             replayed = replay_files(build, [tree.up[version]], per_file_transaction=True, stand_ins=stand_ins)
             failures += replayed.failures
+            rolled_back |= replayed.rolled_back
             if replayed.failures:
                 failed.add(version)
             if version in wanted:
@@ -252,6 +255,10 @@ def _canonical(
                 snapshots[version] = (
                     build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
                 )
+        # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
+        # only across them.
+        order = {tree.up[version][0]: version for version, _ in tree.labels}
+        failures = list(link(failures, (), order, rolled_back))
         yield build, snapshots, failures, failed
 
 

@@ -291,3 +291,11 @@ def test_a_failure_caused_by_an_earlier_failure_names_it(database: str) -> None:
     third = next(f for f in failures if f.line == 3)
     assert "a consequence of the failure at a.sql:2, whose statement would have created table a" in third.hint
     assert [f.hint for f in failures if f.path == "a.sql"] == [""]  # the cause itself has no cause
+
+
+def test_a_failure_after_a_version_rolled_back_whole_names_that_versions_failure(database: str) -> None:
+    first = "CREATE TABLE jobs (id int);\nCREATE INDEX jobs_due ON jobs (id) WHERE now() > '2020-01-01';\n"
+    second = "INSERT INTO jobs VALUES (1);\n"
+    failures = replay(database, ("001.sql", first), ("002.sql", second), canonical=True).failures
+    assert [(f.path, f.sqlstate) for f in failures] == [("001.sql", "42P17"), ("002.sql", "42P01")]
+    assert "the failure at 001.sql:2: that version was rolled back whole, and with it table jobs" in failures[1].hint

@@ -236,3 +236,16 @@ def test_a_called_function_without_stand_in_stops_naming_it_at_the_line_that_cal
     assert "crypt() has no honest stand-in" in problem.message and "pgcrypto" in problem.message
     assert (problem.location.path, problem.location.line) == (DLQ, len(lines) + 2)
     assert "--postgres-bin" in problem.hint
+
+
+def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp_path: Path, service_url: str) -> None:
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "001_jobs.sql").write_text(
+        "CREATE TABLE jobs (id int);\nCREATE INDEX j ON jobs (id) WHERE now() > '2020-01-01';\n"
+    )
+    (folder / "002_fill.sql").write_text("INSERT INTO jobs VALUES (1);\n")
+    assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
+    result = run("verify", "--database-url", service_url, cwd=tmp_path)
+    lines = [line for line in result.stdout.splitlines() if "versions/002_fill.sql" in line]
+    assert result.exit_code == 1 and lines and "versions/001_jobs.sql" in lines[0] and "rolled back whole" in lines[0]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 MISSING = frozenset({"42P01", "42883", "42704", "3F000"})
 _MISSING_NAME = re.compile(r'^\w+(?: \w+)? "?(?P<name>[^"(]+)"?(?:\(|\s+does not exist)')
 _QUOTED = re.compile(r'"([^"]+)"')
+_CAUSED = "a consequence of"
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,24 @@ class Skip:
     line: int
 
 
-def link(failures: Sequence[Failure], skips: Sequence[Skip], order: Mapping[str, int]) -> tuple[Failure, ...]:
+def link(
+    failures: Sequence[Failure],
+    skips: Sequence[Skip],
+    order: Mapping[str, int],
+    rolled_back: Mapping[str, Sequence[tuple[int, str]]] | None = None,
+) -> tuple[Failure, ...]:
     """`failures` (in replay order) with the cause of each consequence in its hint; `order` gives each file's
-    position in the replay, so that only what came before a failure can have caused it."""
+    position in the replay, so that only what came before a failure can have caused it. `rolled_back` holds the
+    statements (line, text) of each file whose failure rolled it back whole (a canonical version): everything
+    such a file creates is missing afterwards, not only what its failing statement would have created."""
     facts = [_facts(failure) for failure in failures]
     linked = []
     for index, failure in enumerate(failures):
+        if _CAUSED in failure.hint:  # linked already, by an earlier pass
+            linked.append(failure)
+            continue
         causes = list(_earlier_failure(failure, failures[:index], facts[:index]))
+        causes += _rolled_back(failure, failures[:index], rolled_back or {}, order)
         causes += _skipped(failure, facts[index], skips, order)
         hint = "; ".join(filter(None, [failure.hint, *causes[:1]]))
         linked.append(replace(failure, hint=hint) if causes else failure)
@@ -69,10 +81,39 @@ def _earlier_failure(failure: Failure, earlier: Sequence[Failure], facts: Sequen
         created = [ref for ref in _created(described) if _bare(ref.name) == missing]
         if created:
             yield (
-                f"a consequence of the failure at {cause.path}:{cause.line}, "
+                f"{_CAUSED} the failure at {cause.path}:{cause.line}, "
                 f"whose statement would have created {created[0]}: fix that one first"
             )
             return
+
+
+def _rolled_back(
+    failure: Failure,
+    earlier: Sequence[Failure],
+    rolled_back: Mapping[str, Sequence[tuple[int, str]]],
+    order: Mapping[str, int],
+) -> list[str]:
+    """A "does not exist" failure on what an earlier version created before its failure rolled it all back."""
+    match = _MISSING_NAME.match(failure.message) if failure.sqlstate in MISSING else None
+    if match is None:
+        return []
+    missing, here = _bare(match["name"]), order.get(failure.path, -1)
+    first_of: dict[str, Failure] = {}  # each rolled-back file's first failure: what to fix first
+    for earlier_failure in earlier:
+        first_of.setdefault(earlier_failure.path, earlier_failure)
+    for cause in reversed(first_of.values()):
+        if cause.path not in rolled_back or order.get(cause.path, -1) >= here:
+            continue
+        for line, text in rolled_back[cause.path]:
+            parsed = parse_file(cause.path, text)
+            described = parsed.statements[0].facts if len(parsed.statements) == 1 else None
+            created = [ref for ref in _created(described) if _bare(ref.name) == missing]
+            if created:
+                return [
+                    f"{_CAUSED} the failure at {cause.path}:{cause.line}: that version was rolled back whole, and "
+                    f"with it {created[0]}, which it creates at line {line}: fix that one first"
+                ]
+    return []
 
 
 def _skipped(failure: Failure, facts: Facts | None, skips: Sequence[Skip], order: Mapping[str, int]) -> list[str]:

@@ -130,6 +130,8 @@ class Replayed:
     statements: int
     seconds: float
     notes: tuple[Diagnostic, ...] = ()  # stand-ins used in place of extensions, one per statement affected
+    # Files rolled back whole by a failure (one transaction per file): their statements, as (line, text).
+    rolled_back: Mapping[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -154,6 +156,7 @@ def replay_files(
     failures: list[Failure] = []
     notes: list[Diagnostic] = []
     count = 0
+    rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
     with _connect(conninfo) as connection:
         session = _Session(connection, stand_ins, notes)
         connection.add_notice_handler(session.notice)
@@ -161,13 +164,16 @@ def replay_files(
             pieces = _pieces(path, text, stand_ins)
             count += len(pieces)
             with _unexpected(path):
-                failures += session.replay(pieces, per_file_transaction)
-                failures += session.reset(path, pieces)
+                found = session.replay(pieces, per_file_transaction) + session.reset(path, pieces)
+            if found and per_file_transaction and all(piece.mode in _IN_TRANSACTION for piece in pieces):
+                rolled_back[path] = tuple((piece.head, piece.text) for piece in pieces)
+            failures += found
     if failures:
         order = {path: index for index, (path, _) in enumerate(files)}
-        failures = list(link(failures, list(dict.fromkeys(session.skips)), order))
+        failures = list(link(failures, list(dict.fromkeys(session.skips)), order, rolled_back))
     # A version replayed twice (whole, then statement by statement) notes its stand-ins twice.
-    return Replayed(tuple(failures), count, time.perf_counter() - started, tuple(dict.fromkeys(notes)))
+    notes_once = tuple(dict.fromkeys(notes))
+    return Replayed(tuple(failures), count, time.perf_counter() - started, notes_once, rolled_back)
 
 
 # --- statements as sent ----------------------------------------------------------------------------------------
@@ -180,6 +186,10 @@ class _Mode(Enum):
     ALONE = "alone"  # its effect depends on when its transaction ends: never batched in legacy mode
     COPY = "copy"  # COPY FROM STDIN / TO STDOUT: needs the copy protocol
     EXTENSION = "extension"  # CREATE/DROP EXTENSION of a stood-in extension
+
+
+# The statements of a version that run inside its one transaction (and so are rolled back with it).
+_IN_TRANSACTION = frozenset({_Mode.SQL, _Mode.ALONE, _Mode.COPY, _Mode.EXTENSION})
 
 
 @dataclass(frozen=True)
