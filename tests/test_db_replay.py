@@ -299,3 +299,9 @@ def test_a_failure_after_a_version_rolled_back_whole_names_that_versions_failure
     failures = replay(database, ("001.sql", first), ("002.sql", second), canonical=True).failures
     assert [(f.path, f.sqlstate) for f in failures] == [("001.sql", "42P17"), ("002.sql", "42P01")]
     assert "the failure at 001.sql:2: that version was rolled back whole, and with it table jobs" in failures[1].hint
+
+
+def test_a_grant_to_a_role_nobody_created_points_at_the_prelude(database: str) -> None:
+    text = "CREATE TABLE t (id int);\nGRANT SELECT ON t TO app_reader_never_made;\n"
+    (failure,) = replay(database, ("001.sql", text)).failures
+    assert (failure.sqlstate, "prelude" in failure.hint) == ("42704", True)

@@ -67,6 +67,7 @@ Connection = psycopg.Connection[TupleRow]
 
 IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until end of block"
 UNDEFINED_FUNCTION = "42883"
+UNDEFINED_OBJECT = "42704"
 DUPLICATE_TABLE = "42P07"  # also the notice of a CREATE TABLE IF NOT EXISTS that found the table
 # Replays write to throw-away databases: waiting for each commit to reach the disk buys nothing.
 SESSION_OPTIONS = "-c synchronous_commit=off"
@@ -486,7 +487,7 @@ def _failure(piece: _Piece, error: psycopg.Error) -> Failure:
     position = None if piece.mode is _Mode.EXTENSION else diag.statement_position
     line, column = _where(piece, position, context)
     extension = unavailable_extension(f"{message}\n{detail}")
-    hint = _hints(diag.message_hint or "", _extension_function_hint(sqlstate, message))
+    hint = _hints(diag.message_hint or "", _extension_function_hint(sqlstate, message), _role_hint(sqlstate, message))
     return Failure(piece.path, line, column, sqlstate, message, hint, context, detail, extension, piece.text)
 
 
@@ -500,6 +501,13 @@ def _where(piece: _Piece, position: str | None, context: str) -> tuple[int, int 
         # PL/pgSQL numbers the lines of the body from the line its opening quote is on.
         return line_of(piece.text, body.start("body"), piece.line) + int(inline[-1]["line"]) - 1, None
     return piece.head, None
+
+
+def _role_hint(sqlstate: str, message: str) -> str:
+    """A role the migrations take for granted (an application role a bootstrap script or the platform creates)."""
+    if sqlstate != UNDEFINED_OBJECT or not message.startswith("role "):
+        return ""
+    return "a role the migrations assume: create it in the mapping's prelude file, which verify runs first"
 
 
 def _extension_function_hint(sqlstate: str, message: str) -> str:
