@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from consolidate.db.replay import Failure, replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
-from consolidate.model import Decision, Diagnostic, Location, Plan
+from consolidate.model import Decision, Diagnostic, Location, Plan, Statement
 from consolidate.render.lock import LOCK_NAME
 from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, merged_columns, version_path
 
@@ -359,13 +359,44 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             server=server.describe(),
             server_version=version_text(server.version),
             stand_ins=tuple(sorted(stand_ins)),
-            legacy_failures=legacy.failures + adjusted.failures,
+            legacy_failures=_left_out(legacy.failures, run.done.plan) + adjusted.failures,
             canonical_failures=tuple(failures),
             expected=tuple(why for why, _ in expected),
             diff=diff,
             versions=tuple(sorted(versions, key=lambda v: v.version)),
             outputs=tree.hashes,
         )
+
+
+# White space and comments before a statement's first word.
+_LEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+
+
+def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
+    """Legacy failures at statements the canonical tree leaves out, saying so: why the legacy tree fails where
+    the canonical one does not (a repeated CREATE TRIGGER dropped as a duplicate, a conflict resolved keep-first)."""
+    reasons: dict[str, list[tuple[Statement, str]]] = {}
+    for duplicate in plan.duplicates:
+        why = f"the canonical tree leaves this statement out: it repeats {duplicate.kept.location}"
+        reasons.setdefault(duplicate.removed.path, []).append((duplicate.removed, why))
+    for conflict in plan.conflicts:
+        if conflict.resolution is not None and conflict.resolution.decision is Decision.KEEP_FIRST:
+            why = (
+                f"the canonical tree leaves this definition out (keep-first: the first is at {conflict.first.location})"
+            )
+            reasons.setdefault(conflict.second.path, []).append((conflict.second, why))
+    explained = []
+    for failure in failures:
+        found = next((why for statement, why in reasons.get(failure.path, []) if _holds(statement, failure.line)), "")
+        explained.append(replace(failure, hint="; ".join(filter(None, [failure.hint, found]))) if found else failure)
+    return tuple(explained)
+
+
+def _holds(statement: Statement, line: int) -> bool:
+    """Whether `line` of its file lies within the statement (its leading comments, above its line, left out)."""
+    lead = _LEAD.match(statement.text)
+    body = statement.text[lead.end() if lead else 0 :].rstrip()
+    return statement.line <= line <= statement.line + body.count("\n")
 
 
 def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, GeneratedDown]:

@@ -249,3 +249,18 @@ def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
     lines = [line for line in result.stdout.splitlines() if "versions/002_fill.sql" in line]
     assert result.exit_code == 1 and lines and "versions/001_jobs.sql" in lines[0] and "rolled back whole" in lines[0]
+
+
+def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
+    tmp_path: Path, service_url: str
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    trigger = "CREATE TRIGGER t_touch BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION touch();\n"
+    touch = "CREATE FUNCTION touch() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$ LANGUAGE plpgsql;\n"
+    (tmp_path / "a" / "001_t.sql").write_text("CREATE TABLE t (id int);\n" + touch + trigger)
+    (tmp_path / "b" / "002_again.sql").write_text(trigger)  # psql failed here: the trigger exists
+    assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
+    result = run("verify", "--database-url", service_url, cwd=tmp_path)
+    (line,) = [line for line in result.stdout.splitlines() if "42710" in line]
+    assert "b/002_again.sql:1" in line and "leaves this statement out: it repeats a/001_t.sql:3" in line
