@@ -212,3 +212,20 @@ def test_init_never_overwrites_an_existing_mapping(project: Path) -> None:
     assert result.exit_code == 2
     assert "never overwrites" in result.stderr
     assert snapshot(project) == before
+
+
+def test_statements_that_change_the_whole_server_are_a_warning_at_their_line(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "001_roles.sql").write_text(
+        "CREATE TABLE role (id int);\n"
+        "-- the application's login\n"
+        "CREATE ROLE app LOGIN;\n"
+        "CREATE USER MAPPING FOR app SERVER remote;\n"
+        "ALTER SYSTEM SET work_mem = '64MB';\n"
+    )
+    assert run("init", cwd=tmp_path).exit_code == 0
+    findings = json.loads(run("plan", "--json", cwd=tmp_path).stdout)["findings"]
+    assert [(f["code"], f["line"], f["severity"]) for f in findings if f["code"] == "plan.server-wide"] == [
+        ("plan.server-wide", 3, "warning"),
+        ("plan.server-wide", 5, "warning"),
+    ]

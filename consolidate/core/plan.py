@@ -331,6 +331,36 @@ def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
     return findings
 
 
+# Statements that change the whole server, not the database they run in.
+_SERVER_WIDE = re.compile(
+    r"(?:CREATE|ALTER|DROP)\s+(?:ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b|ALTER\s+SYSTEM\b", re.IGNORECASE
+)
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+
+
+def _server_wide_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
+    """Roles, databases, tablespaces and server settings outlive the database a migration runs in: a replay
+    leaves them on its server, and a second replay on the same server meets them (already exists)."""
+    findings = []
+    for parsed_file in parsed:
+        for statement in parsed_file.statements:
+            lead = _LEADING.match(statement.text)
+            found = _SERVER_WIDE.match(statement.text, lead.end() if lead else 0)
+            if found is not None:
+                what = " ".join(found.group().upper().split())
+                findings.append(
+                    Diagnostic(
+                        "plan.server-wide",
+                        f"{what} changes the whole server, not the database: a replay leaves it on its server",
+                        statement.location,
+                        hint="create roles in the mapping's prelude (created if missing, dropped after verify), or "
+                        "exclude a bootstrap script; verify without --database-url runs on a throw-away server",
+                        severity=Severity.WARNING,
+                    )
+                )
+    return findings
+
+
 def _index_shape(statement: Statement) -> str:
     """What an index covers, without its name: UNIQUE or not, and everything from ON on, normalised."""
     lines = (line.split("--", 1)[0] for line in statement.text.lower().splitlines())
@@ -365,7 +395,7 @@ def build_plan(
         redefinitions=tuple(walk.redefinitions),
         ordering_errors=tuple(walk.ordering),
         syntax_errors=tuple(error for parsed_file in mapped for error in parsed_file.errors),
-        findings=tuple(scan.findings) + tuple(_same_index_findings(mapped)),
+        findings=tuple(scan.findings) + tuple(_same_index_findings(mapped)) + tuple(_server_wide_findings(mapped)),
         excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
         fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
         statements=sum(len(parsed_file.statements) for parsed_file in mapped),
