@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from consolidate import commands
+from consolidate.core.plan import server_wide
 from consolidate.core.prelude import Prelude
 from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
@@ -319,6 +320,8 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
     needed = needed_extensions(list(done.parsed.values()))
     needs = frozenset(needed)
     prelude = done.loaded.prelude
+    if options.database_url:
+        _refuse_server_changes(done)
     with (
         postgres(
             options.database_url,
@@ -330,6 +333,32 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         _roles(server, prelude),
     ):
         yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude)
+
+
+# What a replay must not do to a server it was only lent: change its configuration, or create, drop or alter a
+# database or tablespace (none of which lives in a scratch database). Roles are only warned about by the plan.
+_NOT_ON_A_LENT_SERVER = frozenset(
+    {"ALTER SYSTEM", "CREATE DATABASE", "DROP DATABASE", "ALTER DATABASE"}
+    | {"CREATE TABLESPACE", "DROP TABLESPACE", "ALTER TABLESPACE"}
+)
+
+
+def _refuse_server_changes(done: commands.Planned) -> None:
+    """Stop before anything runs when a mapped statement would change the server at --database-url itself."""
+    hint = "verify without --database-url (a throw-away private server), or exclude the bootstrap script"
+    found = [
+        Diagnostic(
+            "verify.server-change",
+            f"{what} would change the server at --database-url itself, beyond the scratch databases: nothing was run",
+            statement.location,
+            hint,
+        )
+        for parsed in done.parsed.values()
+        for statement in parsed.statements
+        if (what := server_wide(statement)) in _NOT_ON_A_LENT_SERVER
+    ]
+    if found:
+        raise ConsolidateError(found)
 
 
 def verify(mapping_path: Path, options: ServerOptions) -> Verification:

@@ -264,3 +264,17 @@ def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
     (line,) = [line for line in result.stdout.splitlines() if "42710" in line]
     assert "b/002_again.sql:1" in line and "leaves this statement out: it repeats a/001_t.sql:3" in line
+
+
+def test_a_statement_that_would_change_a_lent_server_stops_verify_before_anything_runs(
+    tmp_path: Path, service_url: str
+) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "001_tuning.sql").write_text("CREATE TABLE t (id int);\nALTER SYSTEM SET work_mem = '77MB';\n")
+    assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
+    result = run("verify", "--database-url", service_url, cwd=tmp_path)
+    assert (result.exit_code, "db/001_tuning.sql:2" in result.stderr, "ALTER SYSTEM" in result.stderr) == (2, 1, 1)
+    with psycopg.connect(service_url) as connection:
+        query = "SELECT count(*) FROM pg_file_settings WHERE setting = '77MB' AND sourcefile LIKE '%auto.conf'"
+        row = connection.execute(query).fetchone()
+    assert row == (0,)  # nothing reached postgresql.auto.conf

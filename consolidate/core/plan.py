@@ -338,27 +338,29 @@ _SERVER_WIDE = re.compile(
 _LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 
 
+def server_wide(statement: Statement) -> str | None:
+    """What a statement does to the whole server ("CREATE ROLE", "ALTER SYSTEM", …), or None."""
+    lead = _LEADING.match(statement.text)
+    found = _SERVER_WIDE.match(statement.text, lead.end() if lead else 0)
+    return " ".join(found.group().upper().split()) if found is not None else None
+
+
 def _server_wide_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
     """Roles, databases, tablespaces and server settings outlive the database a migration runs in: a replay
     leaves them on its server, and a second replay on the same server meets them (already exists)."""
-    findings = []
-    for parsed_file in parsed:
-        for statement in parsed_file.statements:
-            lead = _LEADING.match(statement.text)
-            found = _SERVER_WIDE.match(statement.text, lead.end() if lead else 0)
-            if found is not None:
-                what = " ".join(found.group().upper().split())
-                findings.append(
-                    Diagnostic(
-                        "plan.server-wide",
-                        f"{what} changes the whole server, not the database: a replay leaves it on its server",
-                        statement.location,
-                        hint="create roles in the mapping's prelude (created if missing, dropped after verify), or "
-                        "exclude a bootstrap script; verify without --database-url runs on a throw-away server",
-                        severity=Severity.WARNING,
-                    )
-                )
-    return findings
+    return [
+        Diagnostic(
+            "plan.server-wide",
+            f"{what} changes the whole server, not the database: a replay leaves it on its server",
+            statement.location,
+            hint="create roles in the mapping's prelude (created if missing, dropped after verify), or "
+            "exclude a bootstrap script; verify without --database-url runs on a throw-away server",
+            severity=Severity.WARNING,
+        )
+        for parsed_file in parsed
+        for statement in parsed_file.statements
+        if (what := server_wide(statement)) is not None
+    ]
 
 
 def _index_shape(statement: Statement) -> str:
