@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from consolidate import commands
-from consolidate.core.plan import server_wide
+from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
 from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
@@ -335,28 +335,9 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude)
 
 
-# What a replay must not do to a server it was only lent: change its configuration, or create, drop or alter a
-# database or tablespace (none of which lives in a scratch database). Roles are only warned about by the plan.
-_NOT_ON_A_LENT_SERVER = frozenset(
-    {"ALTER SYSTEM", "CREATE DATABASE", "DROP DATABASE", "ALTER DATABASE"}
-    | {"CREATE TABLESPACE", "DROP TABLESPACE", "ALTER TABLESPACE"}
-)
-
-
 def _refuse_server_changes(done: commands.Planned) -> None:
     """Stop before anything runs when a mapped statement would change the server at --database-url itself."""
-    hint = "verify without --database-url (a throw-away private server), or exclude the bootstrap script"
-    found = [
-        Diagnostic(
-            "verify.server-change",
-            f"{what} would change the server at --database-url itself, beyond the scratch databases: nothing was run",
-            statement.location,
-            hint,
-        )
-        for parsed in done.parsed.values()
-        for statement in parsed.statements
-        if (what := server_wide(statement)) in _NOT_ON_A_LENT_SERVER
-    ]
+    found = lent_server_changes(done.parsed.values())
     if found:
         raise ConsolidateError(found)
 

@@ -17,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 from consolidate import commands
 from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
-from consolidate.runner import Progress, State, down, status, up, verify
+from consolidate.runner import Progress, State, baseline, down, status, up, verify
 from consolidate.runner.runner import _may_need_autocommit, _pieces, compare, needs_autocommit, read_tree
 from consolidate.runner.tracking import LOCK_ID, Row, checksum
 
@@ -479,3 +479,9 @@ def test_many_small_versions_each_record_the_servers_own_duration(tmp_path: Path
         recorded = dict(connection.execute("SELECT version, execution_time_ms FROM _migrations").fetchall())
     assert [item.version for item in applied] == sorted(recorded)
     assert all(recorded[item.version] == item.execution_time_ms is not None for item in applied)
+
+
+def test_a_baseline_check_will_not_replay_what_would_reconfigure_the_live_server(tmp_path: Path, database: str) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (id int);\nALTER SYSTEM SET work_mem = '77MB';\n"})
+    error = failure(baseline, root, database, "1", check_schema=True)
+    assert (error.exit_code, "ALTER SYSTEM" in str(error), exists(database, "_migrations")) == (2, True, False)

@@ -363,6 +363,30 @@ def _server_wide_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
     ]
 
 
+# What a replay must not do to a server it was only lent (--database-url): change its configuration, or create,
+# drop or alter a database or tablespace, none of which lives in a scratch database. Roles are only warned about.
+_NOT_ON_A_LENT_SERVER = frozenset(
+    {"ALTER SYSTEM", "CREATE DATABASE", "DROP DATABASE", "ALTER DATABASE"}
+    | {"CREATE TABLESPACE", "DROP TABLESPACE", "ALTER TABLESPACE"}
+)
+
+
+def lent_server_changes(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
+    """The statements a replay on a lent server must not run, each as an error at its line."""
+    hint = "replay on a throw-away private server (no --database-url), or exclude the bootstrap script"
+    return [
+        Diagnostic(
+            "replay.server-change",
+            f"{what} would change the lent server itself, beyond the scratch databases: nothing was run",
+            statement.location,
+            hint,
+        )
+        for parsed_file in parsed
+        for statement in parsed_file.statements
+        if (what := server_wide(statement)) in _NOT_ON_A_LENT_SERVER
+    ]
+
+
 def _index_shape(statement: Statement) -> str:
     """What an index covers, without its name: UNIQUE or not, and everything from ON on, normalised."""
     lines = (line.split("--", 1)[0] for line in statement.text.lower().splitlines())

@@ -751,11 +751,16 @@ def baseline(
 
 def _prove_schema(url: str, chosen: list[Version]) -> None:
     # Imported here: the comparison brings results and the server layer, which up/down/status never need.
+    from consolidate.core.plan import lent_server_changes
+    from consolidate.core.statements import parse_file
     from consolidate.db.diff import compare
     from consolidate.db.replay import replay_files
     from consolidate.db.server import postgres, scratch_database
 
     files = [(str(item.up), item.data.decode("utf-8", errors="replace")) for item in chosen]
+    refused = lent_server_changes(parse_file(path, text) for path, text in files)
+    if refused:  # the scratch replay runs on the live server: it must not reconfigure it
+        raise ConsolidateError(refused)
     with postgres(url) as server, scratch_database(server, "baseline") as scratch:
         replayed = replay_files(scratch, files, per_file_transaction=True)
         if replayed.failures:
