@@ -23,6 +23,7 @@ from typing import Any
 from consolidate import commands
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
+from consolidate.core.scan import code_start
 from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
 from consolidate.db.extensions import (
@@ -378,10 +379,6 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
         )
 
 
-# White space and comments before a statement's first word.
-_LEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
-
-
 def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
     """Legacy failures at statements the canonical tree leaves out, saying so: why the legacy tree fails where
     the canonical one does not (a repeated CREATE TRIGGER dropped as a duplicate, a conflict resolved keep-first)."""
@@ -404,8 +401,7 @@ def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
 
 def _holds(statement: Statement, line: int) -> bool:
     """Whether `line` of its file lies within the statement (its leading comments, above its line, left out)."""
-    lead = _LEAD.match(statement.text)
-    body = statement.text[lead.end() if lead else 0 :].rstrip()
+    body = statement.text[code_start(statement.text) :].rstrip()
     return statement.line <= line <= statement.line + body.count("\n")
 
 

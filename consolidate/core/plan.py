@@ -22,7 +22,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
 from consolidate.core.equivalence import same_definition
-from consolidate.core.scan import has_content
+from consolidate.core.scan import code_start, has_content
 from consolidate.model import (
     Action,
     Conflict,
@@ -335,13 +335,11 @@ def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
 _SERVER_WIDE = re.compile(
     r"(?:CREATE|ALTER|DROP)\s+(?:ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b|ALTER\s+SYSTEM\b", re.IGNORECASE
 )
-_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 
 
 def server_wide(statement: Statement) -> str | None:
     """What a statement does to the whole server ("CREATE ROLE", "ALTER SYSTEM", …), or None."""
-    lead = _LEADING.match(statement.text)
-    found = _SERVER_WIDE.match(statement.text, lead.end() if lead else 0)
+    found = _SERVER_WIDE.match(statement.text, code_start(statement.text))
     return " ".join(found.group().upper().split()) if found is not None else None
 
 

@@ -140,10 +140,19 @@ def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int
 
 def has_content(text: str) -> bool:
     """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
+    return _past_blank(text, ";") < len(text)
+
+
+def code_start(text: str) -> int:
+    """Where a statement's code starts: past the white space and comments that lead it (len(text) if none)."""
+    return _past_blank(text, "")
+
+
+def _past_blank(text: str, also: str) -> int:
     position = 0
     while position < len(text):
         char = text[position]
-        if char.isspace() or char == ";":
+        if char.isspace() or char in also:
             position += 1
         elif text.startswith("--", position):
             end = text.find("\n", position)
@@ -151,8 +160,8 @@ def has_content(text: str) -> bool:
         elif text.startswith("/*", position):
             position = _block_comment_end(text, position)
         else:
-            return True
-    return False
+            return position
+    return position
 
 
 def _block_comment_end(text: str, start: int) -> int:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# Leading white space and comments before a statement's first word (block comments are not nested here: a
-# statement starting with a nested comment and then SET is rare enough to be missed, never wrongly reset).
-_LEAD = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
+from consolidate.core.scan import code_start
+
 _SET = re.compile(
     r"SET\s+(?:SESSION\s+(?!AUTHORIZATION\b))?(?!LOCAL\b)"
     r"(?P<name>ROLE\b|SESSION\s+AUTHORIZATION\b|TIME\s+ZONE\b|[A-Za-z_][\w.]*|\"[^\"]+\")",
@@ -31,8 +30,7 @@ def resets(statements: Iterable[str]) -> tuple[str, ...]:
     in the order they are first set."""
     found: dict[str, None] = {}
     for text in statements:
-        start = _LEAD.match(text)
-        body = text[start.end() if start else 0 :]
+        body = text[code_start(text) :]
         setting = _SET.match(body)
         if setting is not None:
             name = " ".join(setting["name"].split())
