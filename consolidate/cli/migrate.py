@@ -183,6 +183,10 @@ def down(
                 directory, url, steps=steps, target=target, lock_wait=lock_wait, limits=limits, progress=progress
             )
         )
+    _rolled_back(rolled)
+
+
+def _rolled_back(rolled: list[str]) -> None:
     _say(f"{len(rolled)} version(s) rolled back" if rolled else "nothing to roll back")
 
 
@@ -210,7 +214,7 @@ def reset(
                 raise typer.Exit(EXIT_FAIL)
         with _progress("rolled back", "rolling back") as progress:
             rolled = call(lambda: run_reset(directory, url, lock_wait=lock_wait, limits=limits, progress=progress))
-    _say(f"{len(rolled)} version(s) rolled back" if rolled else "nothing to roll back")
+    _rolled_back(rolled)
 
 
 @app.command()

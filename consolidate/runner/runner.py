@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -347,8 +347,7 @@ class _Ready:
 
 def _ready(item: Version, server_version: int) -> _Ready:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    pieces = _pieces(str(item.up), text, server_version) if _may_need_autocommit(text, server_version) else []
-    return _Ready(item, text, pieces if any(piece.alone for piece in pieces) else [])
+    return _Ready(item, text, _statements_alone(str(item.up), text, server_version))
 
 
 class _Ahead:
@@ -462,27 +461,31 @@ def _report_applied(items: list[Version], times: dict[str, int | None], report: 
 def _apply_alone(session: _Session, ready: _Ready, commit: str | None, report: Progress) -> Applied:
     item = ready.item
     report.start(item.version, item.name)
-    started = time.perf_counter()
-    _run_one_by_one(session, ready.pieces, item)
-    milliseconds = int((time.perf_counter() - started) * 1000)
-    _record(session, _row(session, item, commit, milliseconds))
-    session.connection.execute(session.reset)
+    milliseconds = _run_alone(session, ready.pieces, item, lambda elapsed: _row(session, item, commit, elapsed))
     report.done(item.version, item.name, milliseconds)
     return Applied(item.version, item.name, item.checksum, milliseconds)
+
+
+def _run_alone(
+    session: _Session, pieces: list[_Piece], item: Version | _Down, bookkeeping: Callable[[int], sql.Composed]
+) -> int:
+    """Statement by statement, then the bookkeeping (given the milliseconds that took) and the session reset."""
+    started = time.perf_counter()
+    _run_one_by_one(session, pieces, item)
+    milliseconds = int((time.perf_counter() - started) * 1000)
+    _record(session, bookkeeping(milliseconds))
+    session.connection.execute(session.reset)
+    return milliseconds
 
 
 def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> int:
     """Run a down script with its bookkeeping, whole in one transaction or, when it must, statement by
     statement; its milliseconds as the client saw them."""
+    pieces = _statements_alone(str(item.path), text, session.connection.info.server_version)
+    if pieces:
+        return _run_alone(session, pieces, item, lambda _elapsed: bookkeeping)
     started = time.perf_counter()
-    version = session.connection.info.server_version
-    pieces = _pieces(str(item.path), text, version) if _may_need_autocommit(text, version) else []
-    if any(piece.alone for piece in pieces):
-        _run_one_by_one(session, pieces, item)
-        _record(session, bookkeeping)
-        session.connection.execute(session.reset)
-    else:
-        _run_whole(session, item, text, bookkeeping)
+    _run_whole(session, item, text, bookkeeping)
     return int((time.perf_counter() - started) * 1000)
 
 
@@ -516,6 +519,13 @@ class _Piece:
     column: int
     head: int  # line of the first token
     alone: bool  # refused inside a transaction block, or transaction control
+
+
+def _statements_alone(path: str, text: str, server_version: int | None) -> list[_Piece]:
+    """The file's statements when one of them must run outside the version's transaction; else none: the
+    file runs whole."""
+    pieces = _pieces(path, text, server_version) if _may_need_autocommit(text, server_version) else []
+    return pieces if any(piece.alone for piece in pieces) else []
 
 
 def _may_need_autocommit(text: str, server_version: int | None = None) -> bool:
@@ -555,8 +565,7 @@ def _pieces(path: str, text: str, server_version: int | None = None) -> list[_Pi
         if chunk.is_statement:
             code = blank_comments(chunk.text)
             start = len(code) - len(code.lstrip())
-            words = [word.upper() for word in _WORD.findall(code, start, start + 400)[:6]]
-            alone = needs_autocommit(words, server_version)
+            alone = needs_autocommit(_first_words(code, start), server_version)
             pieces.append(_Piece(chunk.text, line, column, line_of(code, start, line), alone))
     return pieces
 
