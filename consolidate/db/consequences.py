@@ -14,7 +14,7 @@ Pure: failures and skips in, the same failures out with the cause added to their
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -50,68 +50,75 @@ def link(
     position in the replay, so that only what came before a failure can have caused it. `rolled_back` holds the
     statements (line, text) of each file whose failure rolled it back whole (a canonical version): everything
     such a file creates is missing afterwards, not only what its failing statement would have created."""
-    facts = [_facts(failure) for failure in failures]
+    facts = [_facts_of(failure.path, failure.statement) for failure in failures]
+    # What each rolled-back file created, read once: (line, object).
+    lost = {
+        path: [(line, ref) for line, text in statements for ref in _created(_facts_of(path, text))]
+        for path, statements in (rolled_back or {}).items()
+    }
+    first_of: dict[str, Failure] = {}  # each file's first failure: what to fix first
     linked = []
     for index, failure in enumerate(failures):
         if _CAUSED in failure.hint:  # linked already, by an earlier pass
-            linked.append(failure)
-            continue
-        causes = list(_earlier_failure(failure, failures[:index], facts[:index]))
-        causes += _rolled_back(failure, failures[:index], rolled_back or {}, order)
-        causes += _skipped(failure, facts[index], skips, order)
+            causes = []
+        else:
+            missing = _missing(failure)
+            causes = _earlier_failure(missing, failures[:index], facts[:index])
+            causes += _rolled_back(missing, failure, first_of, lost, order)
+            causes += _skipped(failure, facts[index], skips, order)
         hint = "; ".join(filter(None, [failure.hint, *causes[:1]]))
         linked.append(replace(failure, hint=hint) if causes else failure)
+        first_of.setdefault(failure.path, failure)
     return tuple(linked)
 
 
-def _facts(failure: Failure) -> Facts | None:
-    if not failure.statement:
+def _facts_of(path: str, statement: str) -> Facts | None:
+    """What one statement does (None for no text, or text that is not exactly one statement)."""
+    if not statement:
         return None
-    parsed = parse_file(failure.path, failure.statement)
+    parsed = parse_file(path, statement)
     return parsed.statements[0].facts if len(parsed.statements) == 1 else None
 
 
-def _earlier_failure(failure: Failure, earlier: Sequence[Failure], facts: Sequence[Facts | None]) -> Iterator[str]:
-    """A "does not exist" failure caused by an earlier failing statement that would have created the object."""
+def _missing(failure: Failure) -> str | None:
+    """The object a "does not exist" failure names, bare; None for other failures."""
     match = _MISSING_NAME.match(failure.message) if failure.sqlstate in MISSING else None
-    if match is None:
-        return
-    missing = _bare(match["name"])
+    return _bare(match["name"]) if match is not None else None
+
+
+def _earlier_failure(missing: str | None, earlier: Sequence[Failure], facts: Sequence[Facts | None]) -> list[str]:
+    """A "does not exist" failure caused by an earlier failing statement that would have created the object."""
+    if missing is None:
+        return []
     for cause, described in zip(reversed(earlier), reversed(facts), strict=True):
         created = [ref for ref in _created(described) if _bare(ref.name) == missing]
         if created:
-            yield (
+            return [
                 f"{_CAUSED} the failure at {cause.path}:{cause.line}, "
                 f"whose statement would have created {created[0]}: fix that one first"
-            )
-            return
+            ]
+    return []
 
 
 def _rolled_back(
+    missing: str | None,
     failure: Failure,
-    earlier: Sequence[Failure],
-    rolled_back: Mapping[str, Sequence[tuple[int, str]]],
+    first_of: dict[str, Failure],
+    lost: Mapping[str, Sequence[tuple[int, ObjectRef]]],
     order: Mapping[str, int],
 ) -> list[str]:
     """A "does not exist" failure on what an earlier version created before its failure rolled it all back."""
-    match = _MISSING_NAME.match(failure.message) if failure.sqlstate in MISSING else None
-    if match is None:
+    if missing is None:
         return []
-    missing, here = _bare(match["name"]), order.get(failure.path, -1)
-    first_of: dict[str, Failure] = {}  # each rolled-back file's first failure: what to fix first
-    for earlier_failure in earlier:
-        first_of.setdefault(earlier_failure.path, earlier_failure)
+    here = order.get(failure.path, -1)
     for cause in reversed(first_of.values()):
-        if cause.path not in rolled_back or order.get(cause.path, -1) >= here:
+        if cause.path not in lost or order.get(cause.path, -1) >= here:
             continue
-        for line, text in rolled_back[cause.path]:
-            parsed = parse_file(cause.path, text)
-            described = parsed.statements[0].facts if len(parsed.statements) == 1 else None
-            created = [ref for ref in _created(described) if _bare(ref.name) == missing]
-            if created:
+        for line, ref in lost[cause.path]:
+            if _bare(ref.name) == missing:
                 return [
                     f"{_CAUSED} the failure at {cause.path}:{cause.line}: that version was rolled back whole, and "
-                    f"with it {created[0]}, which it creates at line {line}: fix that one first"
+                    f"with it {ref}, which it creates at line {line}: fix that one first"
                 ]
     return []
 
