@@ -38,21 +38,25 @@ def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[obj
 def _features(scan: ScanResult, order: Mapping[str, Sequence[str]]) -> list[list[LegacyFile]]:
     """Group up files by feature, keeping the groups in order of their first file."""
     groups: dict[str, list[LegacyFile]] = {}
-    ups = (f for f in scan.files if f.direction is Direction.UP and not _sqitch_check(f, scan) and not _other_use(f))
+    checks = _sqitch_verify_folders(scan)
+    ups = (
+        f
+        for f in scan.files
+        if f.direction is Direction.UP and str(PurePosixPath(f.path).parent) not in checks and not _other_use(f)
+    )
     for item in sorted(ups, key=lambda item: _sort_key(item, order)):
         groups.setdefault(feature_key(item.name) or "migration", []).append(item)
     return list(groups.values())
 
 
-def _sqitch_check(item: LegacyFile, scan: ScanResult) -> bool:
-    """A script of a Sqitch verify/ folder beside a deploy/ one: a check, not a migration."""
-    folder = PurePosixPath(item.path).parent
-    return folder.name == "verify" and any(PurePosixPath(f.path).parent == folder.parent / "deploy" for f in scan.files)
+def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
+    """Sqitch verify/ folders beside a deploy/ one: their scripts check a change, they are no migrations."""
+    folders = {PurePosixPath(f.path).parent for f in scan.files}
+    return {str(folder) for folder in folders if folder.name == "verify" and folder.parent / "deploy" in folders}
 
 
 def _sqitch_checks(scan: ScanResult) -> list[dict[str, str]]:
-    folders = sorted({str(PurePosixPath(f.path).parent) for f in scan.files if _sqitch_check(f, scan)})
-    return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in folders]
+    return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in sorted(_sqitch_verify_folders(scan))]
 
 
 def _other_use(item: LegacyFile) -> str | None:
