@@ -171,6 +171,8 @@ class Facts:
     constraints: tuple[str, ...] = ()
     also_creates: tuple[ObjectRef, ...] = ()
     mentions: tuple[str, ...] = ()  # opaque statements (DO blocks): lower-case identifiers in their text
+    renamed_to: ObjectRef | None = None  # ALTER … RENAME TO / SET SCHEMA: what the target is called afterwards
+    also_drops: tuple[ObjectRef, ...] = ()  # DROP a, b, c: the objects after the first (the target)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,143 @@
+"""Object tracking: what exists at each statement, as PostgreSQL would have it (core/namespace.py, core/plan.py).
+
+Every tree here is real SQL, parsed as `plan` parses it: one file per canonical version, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from consolidate.core.plan import build_plan
+from consolidate.core.statements import parse_file
+from consolidate.model import Plan, Severity
+from tests.planning import mapping, scan_of
+
+
+def plan_sql(*files: str, provided: Sequence[str] = (), resolutions: Sequence[tuple[str, str]] = ()) -> Plan:
+    paths = [f"{number:03d}.sql" for number in range(1, len(files) + 1)]
+    parsed = {path: parse_file(path, text) for path, text in zip(paths, files, strict=True)}
+    plan, problems = build_plan(mapping([[p] for p in paths], resolutions, provided), scan_of(paths), parsed)
+    assert problems == ()
+    return plan
+
+
+def ordering(plan: Plan) -> list[str]:
+    return [f"{error.location}: {error.message}" for error in plan.ordering_errors]
+
+
+def test_a_table_that_comes_into_being_by_a_rename_may_be_referenced() -> None:
+    plan = plan_sql("CREATE TABLE a (id int);", "ALTER TABLE a RENAME TO b;", "INSERT INTO b VALUES (1);")
+    assert ordering(plan) == []
+
+
+def test_a_table_renamed_twice_is_found_under_its_last_name() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (id int);\nALTER TABLE a RENAME TO b;",
+        "ALTER TABLE b RENAME TO c;",
+        "CREATE INDEX ON c (id);\nCOMMENT ON TABLE c IS 'x';",
+    )
+    assert ordering(plan) == []
+
+
+def test_a_reference_to_the_old_name_after_a_rename_is_an_ordering_error_naming_the_rename() -> None:
+    plan = plan_sql("CREATE TABLE a (id int);", "ALTER TABLE a RENAME TO b;", "INSERT INTO a VALUES (1);")
+    assert ordering(plan) == ["003.sql:1: table a is referenced after it was renamed to b at 002.sql:1"]
+
+
+def test_a_table_moved_to_another_schema_is_found_there_and_not_in_public() -> None:
+    plan = plan_sql(
+        "CREATE SCHEMA s;\nCREATE TABLE a (id int);",
+        "ALTER TABLE a SET SCHEMA s;",
+        "INSERT INTO s.a VALUES (1);\nINSERT INTO a VALUES (2);",
+    )
+    assert ordering(plan) == ["003.sql:2: table a is referenced after it was renamed to s.a at 002.sql:1"]
+
+
+def test_a_schema_rename_moves_the_tables_it_holds() -> None:
+    plan = plan_sql("CREATE SCHEMA s;\nCREATE TABLE s.a (id int);", "ALTER SCHEMA s RENAME TO t;", "SELECT * FROM t.a;")
+    assert ordering(plan) == []
+
+
+def test_a_view_renamed_with_alter_table_is_found_under_its_new_name() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (id int);\nCREATE VIEW v AS SELECT id FROM a;", "ALTER TABLE v RENAME TO w;", "SELECT * FROM w;"
+    )
+    assert ordering(plan) == []
+
+
+def test_every_table_of_a_multi_object_drop_is_gone() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (id int);\nCREATE TABLE b (id int);", "DROP TABLE a, b;", "INSERT INTO b VALUES (1);"
+    )
+    assert ordering(plan) == ["003.sql:1: table b is referenced after it was dropped at 002.sql:1"]
+
+
+def test_an_index_dropped_as_the_second_of_a_multi_object_drop_may_be_created_again() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t (a int, b int);\nCREATE INDEX i1 ON t (a);\nCREATE INDEX i2 ON t (b);",
+        "DROP INDEX i1, i2;",
+        "CREATE INDEX i2 ON t (a, b);",
+    )
+    assert (plan.conflicts, plan.duplicates, plan.clean) == ((), (), True)
+
+
+def test_drop_cascade_drops_the_views_on_the_table_and_a_later_use_says_so() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (id int);\nCREATE VIEW v AS SELECT id FROM a;\nCREATE VIEW w AS SELECT id FROM v;",
+        "DROP TABLE a CASCADE;",
+        "SELECT * FROM w;",
+    )
+    assert ordering(plan) == ["003.sql:1: table w is referenced after it was dropped at 002.sql:1 (CASCADE from a)"]
+
+
+def test_an_alter_of_a_table_nothing_created_is_an_ordering_error() -> None:
+    plan = plan_sql("CREATE TABLE a (id int);", "ALTER TABLE missing ADD COLUMN x int;")
+    assert ordering(plan) == ["002.sql:1: table missing is referenced but no mapped source creates it"]
+
+
+def test_an_alter_if_exists_of_a_table_nothing_created_is_fine() -> None:
+    assert ordering(plan_sql("ALTER TABLE IF EXISTS missing ADD COLUMN x int;")) == []
+
+
+def test_an_alter_of_a_table_created_later_names_where() -> None:
+    plan = plan_sql("ALTER TABLE a ADD COLUMN x int;", "CREATE TABLE a (id int);")
+    assert ordering(plan) == ["001.sql:1: table a is referenced before it is created (at 002.sql:1)"]
+
+
+def test_a_drop_without_if_exists_of_a_type_nothing_created_is_an_ordering_error() -> None:
+    assert ordering(plan_sql("DROP TYPE mood;")) == [
+        "001.sql:1: type mood is referenced but no mapped source creates it"
+    ]
+
+
+def test_an_alter_of_an_index_nothing_created_is_not_an_error_since_constraints_create_indexes() -> None:
+    plan = plan_sql("CREATE TABLE a (id int PRIMARY KEY);", "ALTER INDEX a_pkey RENAME TO a_key;")
+    assert ordering(plan) == []
+
+
+def test_a_table_created_only_in_a_do_block_that_the_plan_cannot_read_is_a_warning_not_an_error() -> None:
+    plan = plan_sql(
+        "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (id int)', 'jobs'); END $$;",
+        "INSERT INTO jobs VALUES (1);",
+    )
+    unsure = [f for f in plan.findings if f.code == "plan.ordering-unsure"]
+    assert (ordering(plan), [(f.location.path, f.severity) for f in unsure]) == (
+        [],
+        [("002.sql", Severity.WARNING)],
+    )
+
+
+def test_a_provided_table_may_be_renamed_and_used_under_its_new_name() -> None:
+    plan = plan_sql(
+        "ALTER TABLE auth.users RENAME TO people;", "SELECT * FROM auth.people;", provided=["table auth.users"]
+    )
+    assert ordering(plan) == []
+
+
+def test_a_trigger_follows_its_table_through_a_rename() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (id int);\nCREATE TRIGGER tr BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();",
+        "ALTER TABLE a RENAME TO b;\nCREATE TABLE a (id int);",
+        "CREATE TRIGGER tr BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();",
+    )
+    assert (plan.duplicates, plan.conflicts) == ((), ())
