@@ -490,7 +490,24 @@ def build_plan(
         fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
         statements=sum(len(parsed_file.statements) for parsed_file in mapped),
     )
-    return plan, tuple(problems)
+    return plan, tuple(problems) + _unused_acceptances(plan)
+
+
+def _unused_acceptances(plan: Plan) -> tuple[Diagnostic, ...]:
+    """An acceptance that covers nothing is stale (the finding was fixed, or it is misspelt): bad input, as an
+    unused resolution is, so that no acknowledgement outlives what it acknowledged."""
+    accepted = plan.accepted
+    return tuple(
+        Diagnostic(
+            "mapping.unused-accept",
+            f"accepts {acceptance.code} at {acceptance.path}{f':{acceptance.line}' if acceptance.line else ''}, "
+            "which this plan does not report as an error",
+            acceptance.location,
+            hint="remove it, or copy the code and file:line from `consolidate plan`",
+        )
+        for acceptance in plan.mapping.accepted
+        if not any(acceptance.covers(error) for error in accepted)
+    )
 
 
 def _planned_source(

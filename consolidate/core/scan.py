@@ -256,12 +256,14 @@ def _same_versions(files: tuple[LegacyFile, ...]) -> list[Diagnostic]:
     for legacy in files:
         if legacy.direction is Direction.UP and legacy.name.version is not None:
             claims[(_container(legacy), version_identity(legacy.name.version))].append(legacy)
+    # golang-migrate, Flyway and dbmate refuse such a folder: an error, so the plan is not clean while it stands.
     return [
-        _warning(
+        Diagnostic(
             "scan.same-version",
             f"version {later.name.version} is also claimed by {group[0].path} in the same folder",
             Location(later.path),
-            "renumber one of them; the order between them is otherwise only the order of their paths",
+            "renumber one of them (the legacy tool refuses two migrations with one version); or, if the "
+            "order of their paths is the order they ran in, accept this finding in the mapping",
         )
         for group in claims.values()
         for later in group[1:]
