@@ -141,3 +141,54 @@ def test_a_trigger_follows_its_table_through_a_rename() -> None:
         "CREATE TRIGGER tr BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();",
     )
     assert (plan.duplicates, plan.conflicts) == ((), ())
+
+
+# --- what a keep-first resolution leaves behind ----------------------------------------------------------------
+
+SKIPPED_TWICE = (
+    "CREATE TABLE robots (id int PRIMARY KEY, name text);",
+    "CREATE TABLE IF NOT EXISTS robots (id int PRIMARY KEY, name text, status text, zone text);\n"
+    "COMMENT ON COLUMN robots.status IS 'idle or busy';",
+)
+
+
+def dependents(plan: Plan) -> list[tuple[str, Severity]]:
+    return [(str(f.location), f.severity) for f in plan.findings if f.code == "plan.resolution-dependent"]
+
+
+def test_keep_first_makes_a_kept_comment_on_a_column_only_the_left_out_definition_had_an_error() -> None:
+    plan = plan_sql(*SKIPPED_TWICE, resolutions=[("table robots", "keep-first")])
+    assert (dependents(plan), plan.clean) == ([("002.sql:2", Severity.ERROR)], False)
+    assert "uses status of table robots" in plan.errors[0].message
+
+
+def test_merge_columns_keeps_the_column_so_the_comment_is_fine() -> None:
+    plan = plan_sql(*SKIPPED_TWICE, resolutions=[("table robots", "merge-columns")])
+    assert (dependents(plan), plan.clean) == ([], True)
+
+
+def test_a_column_added_back_by_alter_table_is_no_longer_missing() -> None:
+    first, second = SKIPPED_TWICE
+    second = second.replace("COMMENT", "ALTER TABLE robots ADD COLUMN status text;\nCOMMENT")
+    plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
+    assert dependents(plan) == []
+
+
+def test_an_index_on_a_missing_column_is_an_error_and_a_join_naming_it_only_a_warning() -> None:
+    plan = plan_sql(
+        *SKIPPED_TWICE[:1],
+        SKIPPED_TWICE[1].replace("COMMENT ON COLUMN robots.status IS 'idle or busy';", "")
+        + "\nCREATE TABLE zones (zone text);\nCREATE INDEX ON robots (zone);\n"
+        + "SELECT * FROM robots JOIN zones USING (zone);",
+        resolutions=[("table robots", "keep-first")],
+    )
+    assert dependents(plan) == [("002.sql:4", Severity.ERROR), ("002.sql:5", Severity.WARNING)]
+
+
+def test_a_column_named_only_in_a_string_or_comment_is_not_a_use() -> None:
+    first, second = SKIPPED_TWICE
+    second = second.replace(
+        "COMMENT ON COLUMN robots.status IS 'idle or busy';", "UPDATE robots SET name = 'status'; -- zone"
+    )
+    plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
+    assert dependents(plan) == []

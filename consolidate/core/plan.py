@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.dependents import resolution_dependents
 from consolidate.core.equivalence import same_definition
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
 from consolidate.core.scan import code_start, has_content
@@ -465,6 +466,8 @@ def build_plan(
     walk = _walk(mapping, parsed)
     conflicts, problems = _resolve(walk.conflicts, mapping.resolutions)
     dropped = walk.dropped | _dropped_by_resolution(conflicts)
+    ordered = (statement for _, statement in _ordered(mapping, parsed))
+    dependents = resolution_dependents(ordered, conflicts, dropped)
     by_removed = {statement_key(duplicate.removed): duplicate for duplicate in walk.duplicates}
     targets = tuple(
         PlannedTarget(
@@ -485,7 +488,8 @@ def build_plan(
         findings=tuple(scan.findings)
         + tuple(_same_index_findings(mapped))
         + tuple(_server_wide_findings(mapped))
-        + tuple(walk.unsure.values()),
+        + tuple(walk.unsure.values())
+        + tuple(dependents),
         excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
         fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
         statements=sum(len(parsed_file.statements) for parsed_file in mapped),
