@@ -4,6 +4,10 @@ Every statement written is the legacy text itself, byte for byte, with the comme
 duplicate leaves one comment line naming where its kept copy is, and a definition left out by a keep-first
 resolution says so. Nothing is regenerated from an AST, except the columns a merge-columns resolution adds,
 which are marked as generated.
+
+Rendering never moves a statement boundary. psql runs a file's last statement even without its `;`, but in a
+canonical file more text follows it (the next source, RESET lines, generated columns), so that `;` is written
+for it, right after its code and before any comment that trails it: no line moves.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass
 import jinja2
 
 from consolidate import __version__
+from consolidate.core.comments import code_end
 from consolidate.core.session import resets
+from consolidate.core.statements import split
 from consolidate.model import (
     Action,
     Conflict,
@@ -105,6 +111,28 @@ def _ensure_newline(text: str) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
 
+def terminated(text: str) -> str:
+    """A legacy script whose last statement has its `;`, as psql read the file alone (see the module's note)."""
+    chunks = split(text)
+    if not chunks or not chunks[-1].is_statement:
+        return text
+    last = chunks[-1]
+    return text[: last.offset] + _terminate(last.text)
+
+
+def _terminate(statement: str) -> str:
+    """The statement's text with its `;` after the code, before what trails it (a comment may end the file)."""
+    end = code_end(statement)
+    if not end or statement[end - 1] == ";":
+        return statement
+    return f"{statement[:end]};{statement[end:]}"
+
+
+def _on_new_line(text: str) -> str:
+    """Text that follows a comment line of ours: a statement on the same line would be commented out."""
+    return text if text.startswith(("\n", "\r\n")) else "\n" + text
+
+
 def _removed_line(duplicate: Duplicate) -> str:
     kept, removed = duplicate.kept, duplicate.removed
     where = f"kept at {kept.path}:{kept.line}"
@@ -140,24 +168,27 @@ def _merges(conflict: Conflict) -> bool:
 def _pieces(
     parsed: ParsedFile, kept: set[tuple[str, int]], removed: Mapping[tuple[str, int], Duplicate], plan: Plan
 ) -> Iterator[str]:
-    """The file's chunks in order: kept ones verbatim, left-out ones as one comment line each."""
+    """The file's chunks in order: kept ones verbatim (the last one terminated), left-out ones as one comment
+    line each."""
     left_out = {_key(c.second): c for c in plan.conflicts if c.resolution is not None}
     statements = iter(parsed.statements)
+    commented = False  # the last piece written ends on a comment line of ours
     for chunk in parsed.chunks:
+        text = _on_new_line(chunk.text) if commented else chunk.text
         if not chunk.is_statement:
-            yield chunk.text
+            yield text
+            commented = False
             continue
-        statement = next(statements)
-        key = _key(statement)
+        key = _key(next(statements))
         if key in kept:
-            yield chunk.text
+            yield _terminate(text) if chunk is parsed.chunks[-1] else text
             conflict = left_out.get(key)
             if conflict is not None and _merges(conflict):
                 yield merged_columns(conflict)
-        elif key in removed:
-            yield _removed_line(removed[key])
-        elif key in left_out:
-            yield _left_out_line(left_out[key])
+            commented = False
+        elif key in removed or key in left_out:
+            yield _removed_line(removed[key]) if key in removed else _left_out_line(left_out[key])
+            commented = True
 
 
 def _source(source: PlannedSource, parsed: ParsedFile, plan: Plan, followed: bool = False) -> _Source:
@@ -245,7 +276,7 @@ def render_down(
         for source in reversed(target.sources):
             legacy = scan.file(source.down or "")
             assert legacy is not None, source.down
-            sources.append(_Source(legacy.path, legacy.sha256, _ensure_newline(legacy.text)))
+            sources.append(_Source(legacy.path, legacy.sha256, _ensure_newline(terminated(legacy.text))))
         return env.get_template("down.sql.j2").render(
             stub=False, generated="", label=label, tool_version=__version__, mapping=plan.mapping.path, sources=sources
         )
