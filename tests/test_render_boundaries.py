@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+import psycopg
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -208,10 +209,20 @@ def database(service_server: Server) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.db
-def test_a_version_and_its_rollback_run_when_a_source_lacks_its_last_semicolon(database: str) -> None:
+def replayed_version(database: str, *names: str) -> list[tuple[str, int, str]]:
+    """Replay files of the canonical tree as the runner applies them; where each failure is, with its SQLSTATE."""
     _, _, tree = render([WITHOUT_SEMICOLON], downs=[DOWNS_WITHOUT_SEMICOLON])
-    up, down = tree["versions/001_t1.sql"], tree["down/001_t1_down.sql"]
-    replayed = replay_files(database, [("up.sql", up), ("down.sql", down)], per_file_transaction=True)
-    assert replayed.failures == ()
-    assert replayed.statements == 4
+    replayed = replay_files(database, [(name, tree[name]) for name in names], per_file_transaction=True)
+    return [(failure.path, failure.line, failure.sqlstate) for failure in replayed.failures]
+
+
+@pytest.mark.db
+def test_a_version_runs_when_its_first_source_lacks_its_last_semicolon(database: str) -> None:
+    assert replayed_version(database, "versions/001_t1.sql") == []
+
+
+@pytest.mark.db
+def test_a_rollback_runs_when_a_legacy_down_script_lacks_its_last_semicolon(database: str) -> None:
+    assert replayed_version(database, "versions/001_t1.sql", "down/001_t1_down.sql") == []
+    with psycopg.connect(database) as connection:
+        assert connection.execute("SELECT to_regclass('robots'), to_regclass('parts')").fetchone() == (None, None)
