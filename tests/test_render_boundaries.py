@@ -47,6 +47,8 @@ UP_BODIES = (
     "SET statement_timeout = '5s'",
     "COMMENT ON TABLE a IS 'not -- a comment; nor /* this */'",
     "SELECT 1 /* inline */ + 1",
+    "SELECT E'it\\'s -- not a comment;' AS \"quoted; too\"",
+    "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
 )
 DOWN_BODIES = (
     "DROP TABLE IF EXISTS a",
