@@ -49,6 +49,7 @@ UP_BODIES = (
     "SELECT 1 /* inline */ + 1",
     "SELECT E'it\\'s -- not a comment;' AS \"quoted; too\"",
     "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
+    'CREATE TABLE IF NOT EXISTS "line\nbreak" (id int)',  # its name goes into comment lines of ours
 )
 DOWN_BODIES = (
     "DROP TABLE IF EXISTS a",
@@ -151,6 +152,7 @@ layouts = st.lists(st.lists(scripts(UP_BODIES), min_size=1, max_size=3), min_siz
     [["CREATE TABLE IF NOT EXISTS a (id int);", "CREATE TABLE a (id int, note text)"], ["SELECT 1"]], "merge-columns"
 )
 @example([["-- only a comment", "", "SELECT 1"]], None)
+@example([['CREATE TABLE IF NOT EXISTS "line\nbreak" (id int);'] * 2], None)
 def test_a_version_splits_into_its_sources_statements_in_order(layout: list[list[str]], decision: str | None) -> None:
     plan, parsed, tree = render(layout, decision)
     for target in plan.targets:
@@ -180,6 +182,12 @@ def test_a_down_file_splits_into_its_legacy_down_scripts_statements_last_source_
         assert canonical(down) == expected
         if not any(parse_file("down.sql", text).errors for text in files):
             assert parse_file("down.sql", down).errors == ()
+
+
+def test_a_stub_rollback_is_one_statement_whatever_the_names_it_lists() -> None:
+    _, _, tree = render([['CREATE TABLE "line\nbreak" (id int);\nINSERT INTO "line\nbreak" VALUES (1);']])
+    (statement,) = canonical(tree["down/001_t1_down.sql"])
+    assert statement.startswith("DO $$ BEGIN RAISE EXCEPTION")
 
 
 @pytest.mark.parametrize(
