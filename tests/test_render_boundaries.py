@@ -11,7 +11,8 @@ the RESET note), and they may join the legacy comments that lead a statement. St
 statement `split` finds, and on the legacy side every statement the plan keeps, each followed by the statements
 the renderer adds after it on purpose: the ALTER … ADD COLUMN lines of a merge-columns resolution after the
 definition they complete, and after a source followed by another in its version, the RESET statements
-`session.resets` gives for it. A down file holds the legacy down scripts' statements, last source first.
+`session.resets` gives for it. A down file holds the legacy down scripts' statements, last source first. And when
+PostgreSQL's parser accepts every source, it accepts the canonical file too.
 """
 
 from __future__ import annotations
