@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consolidate.core.scan import has_content, scan
+from consolidate.core.comments import has_content
+from consolidate.core.scan import scan
 from consolidate.model import Diagnostic, Direction, RawFile, ScanResult, Severity
 
 SQL = b"CREATE TABLE robots (id int);\n"

@@ -1,4 +1,4 @@
-"""Comments in PostgreSQL SQL text: blank them out, or find where a statement's code ends before them.
+"""Comments in PostgreSQL SQL text: blank them out, or find where a statement's code starts or ends.
 
 Pure: a small lexer that knows PostgreSQL's strings, quoted identifiers, nested block comments and dollar quotes.
 """
@@ -75,3 +75,44 @@ def _dollar_body(text: str, tag: str, start: int, spans: list[tuple[int, int, st
     # Scanned on its own, so that a stray quote inside the body cannot swallow the SQL that follows it.
     spans += [(start + a, start + b, blank) for a, b, blank in _comment_spans(text[start:end])]
     return end if close < 0 else close + len(tag)
+
+
+def has_content(text: str) -> bool:
+    """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
+    return _past_blank(text, ";") < len(text)
+
+
+def code_start(text: str, start: int = 0) -> int:
+    """Where a statement's code starts: past the white space and comments that lead it from `start` (len(text)
+    if none). Leading comments may be long (a canonical version's header): no fixed window holds them."""
+    return _past_blank(text, "", start)
+
+
+def _past_blank(text: str, also: str, position: int = 0) -> int:
+    while position < len(text):
+        char = text[position]
+        if char.isspace() or char in also:
+            position += 1
+        elif text.startswith("--", position):
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end + 1
+        elif text.startswith("/*", position):
+            position = _block_comment_end(text, position)
+        else:
+            return position
+    return position
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
+    depth, position = 0, start
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth, position = depth + 1, position + 2
+        elif text.startswith("*/", position):
+            depth, position = depth - 1, position + 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(text)

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.comments import code_start, has_content
 from consolidate.core.dependents import resolution_dependents
 from consolidate.core.equivalence import same_definition
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
-from consolidate.core.scan import code_start, has_content
 from consolidate.model import (
     Action,
     Conflict,

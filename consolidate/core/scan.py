@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from consolidate.core.comments import has_content
 from consolidate.core.naming import VersionKey, parse_name, version_identity
 from consolidate.core.sections import sections
 from consolidate.model import (
@@ -136,47 +137,6 @@ def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int
         )
     if not has_content(text):
         yield _warning("scan.empty", "file holds no SQL: it is empty or only whitespace and comments", Location(path))
-
-
-def has_content(text: str) -> bool:
-    """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
-    return _past_blank(text, ";") < len(text)
-
-
-def code_start(text: str) -> int:
-    """Where a statement's code starts: past the white space and comments that lead it (len(text) if none)."""
-    return _past_blank(text, "")
-
-
-def _past_blank(text: str, also: str) -> int:
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char.isspace() or char in also:
-            position += 1
-        elif text.startswith("--", position):
-            end = text.find("\n", position)
-            position = len(text) if end < 0 else end + 1
-        elif text.startswith("/*", position):
-            position = _block_comment_end(text, position)
-        else:
-            return position
-    return position
-
-
-def _block_comment_end(text: str, start: int) -> int:
-    """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
-    depth, position = 0, start
-    while position < len(text):
-        if text.startswith("/*", position):
-            depth, position = depth + 1, position + 2
-        elif text.startswith("*/", position):
-            depth, position = depth - 1, position + 2
-            if depth == 0:
-                return position
-        else:
-            position += 1
-    return len(text)
 
 
 def _pair_key(legacy: LegacyFile) -> PairKey:
