@@ -173,6 +173,7 @@ class Facts:
     mentions: tuple[str, ...] = ()  # opaque statements (DO blocks): lower-case identifiers in their text
     renamed_to: ObjectRef | None = None  # ALTER … RENAME TO / SET SCHEMA: what the target is called afterwards
     also_drops: tuple[ObjectRef, ...] = ()  # DROP a, b, c: the objects after the first (the target)
+    dropped_columns: tuple[str, ...] = ()  # ALTER TABLE … DROP COLUMN: PostgreSQL drops their indexes too
 
 
 @dataclass(frozen=True)

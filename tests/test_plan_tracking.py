@@ -192,3 +192,30 @@ def test_a_column_named_only_in_a_string_or_comment_is_not_a_use() -> None:
     )
     plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
     assert dependents(plan) == []
+
+
+def test_an_index_dropped_with_its_column_may_be_created_again_with_another_definition() -> None:
+    plan = plan_sql(
+        "CREATE TABLE downloads (id int, processed bool);\n"
+        "CREATE UNIQUE INDEX downloads_open ON downloads (id) WHERE NOT processed;",
+        "ALTER TABLE downloads DROP COLUMN id;",
+        "CREATE INDEX IF NOT EXISTS downloads_open ON downloads (processed) WHERE NOT processed;",
+    )
+    assert (plan.conflicts, plan.clean) == ((), True)
+
+
+def test_an_index_on_other_columns_survives_a_drop_column_and_a_different_redefinition_conflicts() -> None:
+    plan = plan_sql(
+        "CREATE TABLE downloads (id int, processed bool, at date);\nCREATE INDEX downloads_at ON downloads (at);",
+        "ALTER TABLE downloads DROP COLUMN id;",
+        "CREATE INDEX IF NOT EXISTS downloads_at ON downloads (processed);",
+    )
+    assert [str(conflict.object) for conflict in plan.conflicts] == ["index downloads_at on downloads"]
+
+
+def test_create_index_concurrently_repeating_an_index_is_a_duplicate_not_a_conflict() -> None:
+    plan = plan_sql(
+        "CREATE TABLE v (ns int, at date);\nCREATE INDEX by_ns ON v (ns, at);",
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS by_ns ON v (ns, at);",
+    )
+    assert (len(plan.duplicates), plan.conflicts) == (1, ())

@@ -66,7 +66,7 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
     watched = [watches[table] for table in sorted(tables) if table in watches]
     if not watched:
         return []
-    words = _words(statement.text)
+    words = used_names(statement.text)
     found = []
     for watch in watched:
         if facts.action is Action.ALTER and target == _table(watch.conflict.object):
@@ -77,7 +77,7 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
     return found
 
 
-def _words(text: str) -> set[str]:
+def used_names(text: str) -> set[str]:
     """Identifiers in a statement, outside comments, string literals and dollar-quoted bodies."""
     found = set()
     for match in _WORD.finditer(_NOT_NAMES.sub(" ", text)):

@@ -520,7 +520,15 @@ def _sg_alter(expr: exp.Alter) -> Facts | None:
         if isinstance(action, exp.ColumnDef) and _sg_makes_sequence(action)
     ]
     exists = bool(expr.args.get("exists"))
-    renamed = next((a.this for a in expr.args.get("actions") or () if isinstance(a, exp.AlterRename)), None)
+    actions = expr.args.get("actions") or ()
+    renamed = next((a.this for a in actions if isinstance(a, exp.AlterRename)), None)
+    dropped = tuple(
+        _sg_name(column.this)
+        for a in actions
+        if isinstance(a, exp.Drop) and str(a.args.get("kind") or "").upper() == "COLUMN"
+        for column in a.args.get("tables") or ()
+        if isinstance(column, exp.Column)
+    )
     # RENAME TO takes a bare name: the object stays in its schema.
     renamed_to = _renamed(target, _sg_name(renamed.this)) if isinstance(renamed, exp.Table) else None
     return Facts(
@@ -530,6 +538,7 @@ def _sg_alter(expr: exp.Alter) -> Facts | None:
         references=_tables(named),
         also_creates=tuple(sequences),
         renamed_to=renamed_to,
+        dropped_columns=dropped,
     )
 
 
@@ -988,12 +997,18 @@ def _pg_alter_table(node: ast.AlterTableStmt, text: str) -> Facts | None:
         and isinstance(command.def_, ast.ColumnDef)
         and _pg_makes_sequence(command.def_)
     ]
+    dropped = tuple(
+        command.name or ""
+        for command in node.cmds or ()
+        if isinstance(command, ast.AlterTableCmd) and getattr(command.subtype, "name", "") == "AT_DropColumn"
+    )
     return Facts(
         Action.ALTER,
         target,
         bool(node.missing_ok),
         references=_pg_references(*roots),
         also_creates=tuple(sequences),
+        dropped_columns=dropped,
     )
 
 

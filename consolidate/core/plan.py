@@ -25,7 +25,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
 from consolidate.core.comments import code_start, has_content
-from consolidate.core.dependents import resolution_dependents
+from consolidate.core.dependents import resolution_dependents, used_names
 from consolidate.core.equivalence import same_definition
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
 from consolidate.model import (
@@ -163,10 +163,25 @@ def _note_change(walk: _Walk, statement: Statement, position: int) -> None:
         elif facts.renamed_to is not None:
             walk.move(facts.target, facts.renamed_to)
             walk.names.rename(facts.target, facts.renamed_to, statement.location)
+        for index in _indexes_on(walk, facts.target, facts.dropped_columns):
+            walk.forget(index)
+            walk.names.drop(index, statement.location, cascade=False)
     if facts.mentions and facts.target is None:
         for name in facts.mentions:
             walk.changed.update(walk.by_bare.get(name, ()))
             walk.opaque.setdefault(name, statement)
+
+
+def _indexes_on(walk: _Walk, table: ObjectRef, columns: tuple[str, ...]) -> list[ObjectRef]:
+    """The table's indexes that use one of `columns`: ALTER TABLE … DROP COLUMN drops them with the column."""
+    if not columns:
+        return []
+    owned = walk.by_table.get(_qualified(table), set())
+    return sorted(
+        ref
+        for ref in owned
+        if ref.kind == "index" and ref in walk.definitions and used_names(walk.definitions[ref].text) & set(columns)
+    )
 
 
 def _bare(ref: ObjectRef) -> str:
