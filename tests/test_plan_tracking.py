@@ -219,3 +219,13 @@ def test_create_index_concurrently_repeating_an_index_is_a_duplicate_not_a_confl
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS by_ns ON v (ns, at);",
     )
     assert (len(plan.duplicates), plan.conflicts) == (1, ())
+
+
+def test_an_index_skipped_because_its_name_is_taken_does_not_count_as_the_same_index_twice() -> None:
+    plan = plan_sql(
+        "CREATE TABLE a (f int);\nCREATE TABLE b (f int);\nCREATE INDEX IF NOT EXISTS idx_a ON a (f);",
+        "CREATE INDEX IF NOT EXISTS idx_a ON b (f);",
+        "CREATE INDEX IF NOT EXISTS idx_b ON b (f);",
+        resolutions=[("index idx_a", "keep-first")],
+    )
+    assert [f.code for f in plan.findings if f.code == "plan.same-index"] == []

@@ -386,14 +386,17 @@ def _dropped_by_resolution(conflicts: Iterable[Conflict]) -> set[StatementKey]:
     }
 
 
-def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
-    """The same index created under two names costs writes twice; worth a warning, not an error."""
+def _same_index_findings(parsed: Iterable[ParsedFile], skipped: set[StatementKey]) -> list[Diagnostic]:
+    """The same index created under two names costs writes twice; worth a warning, not an error. A create that
+    PostgreSQL skips or rejects (its name is taken: a conflict) creates nothing."""
     seen: dict[tuple[str | None, str], Statement] = {}
     findings = []
     for parsed_file in parsed:
         for statement in parsed_file.statements:
             target = statement.target
             if target is None or target.kind != "index" or statement.facts.action not in DEFINING:
+                continue
+            if statement_key(statement) in skipped:
                 continue
             shape = _index_shape(statement)
             first = seen.setdefault((_qualify(target.table), shape), statement)
@@ -501,7 +504,7 @@ def build_plan(
         ordering_errors=tuple(walk.ordering),
         syntax_errors=tuple(error for parsed_file in mapped for error in parsed_file.errors),
         findings=tuple(scan.findings)
-        + tuple(_same_index_findings(mapped))
+        + tuple(_same_index_findings(mapped, {statement_key(c.second) for c in conflicts}))
         + tuple(_server_wide_findings(mapped))
         + tuple(walk.unsure.values())
         + tuple(dependents),
