@@ -229,3 +229,24 @@ def test_an_index_skipped_because_its_name_is_taken_does_not_count_as_the_same_i
         resolutions=[("index idx_a", "keep-first")],
     )
     assert [f.code for f in plan.findings if f.code == "plan.same-index"] == []
+
+
+def test_an_unqualified_table_created_under_a_search_path_lives_in_that_schema() -> None:
+    plan = plan_sql(
+        "CREATE SCHEMA app;\nSET search_path TO app, public;\n"
+        "CREATE TABLE jobs (id int);\nINSERT INTO jobs VALUES (1);",
+        "INSERT INTO app.jobs VALUES (2);\nINSERT INTO jobs VALUES (3);",
+    )
+    assert ordering(plan) == [
+        "002.sql:2: table jobs is referenced where PostgreSQL does not find it: 001.sql:3 creates it under another"
+        " search_path"
+    ]
+
+
+def test_a_search_path_ends_with_its_source() -> None:
+    plan = plan_sql(
+        "CREATE SCHEMA app;\nCREATE TABLE app.jobs (id int);",
+        "SET search_path = app;\nSELECT * FROM jobs;",
+        "SELECT * FROM jobs;",
+    )
+    assert ordering(plan) == ["003.sql:1: table jobs is referenced but no mapped source creates it"]

@@ -9,6 +9,8 @@ their own. The rules followed:
 - ``ALTER SCHEMA s RENAME TO t`` moves everything in s.
 - ``DROP a, b, c`` drops each; dropping a table drops its indexes; ``CASCADE`` also drops what depends on the
   dropped relation (views and materialized views that select from it), transitively.
+- ``SET search_path TO s, …`` in a source (each ran in its own session, and a canonical version resets it before
+  the next source): an unqualified name is created in s, and looked up along the path.
 
 Functions, triggers, policies and the like are not tracked here: an object PostgreSQL creates implicitly
 (``t_pkey``, an extension's functions) would be reported missing, and a false error blocks a team.
@@ -17,7 +19,7 @@ Functions, triggers, policies and the like are not tracked here: an object Postg
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from consolidate.model import Location, ObjectRef
 
@@ -55,9 +57,20 @@ class Namespace:
     gone: dict[Key, str] = field(default_factory=dict)  # e.g. "renamed to t2 at 003.sql:4"
     dependents: dict[Key, set[Key]] = field(default_factory=dict)  # relation → views on it, indexes of it
     owned: dict[Key, set[Key]] = field(default_factory=dict)  # table → its indexes (dropped without CASCADE)
+    search_path: tuple[str, ...] = ()  # set by the current source (SET search_path); () is PostgreSQL's default
 
     def exists(self, key: Key) -> bool:
-        return key in self.present or key == ("schema", None, "public")
+        """Whether `key` exists; an unqualified name (schema public) is also looked up along the search path."""
+        if key in self.present or key == ("schema", None, "public"):
+            return True
+        namespace, schema, name = key
+        return schema == "public" and any((namespace, other, name) in self.present for other in self.search_path)
+
+    def placed(self, ref: ObjectRef, qualified: bool) -> ObjectRef:
+        """Where PostgreSQL creates `ref`: an unqualified name goes to the first schema of the search path."""
+        if qualified or ref.schema != "public" or not self.search_path or key_of(ref) is None:
+            return ref
+        return replace(ref, schema=self.search_path[0])
 
     def create(self, ref: ObjectRef, location: Location | None, uses: Iterable[ObjectRef] = ()) -> None:
         key = key_of(ref)

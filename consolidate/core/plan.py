@@ -96,6 +96,7 @@ class _Walk:
     redefinitions: list[Redefinition] = field(default_factory=list)
     ordering: list[Diagnostic] = field(default_factory=list)
     unsure: dict[Key, Diagnostic] = field(default_factory=dict)  # missing, but an opaque statement may create it
+    position: dict[StatementKey, int] = field(default_factory=dict)  # statements met so far, in order
     dropped: set[StatementKey] = field(default_factory=set)  # statements left out of the canonical tree
 
     def is_changed(self, ref: ObjectRef) -> bool:
@@ -229,7 +230,9 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
     if previous is not None and not same:
         walk.redefinitions.append(Redefinition(target, previous, statement))
     walk.remember(target, statement, position)
-    walk.names.create(target, statement.location, statement.facts.references)
+    walk.names.create(
+        walk.names.placed(target, _names_public(statement)), statement.location, statement.facts.references
+    )
 
 
 def _same(first: Statement, second: Statement) -> bool:
@@ -272,13 +275,22 @@ def _missing(
     if gone is not None:
         message = f"{ref} is referenced after it was {gone}"
         hint = "refer to it by the name it has at this point, or move this file before the change"
-    elif created_later is not None and created_later is not statement:
+    elif created_later is not None and created_later is not statement and _after(created_later, statement, walk):
         message = f"{ref} is referenced before it is created (at {created_later.location})"
         hint = "move the creating file to an earlier version, or this file to a later one"
+    elif created_later is not None and created_later is not statement:
+        message = f"{ref} is referenced where PostgreSQL does not find it: {created_later.location} creates it "
+        message += "under another search_path"
+        hint = "qualify the name with its schema, or set the same search_path here"
     else:
         message = f"{ref} is referenced but no mapped source creates it"
         hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
     return Diagnostic("plan.ordering", message, statement.location, hint)
+
+
+def _after(creating: Statement, statement: Statement, walk: _Walk) -> bool:
+    """Whether `creating` comes later in the consolidated order than `statement` (the walk has not met it)."""
+    return walk.position.get(statement_key(creating), len(walk.position)) > walk.position[statement_key(statement)]
 
 
 def _unsure(ref: ObjectRef, statement: Statement, opaque: Statement) -> Diagnostic:
@@ -323,7 +335,12 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
             walk.names.create(ref, None)
     sequence = list(_ordered(mapping, parsed))
     later = _creations(statement for _, statement in sequence)
+    source = None
     for position, (version, statement) in enumerate(sequence):
+        if statement.path != source:  # each source ran in a session of its own
+            source, walk.names.search_path = statement.path, ()
+        walk.names.search_path = _search_path(statement) or walk.names.search_path
+        walk.position[statement_key(statement)] = position
         _check_references(walk, statement, later)
         target = statement.target
         if target is not None and statement.facts.action in DEFINING:
@@ -332,8 +349,26 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
             _note_change(walk, statement, position)
         for extra in statement.facts.also_creates:
             walk.changed.add(extra)
-            walk.names.create(extra, statement.location)
+            walk.names.create(walk.names.placed(extra, _names_public(statement)), statement.location)
     return walk
+
+
+_SET_SEARCH_PATH = re.compile(r"SET\s+(?:SESSION\s+|LOCAL\s+)?search_path\s*(?:TO|=)\s*(?P<path>[^;]*)", re.IGNORECASE)
+
+
+def _search_path(statement: Statement) -> tuple[str, ...]:
+    """The schemas a `SET search_path` sets, in order ("$user" left out); () for any other statement."""
+    found = _SET_SEARCH_PATH.match(statement.text, code_start(statement.text))
+    if found is None:
+        return ()
+    schemas = (part.strip() for part in found["path"].split(","))
+    named = (part[1:-1] if part.startswith('"') else part.strip("'").lower() for part in schemas)
+    return tuple(name for name in named if name and name != "$user") or ("public",)
+
+
+def _names_public(statement: Statement) -> bool:
+    """Whether the statement writes `public.` itself: then its unqualified-looking names are really in public."""
+    return "public." in statement.text.lower()
 
 
 def _resolve(conflicts: list[Conflict], resolutions: tuple[Resolution, ...]) -> tuple[list[Conflict], list[Diagnostic]]:
