@@ -250,3 +250,18 @@ def test_a_search_path_ends_with_its_source() -> None:
         "SELECT * FROM jobs;",
     )
     assert ordering(plan) == ["003.sql:1: table jobs is referenced but no mapped source creates it"]
+
+
+def test_an_index_name_taken_on_another_table_names_both_tables() -> None:
+    plan = plan_sql(
+        "CREATE TABLE teams (admin bool);\nCREATE TABLE channels (admin bool);\n"
+        "CREATE INDEX IF NOT EXISTS idx_admin ON teams (admin);",
+        "CREATE INDEX IF NOT EXISTS idx_admin ON channels (admin);",
+    )
+    assert [(str(c.object), c.detail) for c in plan.conflicts] == [
+        (
+            "index idx_admin on teams",
+            "the second definition (on channels) is skipped (IF NOT EXISTS): the name is taken by the index on "
+            "teams at 001.sql:3",
+        )
+    ]

@@ -192,6 +192,10 @@ def _bare(ref: ObjectRef) -> str:
 def _conflict_detail(first: Statement, second: Statement) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """Say what PostgreSQL does with the second definition, and what it loses."""
     verb = "skipped (IF NOT EXISTS)" if second.facts.if_not_exists else "rejected: the object already exists"
+    tables = (first.target.table, second.target.table) if first.target and second.target else (None, None)
+    if tables[0] != tables[1]:  # index names are unique per schema, whatever their table
+        taken = f"the name is taken by the index on {tables[0]} at {first.location}"
+        return f"the second definition (on {tables[1]}) is {verb}: {taken}", (), ()
     if not (first.facts.columns or second.facts.columns):
         return f"the second definition is {verb}; first at {first.location}", (), ()
     first_columns = {column.name: column.definition for column in first.facts.columns}
@@ -225,7 +229,8 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
         return
     if previous is not None and not same and statement.facts.action is Action.CREATE:
         detail, lost, lost_constraints = _conflict_detail(previous, statement)
-        walk.conflicts.append(Conflict(target, previous, statement, detail, lost, lost_constraints))
+        shown = previous.target or target  # the object that exists: an index keeps its first table
+        walk.conflicts.append(Conflict(shown, previous, statement, detail, lost, lost_constraints))
         return
     if previous is not None and not same:
         walk.redefinitions.append(Redefinition(target, previous, statement))
