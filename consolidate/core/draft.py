@@ -1,31 +1,44 @@
 """Draft a mapping.yaml from a scan, for a user who has none (`consolidate init`).
 
 One target per legacy up file, files of the same feature (same name without the number) merged into one target,
-sorted by number then folder; unnumbered files come last. The draft is a starting point: the user reviews it,
-excludes bootstrap scripts and records resolutions that `consolidate plan` asks for.
+sorted by number then folder; unnumbered files come last. Files that are no migrations (bootstrap scripts,
+schema snapshots, sqlc queries, unpaired down files: `core.exclusions`) are drafted as exclusions with their
+reason; a tool's history table the SQL uses is declared and created in a prelude (`core.history`). The draft is
+a starting point: the user reviews it and records the resolutions that `consolidate plan` asks for.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import yaml
 
+from consolidate.core.exclusions import exclusions
+from consolidate.core.history import HistoryTable, history_tables, prelude_text
 from consolidate.core.naming import feature_key, version_sort_key
 from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
 SQITCH_VERIFY_REASON = "Sqitch verify scripts: checks that a change deployed, not migrations"
-SQLC_REASON = "sqlc queries (-- name: … annotations), not a migration; check, then keep or map"
-SNAPSHOT_REASON = "a schema snapshot, which repeats what the migrations define; check, then keep or map"
-_SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s+:\w+", re.MULTILINE)
-_SNAPSHOT_STEMS = frozenset({"schema", "structure", "dump", "db_schema", "schema_dump"})
+PRELUDE_NAME = "prelude.sql"
 HEADER = """\
 # Draft written by `consolidate init` from a scan of the legacy folders.
-# Review it: merge or split targets, exclude bootstrap scripts (with a reason), then run `consolidate plan`.
+# Review it: merge or split targets, check each exclusion's reason, then run `consolidate plan`.
 # Format reference: docs/mapping.md
 """
+HISTORY_NOTE = """\
+# provided / prelude: the legacy SQL uses {tables}, which the migration tool created
+# before the first migration ran; {prelude} creates it again for a replay.
+"""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The files `consolidate init` writes: the mapping, and a prelude when the legacy SQL needs one."""
+
+    mapping: str
+    prelude: str | None = None
 
 
 def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[object, ...]:
@@ -35,18 +48,19 @@ def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[obj
     return (version_sort_key(item.name.version), folder, place, item.path)
 
 
-def _features(scan: ScanResult, order: Mapping[str, Sequence[str]]) -> list[list[LegacyFile]]:
+def _features(
+    scan: ScanResult, order: Mapping[str, Sequence[str]], excluded: Mapping[str, str]
+) -> list[list[LegacyFile]]:
     """Group up files by feature, keeping the groups in order of their first file."""
     groups: dict[str, list[LegacyFile]] = {}
-    checks = _sqitch_verify_folders(scan)
-    ups = (
-        f
-        for f in scan.files
-        if f.direction is Direction.UP and str(PurePosixPath(f.path).parent) not in checks and not _other_use(f)
-    )
+    ups = (f for f in scan.files if f.direction is Direction.UP and not _below_any(f.path, excluded))
     for item in sorted(ups, key=lambda item: _sort_key(item, order)):
         groups.setdefault(feature_key(item.name) or "migration", []).append(item)
     return list(groups.values())
+
+
+def _below_any(path: str, folders: Iterable[str]) -> bool:
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
 def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
@@ -55,24 +69,13 @@ def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
     return {str(folder) for folder in folders if folder.name == "verify" and folder.parent / "deploy" in folders}
 
 
-def _sqitch_checks(scan: ScanResult) -> list[dict[str, str]]:
-    return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in sorted(_sqitch_verify_folders(scan))]
-
-
-def _other_use(item: LegacyFile) -> str | None:
-    """Why an unnumbered .sql file among migrations is something else, when it plainly is: sqlc's query files
-    (`-- name: GetUser :one`) and schema snapshots (schema.sql, structure.sql), which repeat every definition."""
-    if item.name.scheme is not Scheme.UNNUMBERED or item.direction is not Direction.UP:
-        return None
-    if _SQLC_QUERY.search(item.text):
-        return SQLC_REASON
-    if PurePosixPath(item.path).stem.lower() in _SNAPSHOT_STEMS:
-        return SNAPSHOT_REASON
-    return None
-
-
-def _other_uses(scan: ScanResult) -> list[dict[str, str]]:
-    return [{"path": f.path, "reason": reason} for f in scan.files if (reason := _other_use(f)) is not None]
+def _excluded(scan: ScanResult) -> dict[str, str]:
+    """Path → reason for every folder and file the draft leaves out (Sqitch checks, then other uses)."""
+    checks = {folder: SQITCH_VERIFY_REASON for folder in sorted(_sqitch_verify_folders(scan))}
+    paired = {down for _, down in scan.downs}
+    rest = [item for item in scan.files if not _below_any(item.path, checks)]
+    unpaired = [item.path for item in rest if item.direction is Direction.DOWN and item.path not in paired]
+    return checks | exclusions(rest, unpaired)
 
 
 def draft_mapping(
@@ -82,14 +85,45 @@ def draft_mapping(
     width: int | None = None,
     sqitch_plans: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """Return the text of a draft mapping.yaml for the scanned files.
+    """The text of a draft mapping.yaml for the scanned files (see `draft`)."""
+    return draft(scan, root, sources, width, sqitch_plans).mapping
+
+
+def draft(
+    scan: ScanResult,
+    root: str,
+    sources: Sequence[str],
+    width: int | None = None,
+    sqitch_plans: Mapping[str, Sequence[str]] | None = None,
+) -> Draft:
+    """Draft a mapping for the scanned files, and the prelude it names when the legacy SQL needs one.
 
     `sqitch_plans` maps the folder of a Sqitch project (holding deploy/ and revert/) to its changes in plan order
     (`sqitch.plan_changes`): its deploy scripts are drafted in that order, and its verify/ folder is excluded.
+    A file or folder under `sources` that is no migration (`exclusions`) is drafted as an exclusion with its reason.
     """
-    features = _features(scan, sqitch_plans or {})
-    width = width or max(3, len(str(len(features))))
-    migrations = [
+    excluded = _excluded(scan)
+    features = _features(scan, sqitch_plans or {}, excluded)
+    tables = history_tables([item for files in features for item in files])
+    document: dict[str, object] = {
+        "version": 1,
+        "dialect": "postgres",
+        "root": root,
+        "output": "deploy/migrations",
+        "width": width or max(3, len(str(len(features)))),
+        "sources": sorted(sources),
+    }
+    if tables:
+        document |= {"provided": [table.provided for table in tables], "prelude": PRELUDE_NAME}
+    document["migrations"] = _migrations(features)
+    if excluded:
+        document["exclude"] = [{"path": path, "reason": reason} for path, reason in excluded.items()]
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+    return Draft(HEADER + _notes(tables) + text, prelude_text(tables) if tables else None)
+
+
+def _migrations(features: Sequence[Sequence[LegacyFile]]) -> list[dict[str, object]]:
+    return [
         {
             "version": number,
             "name": feature_key(files[0].name) or f"migration_{number}",
@@ -98,15 +132,9 @@ def draft_mapping(
         }
         for number, files in enumerate(features, start=1)
     ]
-    document = {
-        "version": 1,
-        "dialect": "postgres",
-        "root": root,
-        "output": "deploy/migrations",
-        "width": width,
-        "sources": sorted(sources),
-        "migrations": migrations,
-    }
-    if excluded := _sqitch_checks(scan) + _other_uses(scan):
-        document["exclude"] = excluded
-    return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def _notes(tables: Sequence[HistoryTable]) -> str:
+    if not tables:
+        return ""
+    return HISTORY_NOTE.format(tables=", ".join(table.name for table in tables), prelude=PRELUDE_NAME)
