@@ -98,6 +98,17 @@ def test_init_on_a_diesel_tree_says_the_plan_on_its_draft_is_clean(tmp_path: Pat
     assert run("plan", cwd=tmp_path).exit_code == 0
 
 
+def test_two_files_of_one_feature_in_one_folder_stay_two_targets_in_the_folder_order(tmp_path: Path) -> None:
+    files = {
+        "db/014_templates.sql": "CREATE TABLE templates (id int);\n",
+        "db/016_tenants.sql": "CREATE TABLE tenants (id int);\n",
+        "db/017_templates.sql": "ALTER TABLE templates ADD COLUMN tenant_id int REFERENCES tenants;\n",
+    }
+    document = drafted(tmp_path, files)
+    assert [target["name"] for target in document["migrations"]] == ["templates", "tenants", "templates_2"]
+    assert run("plan", cwd=tmp_path).exit_code == 0
+
+
 # --- golang-migrate, and the tools' history tables -----------------------------------------------------------
 
 

@@ -50,13 +50,30 @@ def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[obj
 
 def _features(
     scan: ScanResult, order: Mapping[str, Sequence[str]], excluded: Mapping[str, str]
-) -> list[list[LegacyFile]]:
-    """Group up files by feature, keeping the groups in order of their first file."""
-    groups: dict[str, list[LegacyFile]] = {}
+) -> list[tuple[str, list[LegacyFile]]]:
+    """Group up files by feature, keeping the groups in order of their first file: (target name, files).
+
+    Files of one feature in different folders are merged (the tree is scattered; no tool ordered them). Two of one
+    folder are not: the tool ran that folder in order, with other files between them, and a merge would move the
+    later one ahead of those (`014_templates` and `017_templates` stay two targets, the second `templates_2`).
+    """
+    groups: list[tuple[str, list[LegacyFile]]] = []
+    by_feature: dict[str, list[list[LegacyFile]]] = {}
     ups = (f for f in scan.files if f.direction is Direction.UP and not _below_any(f.path, excluded))
     for item in sorted(ups, key=lambda item: _sort_key(item, order)):
-        groups.setdefault(feature_key(item.name) or "migration", []).append(item)
-    return list(groups.values())
+        feature = feature_key(item.name) or "migration"
+        same = by_feature.setdefault(feature, [])
+        group = next((files for files in same if _folder(item) not in {_folder(f) for f in files}), None)
+        if group is None:
+            group = []
+            same.append(group)
+            groups.append((feature if len(same) == 1 else f"{feature}_{len(same)}", group))
+        group.append(item)
+    return groups
+
+
+def _folder(item: LegacyFile) -> str:
+    return str(PurePosixPath(item.path).parent)
 
 
 def _below_any(path: str, folders: Iterable[str]) -> bool:
@@ -104,7 +121,7 @@ def draft(
     """
     excluded = _excluded(scan)
     features = _features(scan, sqitch_plans or {}, excluded)
-    tables = history_tables([item for files in features for item in files])
+    tables = history_tables([item for _, files in features for item in files])
     document: dict[str, object] = {
         "version": 1,
         "dialect": "postgres",
@@ -122,15 +139,10 @@ def draft(
     return Draft(HEADER + _notes(tables) + text, prelude_text(tables) if tables else None)
 
 
-def _migrations(features: Sequence[Sequence[LegacyFile]]) -> list[dict[str, object]]:
+def _migrations(features: Sequence[tuple[str, Sequence[LegacyFile]]]) -> list[dict[str, object]]:
     return [
-        {
-            "version": number,
-            "name": feature_key(files[0].name) or f"migration_{number}",
-            "description": "",
-            "sources": [item.path for item in files],
-        }
-        for number, files in enumerate(features, start=1)
+        {"version": number, "name": name, "description": "", "sources": [item.path for item in files]}
+        for number, (name, files) in enumerate(features, start=1)
     ]
 
 
