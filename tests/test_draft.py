@@ -92,6 +92,11 @@ def test_diesel_names_read_as_the_feature_and_follow_diesel_order(tmp_path: Path
     ]
 
 
+def test_a_loose_file_beside_migration_folders_is_an_exclusion_since_the_tool_never_runs_it(tmp_path: Path) -> None:
+    document = drafted(tmp_path, DIESEL | {"migrations/backfill_posts.sql": "UPDATE posts SET title = '';\n"})
+    assert reasons(document)["migrations/backfill_posts.sql"].startswith("a loose file beside per-migration folders")
+
+
 def test_init_on_a_diesel_tree_says_the_plan_on_its_draft_is_clean(tmp_path: Path) -> None:
     result = run("init", cwd=write_tree(tmp_path, DIESEL))
     assert result.exit_code == 0 and "plan on the draft: clean" in result.stdout

@@ -3,6 +3,7 @@
 - sqlc query files (`-- name: GetUser :one`) among the migrations;
 - schema snapshots and dumps (pg_dump's header, schema.sql / structure.sql, or an unnumbered file whose every
   table a numbered migration also creates): they repeat the migrations' definitions;
+- loose files beside per-migration folders (diesel runs only `<version>_<name>/up.sql`);
 - bootstrap scripts, which act on the server rather than in the database migrations run in. The rule: a file
   that creates or drops a database or switches to one (psql's \\c), or whose every statement acts on the server
   (roles, tablespaces, server settings, privileges on a database). A migration runs inside the database it
@@ -32,6 +33,10 @@ REPEATS_REASON = "a schema snapshot: a numbered migration also creates every tab
 BOOTSTRAP_REASON = (
     "bootstrap script ({acts}): it acts on the server, not in the database a migration runs in; "
     "an administrator runs it once, before any migration"
+)
+LOOSE_REASON = (
+    "a loose file beside per-migration folders: the tool runs only <version>_<name>/up.sql (or migration.sql), "
+    "never this file; check, then keep or map"
 )
 UNPAIRED_REASON = (
     "a down file paired with no up file (the up file must sit in the same folder); "
@@ -63,7 +68,21 @@ def exclusions(files: Iterable[LegacyFile], unpaired: Iterable[str] = ()) -> dic
     files = tuple(files)
     tables = _numbered_tables(files)
     found = {item.path: reason for item in files if (reason := other_use(item, tables)) is not None}
-    return found | {path: UNPAIRED_REASON for path in unpaired}
+    loose = {item.path: LOOSE_REASON for item in _loose(files) if item.path not in found}
+    return found | loose | {path: UNPAIRED_REASON for path in unpaired}
+
+
+def _loose(files: Iterable[LegacyFile]) -> list[LegacyFile]:
+    """Unnumbered up files in a folder whose migrations are folders (diesel, sqlx, Prisma): the tool skips them."""
+    files = tuple(files)
+    parents = {PurePosixPath(item.path).parent.parent for item in files if item.name.scheme is Scheme.FOLDER}
+    return [
+        item
+        for item in files
+        if item.name.scheme is Scheme.UNNUMBERED
+        and item.direction is Direction.UP
+        and PurePosixPath(item.path).parent in parents
+    ]
 
 
 def other_use(item: LegacyFile, numbered_tables: frozenset[str] = frozenset()) -> str | None:
