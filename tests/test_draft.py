@@ -215,6 +215,12 @@ def test_a_migration_that_also_touches_the_server_stays_a_migration(text: str) -
     assert bootstrap_reason("001_x.sql", text) is None
 
 
+def test_a_numbered_file_of_roles_only_stays_a_migration_the_tool_ran_in_its_sequence() -> None:
+    roles = "CREATE ROLE reader NOLOGIN;\nGRANT reader TO app;\n"
+    assert bootstrap_reason("20240101000000_roles.sql", roles, numbered=True) is None
+    assert bootstrap_reason("000_create_db.sql", "CREATE DATABASE shop;\n", numbered=True) is not None
+
+
 def test_a_down_file_paired_with_no_up_file_is_excluded_with_the_way_to_keep_it() -> None:
     files = {"db/versions/001_init.sql": "CREATE TABLE t (id int);\n", "db/down/001_init_down.sql": "DROP TABLE t;\n"}
     excluded = reasons(yaml.safe_load(draft(scanned(files), ".", ["db"]).mapping))

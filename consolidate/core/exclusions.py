@@ -5,11 +5,11 @@
   table a numbered migration also creates): they repeat the migrations' definitions;
 - loose files beside per-migration folders (diesel runs only `<version>_<name>/up.sql`);
 - bootstrap scripts, which act on the server rather than in the database migrations run in. The rule: a file
-  that creates or drops a database or switches to one (psql's \\c), or whose every statement acts on the server
-  (roles, tablespaces, server settings, privileges on a database). A migration runs inside the database it
-  changes, so it never creates or connects to it; and a file of roles only leaves nothing in the database. A
-  migration that creates a role among its tables stays a migration: plan warns about the role, whose place is
-  the prelude.
+  that creates or drops a database or switches to one (psql's \\c), or an unnumbered file whose every statement
+  acts on the server (roles, tablespaces, server settings, privileges on a database). A migration runs inside
+  the database it changes, so it never creates or connects to it; and a loose file of roles only leaves nothing
+  in the database. A numbered file of roles (the tool ran it in its sequence), or a migration that creates a
+  role among its tables, stays a migration: plan warns about the role, whose place is the prelude.
 
 Only numbered files' names say "migration"; sqlc files and snapshots are recognised among unnumbered files only
 (a pg_dump made into `V1__baseline.sql` is the tool's first migration), bootstrap scripts in any file.
@@ -91,7 +91,7 @@ def other_use(item: LegacyFile, numbered_tables: frozenset[str] = frozenset()) -
         return None
     if item.name.scheme is Scheme.UNNUMBERED and (reason := _unnumbered_use(item, numbered_tables)) is not None:
         return reason
-    return bootstrap_reason(item.path, item.text)
+    return bootstrap_reason(item.path, item.text, numbered=item.name.scheme is not Scheme.UNNUMBERED)
 
 
 def _unnumbered_use(item: LegacyFile, numbered_tables: frozenset[str]) -> str | None:
@@ -125,15 +125,19 @@ def _numbered_tables(files: Iterable[LegacyFile]) -> frozenset[str]:
     return frozenset().union(*(created_tables(item.text) for item in numbered))
 
 
-def bootstrap_reason(path: str, text: str) -> str | None:
-    """The reason a file is a bootstrap script (see the module's rule), naming what it does; else None."""
+def bootstrap_reason(path: str, text: str, *, numbered: bool = False) -> str | None:
+    """The reason a file is a bootstrap script (see the module's rule), naming what it does; else None.
+
+    A `numbered` file of roles only is one the tool ran in its sequence: it stays a migration.
+    """
     if not _SERVER_WORDS.search(text):
         return None
     metas = [match.group(1) for match in _META.finditer(text)]
     acts = [_server_act(statement) for statement in parse_file(path, _META.sub(_blank, text)).statements]
     decisive = any(act in _CREATES_DATABASE for act in acts) or any(meta in _SWITCHES for meta in metas)
     named = [act for act in acts if act is not None] + [f"\\{meta}" for meta in metas if meta in _SWITCHES]
-    if not named or not (decisive or all(act is not None for act in acts)):
+    only_server = not numbered and all(act is not None for act in acts)
+    if not named or not (decisive or only_server):
         return None
     return BOOTSTRAP_REASON.format(acts=", ".join(dict.fromkeys(named)))
 
