@@ -21,6 +21,7 @@ from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, 
 from consolidate.core.naming import parse_name
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
+from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.core.statements import parse_file
@@ -506,7 +507,8 @@ def init(mapping_path: Path, root: Path, sources: Sequence[str], jobs: int | Non
         raise ConsolidateError.at("init.source-missing", "; ".join(problems), Location(str(root)))
     relative_root = Path(os.path.relpath(str(root), str(mapping_path.parent))).as_posix()
     scanned = scan(tree.files)
-    drafted = draft(scanned, relative_root, folders, sqitch_plans=_sqitch_plans(root, scanned))
+    plans, manifests = _sqitch_plans(root, scanned), _manifests(root, scanned)
+    drafted = draft(scanned, relative_root, folders, sqitch_plans=plans, manifests=manifests)
     mapping_path.parent.mkdir(parents=True, exist_ok=True)
     if drafted.prelude is not None:
         _write_new(prelude_path, drafted.prelude)
@@ -540,6 +542,22 @@ def _sqitch_plans(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
         if plan.is_file():
             plans[project] = plan_changes(plan.read_text(encoding="utf-8", errors="replace"))
     return plans
+
+
+def _manifests(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
+    """Each release folder's files in run order, from the manifest.json beside them (`core.releases`)."""
+    folders = {
+        PurePosixPath(item.path).parent.as_posix()
+        for item in scanned.files
+        if item.name.scheme is Scheme.UNNUMBERED and release_version(item.path) is not None
+    }
+    found = {}
+    for folder in sorted(folders):
+        manifest = root / folder / MANIFEST_NAME
+        listed = manifest_files(manifest.read_text(encoding="utf-8", errors="replace")) if manifest.is_file() else None
+        if listed is not None:
+            found[folder] = listed
+    return found
 
 
 def _sql_folders(root: Path) -> list[str]:

@@ -114,6 +114,44 @@ def test_two_files_of_one_feature_in_one_folder_stay_two_targets_in_the_folder_o
     assert run("plan", cwd=tmp_path).exit_code == 0
 
 
+# --- release folders with a manifest (Temporal's schema tool) ----------------------------------------------
+
+RELEASES = {
+    "database.sql": "CREATE DATABASE orders;\n",
+    "schema.sql": "CREATE TABLE orders (id int, note text);\n",
+    "versioned/v1.0/schema.sql": "CREATE TABLE orders (id int);\n",
+    "versioned/v1.0/manifest.json": '{"CurrVersion": "1.0", "SchemaUpdateCqlFiles": ["schema.sql"]}',
+    "versioned/v1.2/add_note.sql": "ALTER TABLE orders ADD COLUMN note text;\n",
+    "versioned/v1.2/manifest.json": '{"SchemaUpdateCqlFiles": ["add_note.sql"]}',
+    "versioned/v1.10/index_note.sql": "CREATE INDEX orders_note ON orders (note);\n",
+    "versioned/v1.10/comment_note.sql": "COMMENT ON INDEX orders_note IS 'by note';\n",
+    "versioned/v1.10/manifest.json": '{"SchemaUpdateCqlFiles": ["index_note.sql", "comment_note.sql"]}',
+    "versioned/v1.11/add_note_again.sql": "ALTER TABLE orders ADD COLUMN note text;\n",
+    "versioned/v1.11/manifest.json": '{"SchemaUpdateCqlFiles": [], "AllowNoCqlFiles": true}',
+}
+
+
+def test_release_folders_run_in_version_order_and_in_their_manifest_order(tmp_path: Path) -> None:
+    document = drafted(tmp_path, RELEASES)
+    assert [target["sources"] for target in document["migrations"]] == [
+        ["versioned/v1.0/schema.sql"],
+        ["versioned/v1.2/add_note.sql"],
+        ["versioned/v1.10/index_note.sql"],
+        ["versioned/v1.10/comment_note.sql"],
+    ]
+
+
+def test_a_file_its_release_manifest_does_not_list_is_an_exclusion(tmp_path: Path) -> None:
+    excluded = reasons(drafted(tmp_path, RELEASES))
+    assert "never runs it" in excluded["versioned/v1.11/add_note_again.sql"]
+    assert list(excluded) == ["versioned/v1.11/add_note_again.sql", "database.sql", "schema.sql"]
+
+
+def test_the_release_folder_draft_plans_clean(tmp_path: Path) -> None:
+    result = run("init", cwd=write_tree(tmp_path, RELEASES))
+    assert "plan on the draft: clean" in result.stdout, result.output
+
+
 # --- golang-migrate, and the tools' history tables -----------------------------------------------------------
 
 

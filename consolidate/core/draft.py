@@ -18,9 +18,11 @@ import yaml
 from consolidate.core.exclusions import exclusions
 from consolidate.core.history import HistoryTable, history_tables, prelude_text
 from consolidate.core.naming import feature_key, version_sort_key
+from consolidate.core.releases import release_version
 from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
 SQITCH_VERIFY_REASON = "Sqitch verify scripts: checks that a change deployed, not migrations"
+UNLISTED_REASON = "not listed in its release folder's manifest.json: the schema tool never runs it; check, then map"
 PRELUDE_NAME = "prelude.sql"
 HEADER = """\
 # Draft written by `consolidate init` from a scan of the legacy folders.
@@ -41,39 +43,57 @@ class Draft:
     prelude: str | None = None
 
 
-def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[object, ...]:
-    folder = str(PurePosixPath(item.path).parent)
-    changes = order.get(str(PurePosixPath(folder).parent), ()) if item.name.scheme is Scheme.SQITCH else ()
-    place = changes.index(item.name.name) if item.name.name in changes else len(changes)
-    return (version_sort_key(item.name.version), folder, place, item.path)
+@dataclass(frozen=True)
+class _Order:
+    """Run orders read beside the SQL: Sqitch plans (project folder → changes) and release manifests
+    (release folder → file names)."""
+
+    plans: Mapping[str, Sequence[str]]
+    manifests: Mapping[str, Sequence[str]]
+
+    def key(self, item: LegacyFile) -> tuple[object, ...]:
+        """Version, folder, place in the folder's plan or manifest, path: the order files are drafted in."""
+        folder = PurePosixPath(item.path).parent
+        if item.name.scheme is Scheme.SQITCH:
+            names, name = self.plans.get(str(folder.parent), ()), item.name.name
+        else:
+            names, name = self.manifests.get(str(folder), ()), PurePosixPath(item.path).name
+        place = names.index(name) if name in names else len(names)
+        return (version_sort_key(_version(item)), str(folder), place, item.path)
 
 
-def _features(
-    scan: ScanResult, order: Mapping[str, Sequence[str]], excluded: Mapping[str, str]
-) -> list[tuple[str, list[LegacyFile]]]:
+def _version(item: LegacyFile) -> str | None:
+    """A file's version: from its name, or, for an unnumbered file in a release folder, the folder's."""
+    return release_version(item.path) if item.name.scheme is Scheme.UNNUMBERED else item.name.version
+
+
+def _sequence(item: LegacyFile) -> str:
+    """The folder whose files the tool ran as one sequence: a migration folder's or a release folder's parent."""
+    folder = PurePosixPath(item.path).parent
+    released = item.name.scheme is Scheme.UNNUMBERED and _version(item) is not None
+    return str(folder.parent if item.name.scheme is Scheme.FOLDER or released else folder)
+
+
+def _features(scan: ScanResult, order: _Order, excluded: Mapping[str, str]) -> list[tuple[str, list[LegacyFile]]]:
     """Group up files by feature, keeping the groups in order of their first file: (target name, files).
 
     Files of one feature in different folders are merged (the tree is scattered; no tool ordered them). Two of one
-    folder are not: the tool ran that folder in order, with other files between them, and a merge would move the
-    later one ahead of those (`014_templates` and `017_templates` stay two targets, the second `templates_2`).
+    sequence are not: the tool ran it in order, with other files between them, and a merge would move the later
+    one ahead of those (`014_templates` and `017_templates` stay two targets, the second `templates_2`).
     """
     groups: list[tuple[str, list[LegacyFile]]] = []
     by_feature: dict[str, list[list[LegacyFile]]] = {}
     ups = (f for f in scan.files if f.direction is Direction.UP and not _below_any(f.path, excluded))
-    for item in sorted(ups, key=lambda item: _sort_key(item, order)):
+    for item in sorted(ups, key=order.key):
         feature = feature_key(item.name) or "migration"
         same = by_feature.setdefault(feature, [])
-        group = next((files for files in same if _folder(item) not in {_folder(f) for f in files}), None)
+        group = next((files for files in same if _sequence(item) not in {_sequence(f) for f in files}), None)
         if group is None:
             group = []
             same.append(group)
             groups.append((feature if len(same) == 1 else f"{feature}_{len(same)}", group))
         group.append(item)
     return groups
-
-
-def _folder(item: LegacyFile) -> str:
-    return str(PurePosixPath(item.path).parent)
 
 
 def _below_any(path: str, folders: Iterable[str]) -> bool:
@@ -86,13 +106,22 @@ def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
     return {str(folder) for folder in folders if folder.name == "verify" and folder.parent / "deploy" in folders}
 
 
-def _excluded(scan: ScanResult) -> dict[str, str]:
-    """Path → reason for every folder and file the draft leaves out (Sqitch checks, then other uses)."""
+def _excluded(scan: ScanResult, manifests: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Path → reason for every folder and file the draft leaves out: Sqitch checks, files no manifest lists,
+    then the other uses (`exclusions`)."""
     checks = {folder: SQITCH_VERIFY_REASON for folder in sorted(_sqitch_verify_folders(scan))}
-    paired = {down for _, down in scan.downs}
     rest = [item for item in scan.files if not _below_any(item.path, checks)]
+    unlisted = {item.path: UNLISTED_REASON for item in rest if _unlisted(item, manifests)}
+    rest = [item for item in rest if item.path not in unlisted]
+    paired = {down for _, down in scan.downs}
     unpaired = [item.path for item in rest if item.direction is Direction.DOWN and item.path not in paired]
-    return checks | exclusions(rest, unpaired)
+    sequenced = frozenset(item.path for item in rest if item.name.scheme is Scheme.UNNUMBERED and _version(item))
+    return checks | unlisted | exclusions(rest, unpaired, sequenced)
+
+
+def _unlisted(item: LegacyFile, manifests: Mapping[str, Sequence[str]]) -> bool:
+    listed = manifests.get(str(PurePosixPath(item.path).parent))
+    return listed is not None and PurePosixPath(item.path).name not in listed
 
 
 def draft_mapping(
@@ -103,7 +132,7 @@ def draft_mapping(
     sqitch_plans: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """The text of a draft mapping.yaml for the scanned files (see `draft`)."""
-    return draft(scan, root, sources, width, sqitch_plans).mapping
+    return draft(scan, root, sources, width, sqitch_plans=sqitch_plans).mapping
 
 
 def draft(
@@ -111,16 +140,19 @@ def draft(
     root: str,
     sources: Sequence[str],
     width: int | None = None,
+    *,
     sqitch_plans: Mapping[str, Sequence[str]] | None = None,
+    manifests: Mapping[str, Sequence[str]] | None = None,
 ) -> Draft:
     """Draft a mapping for the scanned files, and the prelude it names when the legacy SQL needs one.
 
     `sqitch_plans` maps the folder of a Sqitch project (holding deploy/ and revert/) to its changes in plan order
     (`sqitch.plan_changes`): its deploy scripts are drafted in that order, and its verify/ folder is excluded.
+    `manifests` maps a release folder (`versioned/v1.7`) to its files in run order (`releases.manifest_files`).
     A file or folder under `sources` that is no migration (`exclusions`) is drafted as an exclusion with its reason.
     """
-    excluded = _excluded(scan)
-    features = _features(scan, sqitch_plans or {}, excluded)
+    excluded = _excluded(scan, manifests or {})
+    features = _features(scan, _Order(sqitch_plans or {}, manifests or {}), excluded)
     tables = history_tables([item for _, files in features for item in files])
     document: dict[str, object] = {
         "version": 1,

@@ -62,13 +62,19 @@ _MEMBERSHIP = re.compile(r"(?:GRANT|REVOKE)\s+(?:(?!\bON\b)[^;])*?\s(?:TO|FROM)\
 _SERVER_WORDS = re.compile(r"\b(?:DATABASE|ROLE|USER|GROUP|TABLESPACE|SYSTEM)\b|^[ \t]*\\", re.IGNORECASE | re.M)
 
 
-def exclusions(files: Iterable[LegacyFile], unpaired: Iterable[str] = ()) -> dict[str, str]:
-    """Path → reason for every file that is no migration; `unpaired` are the down files the scan paired with
-    no up file (excluded so that the draft accounts for them)."""
+def exclusions(
+    files: Iterable[LegacyFile], unpaired: Iterable[str] = (), sequenced: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """Path → reason for every file that is no migration.
+
+    `unpaired` are the down files the scan paired with no up file (excluded so that the draft accounts for them);
+    `sequenced` are unnumbered files that a release folder numbers (`versioned/v1.7/x.sql`): they count as
+    numbered.
+    """
     files = tuple(files)
-    tables = _numbered_tables(files)
-    found = {item.path: reason for item in files if (reason := other_use(item, tables)) is not None}
-    loose = {item.path: LOOSE_REASON for item in _loose(files) if item.path not in found}
+    tables = _numbered_tables(files, sequenced)
+    found = {item.path: reason for item in files if (reason := other_use(item, tables, sequenced)) is not None}
+    loose = {item.path: LOOSE_REASON for item in _loose(files) if item.path not in found and item.path not in sequenced}
     return found | loose | {path: UNPAIRED_REASON for path in unpaired}
 
 
@@ -85,13 +91,16 @@ def _loose(files: Iterable[LegacyFile]) -> list[LegacyFile]:
     ]
 
 
-def other_use(item: LegacyFile, numbered_tables: frozenset[str] = frozenset()) -> str | None:
+def other_use(
+    item: LegacyFile, numbered_tables: frozenset[str] = frozenset(), sequenced: frozenset[str] = frozenset()
+) -> str | None:
     """Why an up file is something other than a migration, or None when it reads as one."""
     if item.direction is not Direction.UP:
         return None
-    if item.name.scheme is Scheme.UNNUMBERED and (reason := _unnumbered_use(item, numbered_tables)) is not None:
+    numbered = item.name.scheme is not Scheme.UNNUMBERED or item.path in sequenced
+    if not numbered and (reason := _unnumbered_use(item, numbered_tables)) is not None:
         return reason
-    return bootstrap_reason(item.path, item.text, numbered=item.name.scheme is not Scheme.UNNUMBERED)
+    return bootstrap_reason(item.path, item.text, numbered=numbered)
 
 
 def _unnumbered_use(item: LegacyFile, numbered_tables: frozenset[str]) -> str | None:
@@ -120,8 +129,9 @@ def _table_name(written: str) -> str:
     return ".".join(parts).lower()
 
 
-def _numbered_tables(files: Iterable[LegacyFile]) -> frozenset[str]:
-    numbered = (f for f in files if f.direction is Direction.UP and f.name.scheme is not Scheme.UNNUMBERED)
+def _numbered_tables(files: Iterable[LegacyFile], sequenced: frozenset[str]) -> frozenset[str]:
+    ups = (f for f in files if f.direction is Direction.UP)
+    numbered = (f for f in ups if f.name.scheme is not Scheme.UNNUMBERED or f.path in sequenced)
     return frozenset().union(*(created_tables(item.text) for item in numbered))
 
 
