@@ -58,8 +58,12 @@ _CREATES_DATABASE = frozenset({"CREATE DATABASE", "DROP DATABASE"})
 # Statements the plan's server_wide() does not name but that act on the server all the same.
 _ON_DATABASE = re.compile(r"(?:GRANT|REVOKE)\b[^;]*?\bON\s+(?:DATABASE|TABLESPACE)\b", re.IGNORECASE)
 _MEMBERSHIP = re.compile(r"(?:GRANT|REVOKE)\s+(?:(?!\bON\b)[^;])*?\s(?:TO|FROM)\s", re.IGNORECASE)
-# A cheap first look: a file without any of these words is no bootstrap script (most files; parsing is not free).
-_SERVER_WORDS = re.compile(r"\b(?:DATABASE|ROLE|USER|GROUP|TABLESPACE|SYSTEM)\b|^[ \t]*\\", re.IGNORECASE | re.M)
+# A cheap first look: a bootstrap script holds one of these (most files do not; parsing them is not free).
+_SERVER_WORDS = re.compile(
+    r"\b(?:CREATE|ALTER|DROP)\s+(?:DATABASE|ROLE|USER|GROUP|TABLESPACE)\b|\bALTER\s+SYSTEM\b"
+    r"|\bON\s+(?:DATABASE|TABLESPACE)\b|^[ \t]*\\",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def exclusions(
