@@ -114,6 +114,12 @@ def test_two_files_of_one_feature_in_one_folder_stay_two_targets_in_the_folder_o
     assert run("plan", cwd=tmp_path).exit_code == 0
 
 
+def test_target_names_stay_unique_when_a_feature_is_named_like_a_second_target() -> None:
+    files = {f"db/{n:03d}_{name}.sql": "SELECT 1;\n" for n, name in enumerate(["t", "t_2", "t"], start=1)}
+    names = [target["name"] for target in yaml.safe_load(draft(scanned(files), ".", ["db"]).mapping)["migrations"]]
+    assert names == ["t", "t_2", "t_3"]
+
+
 # --- release folders with a manifest (Temporal's schema tool) ----------------------------------------------
 
 RELEASES = {

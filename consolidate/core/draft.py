@@ -91,9 +91,19 @@ def _features(scan: ScanResult, order: _Order, excluded: Mapping[str, str]) -> l
         if group is None:
             group = []
             same.append(group)
-            groups.append((feature if len(same) == 1 else f"{feature}_{len(same)}", group))
+            groups.append((_unique(feature, {name for name, _ in groups}), group))
         group.append(item)
     return groups
+
+
+def _unique(feature: str, taken: set[str]) -> str:
+    """The feature's name, or with the first free suffix `_2`, `_3`, … when another target has it."""
+    number = 1
+    name = feature
+    while name in taken:
+        number += 1
+        name = f"{feature}_{number}"
+    return name
 
 
 def _below_any(path: str, folders: Iterable[str]) -> bool:
