@@ -214,6 +214,14 @@ def test_a_bootstrap_script_is_an_exclusion_naming_what_it_does(tmp_path: Path) 
     assert reason.startswith("bootstrap script (CREATE DATABASE, CREATE USER, GRANT ON DATABASE, \\c)")
 
 
+def test_a_bootstrap_script_reason_names_the_database_statements_left_out_with_it(tmp_path: Path) -> None:
+    reason = reasons(drafted(tmp_path, HAND_GROWN))["deploy/setup_db.sql"]
+    assert reason.endswith(
+        "; it also runs CREATE EXTENSION IF NOT EXISTS pgcrypto: "
+        "if the migrations need that, move it to a migration or the prelude"
+    )
+
+
 def test_a_pg_dump_is_an_exclusion(tmp_path: Path) -> None:
     assert reasons(drafted(tmp_path, HAND_GROWN))["deploy/dump/current.sql"].startswith("a pg_dump")
 

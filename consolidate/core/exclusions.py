@@ -34,6 +34,9 @@ BOOTSTRAP_REASON = (
     "bootstrap script ({acts}): it acts on the server, not in the database a migration runs in; "
     "an administrator runs it once, before any migration"
 )
+# Database statements inside a bootstrap script (an extension after \c) are left out with it: say which.
+ALSO_REASON = "; it also runs {statements}: if the migrations need that, move it to a migration or the prelude"
+_SHOWN_STATEMENTS = 3
 LOOSE_REASON = (
     "a loose file beside per-migration folders: the tool runs only <version>_<name>/up.sql (or migration.sql), "
     "never this file; check, then keep or map"
@@ -147,13 +150,29 @@ def bootstrap_reason(path: str, text: str, *, numbered: bool = False) -> str | N
     if not _SERVER_WORDS.search(text):
         return None
     metas = [match.group(1) for match in _META.finditer(text)]
-    acts = [_server_act(statement) for statement in parse_file(path, _META.sub(_blank, text)).statements]
+    statements = parse_file(path, _META.sub(_blank, text)).statements
+    acts = [_server_act(statement) for statement in statements]
     decisive = any(act in _CREATES_DATABASE for act in acts) or any(meta in _SWITCHES for meta in metas)
     named = [act for act in acts if act is not None] + [f"\\{meta}" for meta in metas if meta in _SWITCHES]
     only_server = not numbered and all(act is not None for act in acts)
     if not named or not (decisive or only_server):
         return None
-    return BOOTSTRAP_REASON.format(acts=", ".join(dict.fromkeys(named)))
+    others = [_head(statement) for statement, act in zip(statements, acts, strict=True) if act is None]
+    return BOOTSTRAP_REASON.format(acts=", ".join(dict.fromkeys(named))) + _also(others)
+
+
+def _head(statement: Statement) -> str:
+    """A statement's first line, short: enough for a reviewer to recognise it."""
+    code = statement.text[code_start(statement.text) :].split("\n", 1)[0].rstrip(" ;")
+    return code if len(code) <= 60 else code[:57] + "..."
+
+
+def _also(heads: list[str]) -> str:
+    if not heads:
+        return ""
+    shown = ", ".join(heads[:_SHOWN_STATEMENTS])
+    more = f" and {len(heads) - _SHOWN_STATEMENTS} more" if len(heads) > _SHOWN_STATEMENTS else ""
+    return ALSO_REASON.format(statements=shown + more)
 
 
 def _server_act(statement: Statement) -> str | None:
