@@ -16,8 +16,8 @@ WHY = {
     "creates under provided: (or create it in the prelude)",
     "plan.unresolved-conflict": "an object is created twice with different definitions: add a resolution "
     "(keep-first or merge-columns) saying which definition production has",
-    "sql": "a legacy file is not plain PostgreSQL (template, psql variable or meta-command): fix the file, "
-    "or exclude it with a reason",
+    "sql": "PostgreSQL rejects a statement of a legacy file (a syntax error, or text another tool fills in: a "
+    "template, a psql variable): the legacy file fails as it is; fix it, or exclude it with a reason",
     "mapping": "the draft does not account for a file the way plan requires: edit the mapping as the hint says",
 }
 OTHER = "see the hint `consolidate plan` prints with each"
