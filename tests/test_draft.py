@@ -296,6 +296,13 @@ def test_init_lists_the_first_remaining_errors_and_why_they_remain_and_exits_0(t
     assert any(line.startswith("  plan.unresolved-conflict (1): ") and "resolution" in line for line in lines)
 
 
+def test_init_says_a_legacy_syntax_error_remains_because_the_file_itself_fails(tmp_path: Path) -> None:
+    result = run("init", cwd=write_tree(tmp_path, {"db/001_bad.sql": "CREATE TABLE t (id int,);\n"}))
+    assert result.exit_code == 0
+    assert '  db/001_bad.sql:1:24: syntax error at or near ")"' in result.stdout.splitlines()
+    assert any(line.startswith("  sql (1): ") and "fails as it is" in line for line in result.stdout.splitlines())
+
+
 def test_init_never_overwrites_an_existing_prelude(tmp_path: Path) -> None:
     write_tree(tmp_path, GOLANG | {"prelude.sql": "-- mine\n"})
     before = snapshot(tmp_path)
