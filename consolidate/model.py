@@ -171,6 +171,9 @@ class Facts:
     constraints: tuple[str, ...] = ()
     also_creates: tuple[ObjectRef, ...] = ()
     mentions: tuple[str, ...] = ()  # opaque statements (DO blocks): lower-case identifiers in their text
+    renamed_to: ObjectRef | None = None  # ALTER … RENAME TO / SET SCHEMA: what the target is called afterwards
+    also_drops: tuple[ObjectRef, ...] = ()  # DROP a, b, c: the objects after the first (the target)
+    dropped_columns: tuple[str, ...] = ()  # ALTER TABLE … DROP COLUMN: PostgreSQL drops their indexes too
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,21 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """A finding a team judged false or harmless, acknowledged with a reason: it no longer makes the plan fail."""
+
+    code: str  # e.g. "plan.ordering"
+    path: str  # the finding's file as the plan shows it: below the mapping's folder (root/…)
+    line: int | None  # None: every finding of this code in the file
+    reason: str
+    location: Location  # the mapping entry
+
+    def covers(self, diagnostic: Diagnostic) -> bool:
+        where = diagnostic.location
+        return (diagnostic.code, where.path) == (self.code, self.path) and self.line in (None, where.line)
+
+
+@dataclass(frozen=True)
 class Group:
     title: str
     first: int
@@ -286,6 +304,7 @@ class Mapping:
     resolutions: tuple[Resolution, ...]
     provided: tuple[str, ...] = ()  # objects the platform provides, e.g. "table auth.users"
     provided_location: Location | None = None
+    accepted: tuple[Acceptance, ...] = ()
 
     @cached_property
     def _target_by_source(self) -> dict[str, Target]:
@@ -385,7 +404,21 @@ class Plan:
             )
             for conflict in self.unresolved
         )
-        return self.syntax_errors + self.ordering_errors + unresolved
+        found = self.syntax_errors + self.ordering_errors + self._error_findings + unresolved
+        return tuple(error for error in found if not self._accepted(error))
+
+    @property
+    def accepted(self) -> tuple[Diagnostic, ...]:
+        """Errors the mapping acknowledges (`accept:`): shown, but the plan is clean without them."""
+        found = self.syntax_errors + self.ordering_errors + self._error_findings
+        return tuple(error for error in found if self._accepted(error))
+
+    @property
+    def _error_findings(self) -> tuple[Diagnostic, ...]:
+        return tuple(finding for finding in self.findings if finding.severity is Severity.ERROR)
+
+    def _accepted(self, diagnostic: Diagnostic) -> bool:
+        return any(acceptance.covers(diagnostic) for acceptance in self.mapping.accepted)
 
     @property
     def clean(self) -> bool:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from consolidate import commands
+from consolidate.core.comments import code_start
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
-from consolidate.core.scan import code_start
 from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
 from consolidate.db.extensions import (

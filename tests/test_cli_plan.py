@@ -229,3 +229,42 @@ def test_statements_that_change_the_whole_server_are_a_warning_at_their_line(tmp
         ("plan.server-wide", 3, "warning"),
         ("plan.server-wide", 5, "warning"),
     ]
+
+
+def test_an_accepted_ordering_error_leaves_the_plan_clean_and_is_listed_with_its_reason(project: Path) -> None:
+    (project / "legacy/db/001_init.sql").write_text("CREATE TABLE robots (id int PRIMARY KEY);\nSELECT * FROM audit;\n")
+    mapping = project / "mapping.yaml"
+    mapping.write_text(
+        mapping.read_text()
+        + "accept:\n  - finding: plan.ordering\n    at: legacy/db/001_init.sql:2\n"
+        + "    reason: audit is created by the DBA's setup script\n"
+    )
+    result = run("plan", "--mapping", str(mapping), "--json")
+    document = json.loads(result.stdout)
+    assert (result.exit_code, document["clean"], document["errors"]) == (0, True, [])
+    assert [(item["code"], item["path"], item["line"]) for item in document["accepted"]] == [
+        ("plan.ordering", "legacy/db/001_init.sql", 2)
+    ]
+
+
+def test_an_acceptance_that_covers_no_error_exits_2_at_its_line(project: Path) -> None:
+    plan_fails_with(
+        project,
+        lambda text: text + "accept:\n  - {finding: plan.ordering, at: db/001_init.sql:1, reason: stale}\n",
+        "MAP:20: accepts plan.ordering at legacy/db/001_init.sql:1, which this plan does not report as an error",
+    )
+
+
+def test_two_migrations_with_one_version_in_one_folder_make_the_plan_fail_until_accepted(project: Path) -> None:
+    (project / "legacy/db/002_other.sql").write_text("CREATE TABLE other (id int);\n")
+    mapping = project / "mapping.yaml"
+    mapping.write_text(
+        mapping.read_text().replace("      - db/002_more.sql\n", "      - db/002_more.sql\n      - db/002_other.sql\n")
+    )
+    failing = run("plan", "--mapping", str(mapping))
+    assert failing.exit_code == 1 and "version 002 is also claimed by" in failing.stdout
+    mapping.write_text(
+        mapping.read_text()
+        + "accept:\n  - {finding: scan.same-version, at: db/002_other.sql, reason: ran in path order}\n"
+    )
+    assert run("plan", "--mapping", str(mapping)).exit_code == 0

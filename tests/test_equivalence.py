@@ -25,8 +25,17 @@ BODY = "BEGIN\n  NEW.at := now();\n  RETURN NEW;\nEND;"
             f"CREATE FUNCTION f() RETURNS trigger AS $$\n{BODY}\n$$ LANGUAGE plpgsql;",
             f"create or replace function f() returns trigger language plpgsql as $body$\n    {BODY}\n$body$;",
         ),
+        ("CREATE INDEX by_ns ON visits (ns, at);", "CREATE INDEX CONCURRENTLY IF NOT EXISTS by_ns ON visits (ns, at);"),
     ],
-    ids=["timestamptz", "int and bool", "varchar and now()", "if not exists", "comments", "routine options"],
+    ids=[
+        "timestamptz",
+        "int and bool",
+        "varchar and now()",
+        "if not exists",
+        "comments",
+        "routine options",
+        "concurrently",
+    ],
 )
 def test_one_definition_written_two_ways_is_the_same(first: str, second: str) -> None:
     assert same_definition(first, second) and same_definition(second, first)

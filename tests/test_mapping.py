@@ -657,3 +657,32 @@ def test_a_valid_mapping_round_trips_through_yaml(document: dict[str, Any]) -> N
     loaded = sorted(yaml.safe_load(text)["migrations"], key=lambda item: item["version"])
     assert [target.description for target in mapping.targets] == [item["description"].strip() for item in loaded]
     assert mapping.sources == tuple(document["sources"])
+
+
+# --- accept -------------------------------------------------------------------------------------------------
+
+
+def test_an_acceptance_is_read_with_its_code_file_line_and_reason_and_the_root_prefix_is_optional() -> None:
+    text = BASE + (
+        "accept:\n"
+        "  - finding: plan.ordering\n"
+        "    at: legacy/db/migrations/002_robots.sql:7\n"
+        "    reason: the table comes from the platform's own setup\n"
+        "  - {finding: sql.syntax, at: db/migrations/001_init.sql, reason: never ran anywhere}\n"
+    )
+    accepted = parse(text).accepted
+    assert [(a.code, a.path, a.line, a.location.line) for a in accepted] == [
+        ("plan.ordering", "legacy/db/migrations/002_robots.sql", 7, line_of(text, "- finding")),
+        ("sql.syntax", "legacy/db/migrations/001_init.sql", None, line_of(text, "- {finding")),
+    ]
+
+
+def test_an_acceptance_without_reason_is_reported_at_its_entry() -> None:
+    text = BASE + "accept:\n  - finding: plan.ordering\n    at: db/migrations/002_robots.sql:7\n"
+    assert_problem(text, "mapping.missing-reason", "has no reason", "- finding")
+
+
+def test_an_unresolved_conflict_cannot_be_accepted_it_takes_a_resolution() -> None:
+    text = BASE + "accept:\n  - {finding: plan.unresolved-conflict, at: db/migrations/002_robots.sql:1, reason: x}\n"
+    problem = assert_problem(text, "mapping.bad-finding", "settled by a resolution", "- {finding")
+    assert "resolutions" in problem.hint

@@ -450,9 +450,48 @@ def test_drop_without_if_exists_or_cascade() -> None:
     assert (result.target, result.if_not_exists, result.cascade) == (ObjectRef("type", "public", "mood"), False, False)
 
 
-def test_drop_of_several_objects_mentions_the_others() -> None:
+def test_drop_of_several_objects_drops_each_of_them() -> None:
     result = facts("DROP VIEW a, b, c")
-    assert (result.target, result.mentions) == (ObjectRef("view", "public", "a"), ("b", "c"))
+    assert (result.target, result.also_drops) == (
+        ObjectRef("view", "public", "a"),
+        (ObjectRef("view", "public", "b"), ObjectRef("view", "public", "c")),
+    )
+
+
+def test_drop_index_of_several_indexes_drops_each_of_them_through_either_parser() -> None:
+    assert facts("DROP INDEX a, s.b").also_drops == (ObjectRef("index", "s", "b"),)
+    assert facts("DROP INDEX IF EXISTS a, b CASCADE").also_drops == (ObjectRef("index", "public", "b"),)
+
+
+@pytest.mark.parametrize(
+    ("sql", "old", "new"),
+    [
+        ("ALTER TABLE a RENAME TO b", ObjectRef("table", "public", "a"), ObjectRef("table", "public", "b")),
+        ("ALTER TABLE s.a RENAME TO b", ObjectRef("table", "s", "a"), ObjectRef("table", "s", "b")),
+        ("ALTER VIEW v RENAME TO w", ObjectRef("view", "public", "v"), ObjectRef("view", "public", "w")),
+        ("ALTER INDEX i RENAME TO j", ObjectRef("index", "public", "i"), ObjectRef("index", "public", "j")),
+        ("ALTER SEQUENCE q RENAME TO r", ObjectRef("sequence", "public", "q"), ObjectRef("sequence", "public", "r")),
+        ("ALTER TYPE e RENAME TO f", ObjectRef("type", "public", "e"), ObjectRef("type", "public", "f")),
+        ("ALTER SCHEMA s RENAME TO t", ObjectRef("schema", None, "s"), ObjectRef("schema", None, "t")),
+        (
+            "ALTER FUNCTION f(int) RENAME TO g",
+            ObjectRef("function", "public", "f(integer)"),
+            ObjectRef("function", "public", "g(integer)"),
+        ),
+        ("ALTER TABLE a SET SCHEMA s", ObjectRef("table", "public", "a"), ObjectRef("table", "s", "a")),
+        ("ALTER TYPE e SET SCHEMA s", ObjectRef("type", "public", "e"), ObjectRef("type", "s", "e")),
+    ],
+)
+def test_a_rename_or_set_schema_says_what_the_object_is_called_afterwards(
+    sql: str, old: ObjectRef, new: ObjectRef
+) -> None:
+    result = facts(sql)
+    assert (result.action, result.target, result.renamed_to) == (Action.ALTER, old, new)
+
+
+def test_renaming_a_column_renames_no_object() -> None:
+    result = facts("ALTER TABLE a RENAME COLUMN x TO y")
+    assert (result.target, result.renamed_to) == (ObjectRef("table", "public", "a"), None)
 
 
 def test_drop_trigger_names_the_same_trigger_as_its_create() -> None:

@@ -171,6 +171,21 @@ def test_a_non_transactional_version_runs_statement_by_statement_and_is_recorded
     assert (exists(database, "a_id"), rows(database)) == (True, ["001"])
 
 
+def test_a_version_opening_with_a_long_header_then_create_index_concurrently_runs_it_outside_a_transaction(
+    tmp_path: Path, database: str
+) -> None:
+    header = "".join(f"-- header line {n}: the canonical tree's generated comments run long\n" for n in range(12))
+    root = tree(
+        tmp_path,
+        {
+            "001_table": "CREATE TABLE a (id int);\n",
+            "002_index": header + "CREATE INDEX CONCURRENTLY a_id ON a (id);\n",
+        },
+    )
+    up(root, database)
+    assert (exists(database, "a_id"), rows(database)) == (True, ["001", "002"])
+
+
 def test_a_non_transactional_version_failing_says_what_already_ran(tmp_path: Path, database: str) -> None:
     text = "CREATE TABLE a (id int);\nCREATE INDEX CONCURRENTLY a_x ON a (missing);\n"
     root = tree(tmp_path, {"001_concurrent": text})
@@ -397,6 +412,7 @@ STATEMENTS = [
     "CREATE TABLE t (a int);",
     "CREATE INDEX CONCURRENTLY i ON t (a);",
     "/* lead */ CREATE /* in */ INDEX -- here\n CONCURRENTLY j ON t (a);",
+    "-- a header longer than any window the quick look might read" + "." * 500 + "\nVACUUM t;",
     "VACUUM t;",
     "BEGIN;",
     "COMMIT;",

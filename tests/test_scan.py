@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consolidate.core.scan import has_content, scan
+from consolidate.core.comments import has_content
+from consolidate.core.scan import scan
 from consolidate.model import Diagnostic, Direction, RawFile, ScanResult, Severity
 
 SQL = b"CREATE TABLE robots (id int);\n"
@@ -125,10 +126,10 @@ def test_a_second_down_file_for_one_up_file_is_reported_and_not_used() -> None:
     assert [f.location.path for f in findings(result, "scan.extra-down")] == ["db/010_robots_down.sql"]
 
 
-def test_two_up_files_with_one_version_in_one_folder_are_reported() -> None:
+def test_two_up_files_with_one_version_in_one_folder_are_an_error_as_the_legacy_tools_say() -> None:
     result = scan_files({"db/010_humans.sql": SQL, "db/010_robots.sql": SQL})
     assert [(f.severity, f.location.path) for f in findings(result, "scan.same-version")] == [
-        (Severity.WARNING, "db/010_robots.sql")
+        (Severity.ERROR, "db/010_robots.sql")
     ]
 
 

@@ -59,6 +59,14 @@ def _diagnostics(title: str, diagnostics: tuple[Diagnostic, ...]) -> Section:
     return Section(f"{title} ({len(rows)})", ("where", "what", "how to fix"), rows)
 
 
+def _accepted(plan: Plan) -> Section:
+    rows = tuple(
+        (str(d.location), f"{d.code}: {d.message}", next(a.reason for a in plan.mapping.accepted if a.covers(d)))
+        for d in plan.accepted
+    )
+    return Section(f"Accepted by the mapping ({len(rows)})", ("where", "what", "reason"), rows)
+
+
 def _excluded(plan: Plan) -> Section:
     rows = tuple((item.path, item.reason) for item in plan.excluded)
     return Section(f"Excluded files ({len(rows)})", ("path", "reason"), rows)
@@ -85,6 +93,7 @@ def plan_sections(plan: Plan) -> list[Section]:
         _redefinitions(plan),
         _diagnostics("Ordering errors", plan.ordering_errors),
         _diagnostics("Syntax errors", plan.syntax_errors),
+        _accepted(plan),
         _excluded(plan),
         _rollbacks(plan),
         _diagnostics("Findings", plan.findings),

@@ -4,8 +4,8 @@ A statement's fingerprint (core/statements.py) tells identical statements apart 
 sees `TIMESTAMPTZ` and `timestamp with time zone`, `int` and `integer`, `CREATE TABLE` and `CREATE TABLE IF
 NOT EXISTS`, or a function's `LANGUAGE` clause before or after its body, as different. Real trees repeat
 definitions with exactly such differences. When two fingerprints differ, the plan asks here: PostgreSQL's parse
-trees, without positions, with type names unqualified, IF NOT EXISTS / OR REPLACE and the order of a routine's
-options ignored and the spacing inside routine bodies folded, are compared.
+trees, without positions, with type names unqualified, IF NOT EXISTS / OR REPLACE / CONCURRENTLY and the order
+of a routine's options ignored and the spacing inside routine bodies folded, are compared.
 
 Pure: texts in, a boolean out. Only asked for the few objects defined twice, so its cost does not count.
 """
@@ -21,7 +21,8 @@ from pglast import parser
 # Keys that say where rather than what: location, stmt_location, arg_location, … and stmt_len.
 _POSITION_KEYS = frozenset({"stmt_len"})
 # CREATE ... IF NOT EXISTS and CREATE OR REPLACE: a repeat of an identical definition is a no-op either way.
-_HOW_KEYS = frozenset({"if_not_exists", "replace"})
+# CREATE INDEX CONCURRENTLY builds the same index without blocking writes: how, not what.
+_HOW_KEYS = frozenset({"if_not_exists", "replace", "concurrent"})
 
 
 def same_definition(first: str, second: str) -> bool:

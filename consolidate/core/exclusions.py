@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
+from consolidate.core.comments import code_start
 from consolidate.core.plan import server_wide
-from consolidate.core.scan import code_start
 from consolidate.core.statements import parse_file
 from consolidate.model import Direction, LegacyFile, Scheme, Statement
 

@@ -26,6 +26,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from consolidate.core.naming import normalise, parse_name
 from consolidate.errors import ConsolidateError
 from consolidate.model import (
+    Acceptance,
     Decision,
     Diagnostic,
     Direction,
@@ -68,17 +69,21 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TOP = {
     "version": True, "dialect": False, "root": True, "output": True, "width": False, "sources": True,
     "provided": False, "prelude": False, "groups": False, "migrations": True, "exclude": False,
-    "resolutions": False,
+    "resolutions": False, "accept": False,
 }  # fmt: skip
 _MIGRATION = {"version": True, "name": True, "description": False, "sources": True}
 _EXCLUDE = {"path": True, "reason": False}
 _RESOLUTION = {"object": True, "decision": True, "reason": False}
 _GROUP = {"title": True, "versions": True}
+_ACCEPT = {"finding": True, "at": True, "reason": False}
+_FINDING_CODE = re.compile(r"[a-z]+\.[a-z-]+")
+_AT = re.compile(r"(?P<path>.+?)(?::(?P<line>[0-9]+))?(?::[0-9]+)?")
 _EXAMPLES = {
     "version": "1", "root": "legacy", "output": "deploy/migrations", "sources": "[db/migrations]",
     "migrations": "[{version: 1, name: initial_schema, sources: [db/migrations/001_init.sql]}]",
     "name": "initial_schema", "path": "db/migrations/setup.sql", "object": "table robots",
     "decision": "keep-first", "title": "Core Migrations", "versions": "[1, 4]",
+    "finding": "plan.ordering", "at": "db/migrations/003_views.sql:12",
 }  # fmt: skip
 _UNMAPPED_HINT = "map it into a target's sources or add it to exclude with a reason"
 _START = "start from the example in docs/mapping.md"
@@ -383,6 +388,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
     excludes = _excludes(reader, top.get("exclude"), _mapped_sources(entries))
     resolutions = _resolutions(reader, top.get("resolutions"))
     provided = _provided(reader, top.get("provided"))
+    accepted = _acceptances(reader, top.get("accept"), root)
     _prelude(reader, top.get("prelude"))  # checked here; `prelude_of` gives it to callers (Mapping has no field)
     if reader.problems or version is None or dialect is None or root is None or output is None or width is None:
         return None
@@ -401,6 +407,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
         resolutions=resolutions,
         provided=provided,
         provided_location=reader.at(top["provided"].key) if "provided" in top else None,
+        accepted=accepted,
     )
 
 
@@ -705,6 +712,44 @@ def _decision(reader: _Reader, node: Node) -> Decision | None:
     hint = _did_you_mean(text, choices) or f"use one of: {', '.join(choices)}"
     reader.report("mapping.bad-decision", f"unknown decision '{text}'", node, hint)
     return None
+
+
+def _acceptances(reader: _Reader, found: _Field | None, root: str | None) -> tuple[Acceptance, ...]:
+    """Findings a team acknowledges with a reason, each by its code and where the plan reports it."""
+    accepted = (_acceptance(reader, node, root) for node in _optional_items(reader, found, "'accept'"))
+    return tuple(acceptance for acceptance in accepted if acceptance is not None)
+
+
+def _acceptance(reader: _Reader, node: Node, root: str | None) -> Acceptance | None:
+    fields = reader.fields(node, _ACCEPT, "an 'accept' entry")
+    if fields is None:
+        return None
+    code = reader.text(fields["finding"].value, "'finding'") if "finding" in fields else None
+    if code is not None and not _FINDING_CODE.fullmatch(code):
+        hint = "write the code the plan prints, e.g. plan.ordering"
+        reader.report("mapping.bad-finding", f"'{code}' is not a finding's code", fields["finding"].value, hint)
+        code = None
+    elif code == "plan.unresolved-conflict":
+        hint = "settle a conflict with a resolution (keep-first or merge-columns) under 'resolutions'"
+        reader.report("mapping.bad-finding", "a conflict is settled by a resolution, not accepted", node, hint)
+        code = None
+    at = _at(reader, fields["at"].value, root) if "at" in fields else None
+    reason = _reason(reader, fields, node, f"the acceptance of '{code}'", "why this finding is not a problem")
+    if code is None or at is None or reason is None:
+        return None
+    return Acceptance(code, at[0], at[1], reason, reader.at(node))
+
+
+def _at(reader: _Reader, node: Node, root: str | None) -> tuple[str, int | None] | None:
+    """`path[:line[:col]]` as the plan prints it (below the mapping's folder) or as sources are written."""
+    text = reader.text(node, "'at'")
+    found = _AT.fullmatch(text) if text is not None else None
+    if found is None:
+        return None
+    path = found["path"].replace("\\", "/")
+    if root not in (None, ".", "") and not path.startswith(f"{root}/"):
+        path = posixpath.join(root, path)  # findings show paths below the mapping's folder
+    return path, int(found["line"]) if found["line"] else None
 
 
 def _provided(reader: _Reader, found: _Field | None) -> tuple[str, ...]:

@@ -128,7 +128,7 @@ def identifiers(text: str) -> tuple[str, ...]:
 
 def _describe(expr: exp.Expression | None, pg_node: object | None, text: str, dialect: str) -> Facts | None:
     parsed = expr is not None and not isinstance(expr, exp.Command)
-    if isinstance(pg_node, ast.Node) and (not parsed or _names_routine(pg_node)):
+    if isinstance(pg_node, ast.Node) and (not parsed or _names_routine(pg_node) or isinstance(pg_node, _PG_MOVES)):
         return _from_pglast(pg_node, text)
     if expr is not None and parsed:
         return _from_sqlglot(expr, dialect)
@@ -520,7 +520,26 @@ def _sg_alter(expr: exp.Alter) -> Facts | None:
         if isinstance(action, exp.ColumnDef) and _sg_makes_sequence(action)
     ]
     exists = bool(expr.args.get("exists"))
-    return Facts(Action.ALTER, target, exists, references=_tables(named), also_creates=tuple(sequences))
+    actions = expr.args.get("actions") or ()
+    renamed = next((a.this for a in actions if isinstance(a, exp.AlterRename)), None)
+    dropped = tuple(
+        _sg_name(column.this)
+        for a in actions
+        if isinstance(a, exp.Drop) and str(a.args.get("kind") or "").upper() == "COLUMN"
+        for column in a.args.get("tables") or ()
+        if isinstance(column, exp.Column)
+    )
+    # RENAME TO takes a bare name: the object stays in its schema.
+    renamed_to = _renamed(target, _sg_name(renamed.this)) if isinstance(renamed, exp.Table) else None
+    return Facts(
+        Action.ALTER,
+        target,
+        exists,
+        references=_tables(named),
+        also_creates=tuple(sequences),
+        renamed_to=renamed_to,
+        dropped_columns=dropped,
+    )
 
 
 def _sg_drop(expr: exp.Drop) -> Facts | None:
@@ -543,11 +562,10 @@ def _sg_drop(expr: exp.Drop) -> Facts | None:
 
 
 def _dropped(targets: list[ObjectRef], exists: bool, cascade: bool) -> Facts | None:
-    """A DROP: Facts holds one target; the names of further dropped objects go to mentions."""
+    """A DROP: the first object is the target, the others (DROP INDEX a, b, c) are also dropped."""
     if not targets:
         return None
-    others = tuple(sorted({ref.name for ref in targets[1:]}))
-    return Facts(Action.DROP, targets[0], exists, cascade, mentions=others)
+    return Facts(Action.DROP, targets[0], exists, cascade, also_drops=tuple(targets[1:]))
 
 
 def _sg_comment(expr: exp.Comment) -> Facts:
@@ -979,12 +997,18 @@ def _pg_alter_table(node: ast.AlterTableStmt, text: str) -> Facts | None:
         and isinstance(command.def_, ast.ColumnDef)
         and _pg_makes_sequence(command.def_)
     ]
+    dropped = tuple(
+        command.name or ""
+        for command in node.cmds or ()
+        if isinstance(command, ast.AlterTableCmd) and getattr(command.subtype, "name", "") == "AT_DropColumn"
+    )
     return Facts(
         Action.ALTER,
         target,
         bool(node.missing_ok),
         references=_pg_references(*roots),
         also_creates=tuple(sequences),
+        dropped_columns=dropped,
     )
 
 
@@ -994,10 +1018,23 @@ def _pg_rename(node: ast.RenameStmt, text: str) -> Facts | None:
         return _pg_altered(_pg_kind(node.relationType) or "table", node.relation, node.missing_ok)
     if kind in _ON_TABLE and node.relation is not None and node.subname:
         target = _on_table(kind, node.subname, _pg_relation("table", node.relation))
-        return Facts(Action.ALTER, target, references=_pg_references(node.relation))
-    if kind in _SCHEMALESS and node.subname:
-        return Facts(Action.ALTER, _ref(kind, None, node.subname))
-    return _pg_altered(kind, node.relation if node.relation is not None else node.object, node.missing_ok)
+        facts = Facts(Action.ALTER, target, references=_pg_references(node.relation))
+    elif kind in _SCHEMALESS and node.subname:
+        facts = Facts(Action.ALTER, _ref(kind, None, node.subname))
+    else:
+        found = _pg_altered(kind, node.relation if node.relation is not None else node.object, node.missing_ok)
+        if found is None:
+            return None
+        facts = found
+    return replace(facts, renamed_to=_renamed(facts.target, node.newname)) if node.newname else facts
+
+
+def _renamed(target: ObjectRef | None, new_name: str) -> ObjectRef | None:
+    """What RENAME TO calls an object: the same kind, schema and table; a routine keeps its argument types."""
+    if target is None:
+        return None
+    _, paren, arguments = target.name.partition("(")
+    return replace(target, name=f"{new_name}{paren}{arguments}")
 
 
 def _pg_altered(kind: str, obj: object, missing_ok: bool | None = False) -> Facts | None:
@@ -1011,7 +1048,16 @@ def _pg_altered(kind: str, obj: object, missing_ok: bool | None = False) -> Fact
 
 def _pg_alter_owner(node: ast.AlterOwnerStmt | ast.AlterObjectSchemaStmt, text: str) -> Facts | None:
     obj = node.relation if node.relation is not None else node.object
-    return _pg_altered(_pg_kind(node.objectType), obj, getattr(node, "missing_ok", False))
+    facts = _pg_altered(_pg_kind(node.objectType), obj, getattr(node, "missing_ok", False))
+    schema = node.newschema if isinstance(node, ast.AlterObjectSchemaStmt) else None
+    if facts is None or facts.target is None or not schema or facts.target.schema is None:
+        return facts
+    return replace(facts, renamed_to=_moved(facts.target, str(schema)))
+
+
+def _moved(target: ObjectRef, schema: str) -> ObjectRef:
+    """SET SCHEMA: the object in its new schema; a table's indexes and triggers move with it (see core/plan)."""
+    return replace(target, schema=schema)
 
 
 def _pg_alter_named(node: Any, text: str) -> Facts | None:
@@ -1125,6 +1171,9 @@ def _names_routine(node: ast.Node) -> bool:
     attribute = _PG_OBJECT_TYPE.get(node_class)
     return attribute is not None and _pg_kind(getattr(node, attribute, None)) in _ROUTINES
 
+
+# Statements that give an object another name or schema: only pglast's tree says which (RenameStmt.newname).
+_PG_MOVES = (ast.RenameStmt, ast.AlterObjectSchemaStmt)
 
 # Where statements that may act on a function keep the kind of their object.
 _PG_OBJECT_TYPE = {

@@ -10,8 +10,11 @@ Rules, applied to the statements in consolidated order (targets by version, sour
 - Conflicts: a plain CREATE (with or without IF NOT EXISTS) of an object that is already defined differently.
   PostgreSQL either skips it silently (IF NOT EXISTS) or fails; either way a person must decide, through a
   resolution in the mapping. CREATE OR REPLACE with another body is a redefinition: the later one wins.
-- Ordering: every table or view a statement references must be created by an earlier-or-same statement, or be
-  declared under ``provided`` in the mapping.
+- Ordering: every table or view a statement references, and every table, view, sequence, type or domain an
+  ALTER or DROP (without IF EXISTS) acts on, must exist at that point — created earlier, renamed to that name,
+  not dropped since (core/namespace.py follows PostgreSQL's rules) — or be declared under ``provided``. When
+  an opaque statement (a DO block, SQL the parser cannot read) mentions the name, the plan cannot tell: a
+  warning, not an error.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from collections.abc import Iterable, Iterator
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.comments import code_start, has_content
+from consolidate.core.dependents import resolution_dependents, used_names
 from consolidate.core.equivalence import same_definition
-from consolidate.core.scan import code_start, has_content
+from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
 from consolidate.model import (
     Action,
     Conflict,
@@ -47,7 +52,6 @@ DEFINING = frozenset({Action.CREATE, Action.REPLACE})
 
 _PUNCTUATION_SPACE = re.compile(r"\s*([(),;])\s*")
 
-RelationKey = tuple[str, str]  # (schema, name): tables and views share one namespace in PostgreSQL
 StatementKey = tuple[str, int]  # (path, index)
 
 
@@ -61,20 +65,14 @@ def object_text(text: str) -> str:
     return re.sub(r"(^|\s)public\.", r"\1", text)
 
 
-def relation_key(ref: ObjectRef) -> RelationKey:
-    return (ref.schema or "public", ref.name)
-
-
-def provided_relation(text: str) -> RelationKey | None:
-    """`table auth.users` → ("auth", "users"); None for things that are not relations."""
+def provided_object(text: str) -> ObjectRef | None:
+    """`table auth.users` → the table auth.users; None for text that names no object."""
     words = object_text(text).split()
     if len(words) < 2:
         return None
     kind, name = " ".join(words[:-1]), words[-1]
-    if kind not in RELATION_KINDS:
-        return None
     schema, _, bare = name.rpartition(".")
-    return (schema or "public", bare)
+    return ObjectRef(kind, None, bare) if kind == "schema" else ObjectRef(kind, schema or "public", bare)
 
 
 @dataclass
@@ -91,11 +89,14 @@ class _Walk:
     last_cascade: int = -1  # position of the latest DROP … CASCADE: it may have changed anything defined before
     by_table: dict[str, set[ObjectRef]] = field(default_factory=dict)  # qualified table → triggers, indexes, …
     by_bare: dict[str, set[ObjectRef]] = field(default_factory=dict)  # bare name → objects, for opaque mentions
-    relations: dict[RelationKey, Statement | None] = field(default_factory=dict)
+    names: Namespace = field(default_factory=Namespace)  # what exists at this point, as PostgreSQL sees it
+    opaque: dict[str, Statement] = field(default_factory=dict)  # bare name → first opaque statement naming it
     duplicates: list[Duplicate] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     redefinitions: list[Redefinition] = field(default_factory=list)
     ordering: list[Diagnostic] = field(default_factory=list)
+    unsure: dict[Key, Diagnostic] = field(default_factory=dict)  # missing, but an opaque statement may create it
+    position: dict[StatementKey, int] = field(default_factory=dict)  # statements met so far, in order
     dropped: set[StatementKey] = field(default_factory=set)  # statements left out of the canonical tree
 
     def is_changed(self, ref: ObjectRef) -> bool:
@@ -110,12 +111,35 @@ class _Walk:
             self.by_table.setdefault(owner, set()).add(ref)
         self.by_bare.setdefault(_bare(ref), set()).add(ref)
 
+    def forget(self, ref: ObjectRef) -> None:
+        """Gone, with what belongs to it: a later CREATE defines it anew (no duplicate, no conflict)."""
+        for gone in (ref, *self.by_table.pop(_qualified(ref), set())):
+            self.definitions.pop(gone, None)
+
+    def move(self, ref: ObjectRef, new: ObjectRef) -> None:
+        """RENAME TO / SET SCHEMA: its definition, and those of its triggers, indexes and policies, follow it."""
+        for old, moved in [(ref, new), *((o, _on_moved(o, new)) for o in self.by_table.pop(_qualified(ref), set()))]:
+            if old in self.definitions:
+                self.remember(moved, self.definitions.pop(old), self.defined_at.pop(old, -1))
+            self.changed.add(moved)
+
 
 def _owner(ref: ObjectRef) -> str | None:
     """The qualified table an object belongs to (dropping the table drops it too)."""
     if ref.table_key is not None:
         return ref.table_key
     return _qualify(ref.table) if ref.kind == "index" else None
+
+
+def _qualified(ref: ObjectRef) -> str:
+    return f"{ref.schema or 'public'}.{ref.name}"
+
+
+def _on_moved(ref: ObjectRef, table: ObjectRef) -> ObjectRef:
+    """An object of a table after the table was renamed or moved to another schema."""
+    if ref.kind == "index":
+        return replace(ref, schema=table.schema, table=table.qualified)
+    return replace(ref, schema=table.schema, table=table.qualified, table_key=_qualified(table))
 
 
 def _qualify(name: str | None) -> str | None:
@@ -130,17 +154,35 @@ def _note_change(walk: _Walk, statement: Statement, position: int) -> None:
     if facts.action is Action.DROP and facts.cascade:
         walk.last_cascade = position
     if facts.target is not None and facts.action in (Action.ALTER, Action.DROP):
-        walk.changed.add(facts.target)
-        owned = walk.by_table.get(f"{facts.target.schema or 'public'}.{facts.target.name}", set())
-        walk.changed.update(owned)
+        for target in (facts.target, *facts.also_drops):
+            walk.changed.add(target)
+            walk.changed.update(walk.by_table.get(_qualified(target), set()))
         if facts.action is Action.DROP:
-            # Gone, with what belongs to it: a later CREATE defines it anew (no duplicate, no conflict).
-            for ref in (facts.target, *owned):
-                walk.definitions.pop(ref, None)
-            if facts.target.kind in RELATION_KINDS:
-                walk.relations.pop(relation_key(facts.target), None)
-    for name in facts.mentions:
-        walk.changed.update(walk.by_bare.get(name, ()))
+            for target in (facts.target, *facts.also_drops):
+                walk.forget(target)
+                walk.names.drop(target, statement.location, facts.cascade)
+        elif facts.renamed_to is not None:
+            walk.move(facts.target, facts.renamed_to)
+            walk.names.rename(facts.target, facts.renamed_to, statement.location)
+        for index in _indexes_on(walk, facts.target, facts.dropped_columns):
+            walk.forget(index)
+            walk.names.drop(index, statement.location, cascade=False)
+    if facts.mentions and facts.target is None:
+        for name in facts.mentions:
+            walk.changed.update(walk.by_bare.get(name, ()))
+            walk.opaque.setdefault(name, statement)
+
+
+def _indexes_on(walk: _Walk, table: ObjectRef, columns: tuple[str, ...]) -> list[ObjectRef]:
+    """The table's indexes that use one of `columns`: ALTER TABLE … DROP COLUMN drops them with the column."""
+    if not columns:
+        return []
+    owned = walk.by_table.get(_qualified(table), set())
+    return sorted(
+        ref
+        for ref in owned
+        if ref.kind == "index" and ref in walk.definitions and used_names(walk.definitions[ref].text) & set(columns)
+    )
 
 
 def _bare(ref: ObjectRef) -> str:
@@ -188,8 +230,9 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
     if previous is not None and not same:
         walk.redefinitions.append(Redefinition(target, previous, statement))
     walk.remember(target, statement, position)
-    if target.kind in RELATION_KINDS:
-        walk.relations.setdefault(relation_key(target), statement)
+    walk.names.create(
+        walk.names.placed(target, _names_public(statement)), statement.location, statement.facts.references
+    )
 
 
 def _same(first: Statement, second: Statement) -> bool:
@@ -197,28 +240,77 @@ def _same(first: Statement, second: Statement) -> bool:
     return first.fingerprint == second.fingerprint or same_definition(first.text, second.text)
 
 
-def _check_references(walk: _Walk, statement: Statement, later: MappingABC[RelationKey, Statement]) -> None:
-    own = relation_key(statement.target) if statement.target is not None else None
-    for ref in statement.facts.references:
-        key = relation_key(ref)
-        if key == own or key in walk.relations:
+def _needed(statement: Statement) -> dict[Key, ObjectRef]:
+    """What must exist when the statement runs: the tables it references and, for ALTER and DROP without
+    IF EXISTS, the object it acts on (PostgreSQL: "does not exist")."""
+    facts = statement.facts
+    target = key_of(facts.target) if facts.target is not None else None
+    # A CREATE's own name (a self-referencing foreign key) and ALTER … IF EXISTS's object need not exist.
+    skip = target if facts.action in DEFINING or facts.if_not_exists else None
+    needed = {key: ref for ref in facts.references if (key := key_of(ref)) is not None and key != skip}
+    if facts.action in (Action.ALTER, Action.DROP) and not facts.if_not_exists and facts.target is not None:
+        for ref in (facts.target, *facts.also_drops):
+            key = key_of(ref)
+            if key is not None and ref.kind in CHECKED_KINDS:
+                needed.setdefault(key, ref)
+    return needed
+
+
+def _check_references(walk: _Walk, statement: Statement, later: MappingABC[Key, Statement]) -> None:
+    for key, ref in _needed(statement).items():
+        if walk.names.exists(key):
             continue
-        created_later = later.get(key)
-        if created_later is not None:
-            message = f"{ref} is referenced before it is created (at {created_later.location})"
-            hint = "move the creating file to an earlier version, or this file to a later one"
-        else:
-            message = f"{ref} is referenced but no mapped source creates it"
-            hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
-        walk.ordering.append(Diagnostic("plan.ordering", message, statement.location, hint))
+        opaque = walk.opaque.get(_bare(ref))
+        if opaque is not None and key not in walk.names.gone:
+            walk.unsure.setdefault(key, _unsure(ref, statement, opaque))
+            continue
+        walk.ordering.append(_missing(walk, ref, key, statement, later))
 
 
-def _creations(statements: Iterable[Statement]) -> dict[RelationKey, Statement]:
-    first: dict[RelationKey, Statement] = {}
+def _missing(
+    walk: _Walk, ref: ObjectRef, key: Key, statement: Statement, later: MappingABC[Key, Statement]
+) -> Diagnostic:
+    gone = walk.names.gone.get(key)
+    created_later = later.get(key)
+    if gone is not None:
+        message = f"{ref} is referenced after it was {gone}"
+        hint = "refer to it by the name it has at this point, or move this file before the change"
+    elif created_later is not None and created_later is not statement and _after(created_later, statement, walk):
+        message = f"{ref} is referenced before it is created (at {created_later.location})"
+        hint = "move the creating file to an earlier version, or this file to a later one"
+    elif created_later is not None and created_later is not statement:
+        message = f"{ref} is referenced where PostgreSQL does not find it: {created_later.location} creates it "
+        message += "under another search_path"
+        hint = "qualify the name with its schema, or set the same search_path here"
+    else:
+        message = f"{ref} is referenced but no mapped source creates it"
+        hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
+    return Diagnostic("plan.ordering", message, statement.location, hint)
+
+
+def _after(creating: Statement, statement: Statement, walk: _Walk) -> bool:
+    """Whether `creating` comes later in the consolidated order than `statement` (the walk has not met it)."""
+    return walk.position.get(statement_key(creating), len(walk.position)) > walk.position[statement_key(statement)]
+
+
+def _unsure(ref: ObjectRef, statement: Statement, opaque: Statement) -> Diagnostic:
+    return Diagnostic(
+        "plan.ordering-unsure",
+        f"{ref} is referenced but no statement the plan can read creates it; the statement at "
+        f"{opaque.location}, which the plan cannot read, mentions it",
+        statement.location,
+        hint="verify replays the tree and tells; declare it under 'provided:' if the platform provides it",
+        severity=Severity.WARNING,
+    )
+
+
+def _creations(statements: Iterable[Statement]) -> dict[Key, Statement]:
+    first: dict[Key, Statement] = {}
     for statement in statements:
-        for ref in _created(statement):
-            if ref.kind in RELATION_KINDS:
-                first.setdefault(relation_key(ref), statement)
+        for ref in (*_created(statement), statement.facts.renamed_to):
+            key = key_of(ref) if ref is not None else None
+            if key is not None:
+                first.setdefault(key, statement)
     return first
 
 
@@ -238,12 +330,17 @@ def _ordered(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> Iterator[
 def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
     walk = _Walk()
     for text in mapping.provided:
-        key = provided_relation(text)
-        if key is not None:
-            walk.relations[key] = None
+        ref = provided_object(text)
+        if ref is not None:
+            walk.names.create(ref, None)
     sequence = list(_ordered(mapping, parsed))
     later = _creations(statement for _, statement in sequence)
+    source = None
     for position, (version, statement) in enumerate(sequence):
+        if statement.path != source:  # each source ran in a session of its own
+            source, walk.names.search_path = statement.path, ()
+        walk.names.search_path = _search_path(statement) or walk.names.search_path
+        walk.position[statement_key(statement)] = position
         _check_references(walk, statement, later)
         target = statement.target
         if target is not None and statement.facts.action in DEFINING:
@@ -252,9 +349,26 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
             _note_change(walk, statement, position)
         for extra in statement.facts.also_creates:
             walk.changed.add(extra)
-            if extra.kind in RELATION_KINDS:
-                walk.relations.setdefault(relation_key(extra), statement)
+            walk.names.create(walk.names.placed(extra, _names_public(statement)), statement.location)
     return walk
+
+
+_SET_SEARCH_PATH = re.compile(r"SET\s+(?:SESSION\s+|LOCAL\s+)?search_path\s*(?:TO|=)\s*(?P<path>[^;]*)", re.IGNORECASE)
+
+
+def _search_path(statement: Statement) -> tuple[str, ...]:
+    """The schemas a `SET search_path` sets, in order ("$user" left out); () for any other statement."""
+    found = _SET_SEARCH_PATH.match(statement.text, code_start(statement.text))
+    if found is None:
+        return ()
+    schemas = (part.strip() for part in found["path"].split(","))
+    named = (part[1:-1] if part.startswith('"') else part.strip("'").lower() for part in schemas)
+    return tuple(name for name in named if name and name != "$user") or ("public",)
+
+
+def _names_public(statement: Statement) -> bool:
+    """Whether the statement writes `public.` itself: then its unqualified-looking names are really in public."""
+    return "public." in statement.text.lower()
 
 
 def _resolve(conflicts: list[Conflict], resolutions: tuple[Resolution, ...]) -> tuple[list[Conflict], list[Diagnostic]]:
@@ -307,14 +421,17 @@ def _dropped_by_resolution(conflicts: Iterable[Conflict]) -> set[StatementKey]:
     }
 
 
-def _same_index_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
-    """The same index created under two names costs writes twice; worth a warning, not an error."""
+def _same_index_findings(parsed: Iterable[ParsedFile], skipped: set[StatementKey]) -> list[Diagnostic]:
+    """The same index created under two names costs writes twice; worth a warning, not an error. A create that
+    PostgreSQL skips or rejects (its name is taken: a conflict) creates nothing."""
     seen: dict[tuple[str | None, str], Statement] = {}
     findings = []
     for parsed_file in parsed:
         for statement in parsed_file.statements:
             target = statement.target
             if target is None or target.kind != "index" or statement.facts.action not in DEFINING:
+                continue
+            if statement_key(statement) in skipped:
                 continue
             shape = _index_shape(statement)
             first = seen.setdefault((_qualify(target.table), shape), statement)
@@ -402,6 +519,8 @@ def build_plan(
     walk = _walk(mapping, parsed)
     conflicts, problems = _resolve(walk.conflicts, mapping.resolutions)
     dropped = walk.dropped | _dropped_by_resolution(conflicts)
+    ordered = (statement for _, statement in _ordered(mapping, parsed))
+    dependents = resolution_dependents(ordered, conflicts, dropped)
     by_removed = {statement_key(duplicate.removed): duplicate for duplicate in walk.duplicates}
     targets = tuple(
         PlannedTarget(
@@ -419,12 +538,33 @@ def build_plan(
         redefinitions=tuple(walk.redefinitions),
         ordering_errors=tuple(walk.ordering),
         syntax_errors=tuple(error for parsed_file in mapped for error in parsed_file.errors),
-        findings=tuple(scan.findings) + tuple(_same_index_findings(mapped)) + tuple(_server_wide_findings(mapped)),
+        findings=tuple(scan.findings)
+        + tuple(_same_index_findings(mapped, {statement_key(c.second) for c in conflicts}))
+        + tuple(_server_wide_findings(mapped))
+        + tuple(walk.unsure.values())
+        + tuple(dependents),
         excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
         fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
         statements=sum(len(parsed_file.statements) for parsed_file in mapped),
     )
-    return plan, tuple(problems)
+    return plan, tuple(problems) + _unused_acceptances(plan)
+
+
+def _unused_acceptances(plan: Plan) -> tuple[Diagnostic, ...]:
+    """An acceptance that covers nothing is stale (the finding was fixed, or it is misspelt): bad input, as an
+    unused resolution is, so that no acknowledgement outlives what it acknowledged."""
+    accepted = plan.accepted
+    return tuple(
+        Diagnostic(
+            "mapping.unused-accept",
+            f"accepts {acceptance.code} at {acceptance.path}{f':{acceptance.line}' if acceptance.line else ''}, "
+            "which this plan does not report as an error",
+            acceptance.location,
+            hint="remove it, or copy the code and file:line from `consolidate plan`",
+        )
+        for acceptance in plan.mapping.accepted
+        if not any(acceptance.covers(error) for error in accepted)
+    )
 
 
 def _planned_source(

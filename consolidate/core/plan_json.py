@@ -102,6 +102,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "conflicts": [_conflict(conflict) for conflict in plan.conflicts],
         "redefinitions": [_redefinition(item) for item in plan.redefinitions],
         "errors": [diagnostic.to_dict() for diagnostic in plan.errors],
+        "accepted": [diagnostic.to_dict() for diagnostic in plan.accepted],
         "findings": [diagnostic.to_dict() for diagnostic in plan.findings],
         "excluded": [{"path": item.path, "reason": item.reason} for item in plan.excluded],
     }

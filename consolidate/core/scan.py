@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from consolidate.core.comments import has_content
 from consolidate.core.naming import VersionKey, parse_name, version_identity
 from consolidate.core.sections import sections
 from consolidate.model import (
@@ -138,47 +139,6 @@ def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int
         yield _warning("scan.empty", "file holds no SQL: it is empty or only whitespace and comments", Location(path))
 
 
-def has_content(text: str) -> bool:
-    """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
-    return _past_blank(text, ";") < len(text)
-
-
-def code_start(text: str) -> int:
-    """Where a statement's code starts: past the white space and comments that lead it (len(text) if none)."""
-    return _past_blank(text, "")
-
-
-def _past_blank(text: str, also: str) -> int:
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char.isspace() or char in also:
-            position += 1
-        elif text.startswith("--", position):
-            end = text.find("\n", position)
-            position = len(text) if end < 0 else end + 1
-        elif text.startswith("/*", position):
-            position = _block_comment_end(text, position)
-        else:
-            return position
-    return position
-
-
-def _block_comment_end(text: str, start: int) -> int:
-    """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
-    depth, position = 0, start
-    while position < len(text):
-        if text.startswith("/*", position):
-            depth, position = depth + 1, position + 2
-        elif text.startswith("*/", position):
-            depth, position = depth - 1, position + 2
-            if depth == 0:
-                return position
-        else:
-            position += 1
-    return len(text)
-
-
 def _pair_key(legacy: LegacyFile) -> PairKey:
     folder = posixpath.dirname(legacy.path)
     name = legacy.name
@@ -256,12 +216,14 @@ def _same_versions(files: tuple[LegacyFile, ...]) -> list[Diagnostic]:
     for legacy in files:
         if legacy.direction is Direction.UP and legacy.name.version is not None:
             claims[(_container(legacy), version_identity(legacy.name.version))].append(legacy)
+    # golang-migrate, Flyway and dbmate refuse such a folder: an error, so the plan is not clean while it stands.
     return [
-        _warning(
+        Diagnostic(
             "scan.same-version",
             f"version {later.name.version} is also claimed by {group[0].path} in the same folder",
             Location(later.path),
-            "renumber one of them; the order between them is otherwise only the order of their paths",
+            "renumber one of them (the legacy tool refuses two migrations with one version); or, if the "
+            "order of their paths is the order they ran in, accept this finding in the mapping",
         )
         for group in claims.values()
         for later in group[1:]

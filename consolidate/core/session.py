@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from consolidate.core.scan import code_start
+from consolidate.core.comments import code_start
 
 _SET = re.compile(
     r"SET\s+(?:SESSION\s+(?!AUTHORIZATION\b))?(?!LOCAL\b)"

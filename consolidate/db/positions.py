@@ -8,26 +8,14 @@ lone ``\\r`` is an ordinary character. (libpq's ``LINE n:`` excerpt also counts 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+# blank_comments lives in the core now (rendering needs it too); it stays importable from here.
+from consolidate.core.comments import blank_comments as blank_comments
+
 if TYPE_CHECKING:
     from consolidate.model import Chunk, ParsedFile, Statement
-
-# Things the comment scanner must step over or into: strings and quoted identifiers (whose content is kept),
-# comments (blanked) and dollar quotes (whose content is code: function and DO bodies).
-_LEXEME = re.compile(
-    r"""(?P<estring>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z))"""
-    r"""|(?P<string>'(?:[^']|'')*(?:'|\Z))"""
-    r"""|(?P<ident>"(?:[^"]|"")*(?:"|\Z))"""
-    r"""|(?P<line>--[^\n]*)"""
-    r"""|(?P<block>/\*)"""
-    r"""|(?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$)""",
-    re.DOTALL,
-)
-_BLOCK_EDGE = re.compile(r"/\*|\*/")
-_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 def locate(text: str, position: int, start_line: int = 1, start_column: int = 1) -> tuple[int, int]:
@@ -42,21 +30,6 @@ def locate(text: str, position: int, start_line: int = 1, start_column: int = 1)
     if not breaks:
         return start_line, start_column + index
     return start_line + breaks, index - text.rfind("\n", 0, index)
-
-
-def blank_comments(text: str) -> str:
-    """The text with every comment replaced by spaces (line breaks kept), so offsets and lines stay valid.
-
-    Strings and quoted identifiers are kept as they are; dollar-quoted bodies are code (PL/pgSQL comments look
-    like SQL's), so comments inside them are blanked too. Block comments nest, as in PostgreSQL.
-    """
-    parts: list[str] = []
-    done = 0
-    for start, end, replacement in _comment_spans(text):
-        parts += [text[done:start], replacement]
-        done = end
-    parts.append(text[done:])
-    return "".join(parts)
 
 
 def line_of(text: str, index: int, start_line: int = 1) -> int:
@@ -77,38 +50,3 @@ def statement_starts(parsed: ParsedFile) -> Iterator[tuple[Statement, int, int]]
     starts = ((line, column) for chunk, line, column in chunk_starts(parsed.chunks) if chunk.is_statement)
     for statement, (line, column) in zip(parsed.statements, starts, strict=True):
         yield statement, line, column
-
-
-def _comment_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, replacement) for every comment in `text`, in order."""
-    spans: list[tuple[int, int, str]] = []
-    at = 0
-    while (match := _LEXEME.search(text, at)) is not None:
-        kind, at = match.lastgroup, match.end()
-        if kind == "line":
-            spans.append((match.start(), at, " " * (at - match.start())))
-        elif kind == "block":
-            at = _block_end(text, match.start())
-            spans.append((match.start(), at, _NOT_NEWLINE.sub(" ", text[match.start() : at])))
-        elif kind == "dollar":
-            at = _dollar_body(text, match.group(), at, spans)
-    return spans
-
-
-def _block_end(text: str, start: int) -> int:
-    """Just past the ``*/`` closing the block comment opened at `start` (nested ones included), or the end."""
-    depth = 0
-    for edge in _BLOCK_EDGE.finditer(text, start):
-        depth += 1 if edge.group() == "/*" else -1
-        if not depth:
-            return edge.end()
-    return len(text)
-
-
-def _dollar_body(text: str, tag: str, start: int, spans: list[tuple[int, int, str]]) -> int:
-    """Record the comments of the dollar-quoted body starting at `start`; return where scanning resumes."""
-    close = text.find(tag, start)
-    end = len(text) if close < 0 else close
-    # Scanned on its own, so that a stray quote inside the body cannot swallow the SQL that follows it.
-    spans += [(start + a, start + b, blank) for a, b, blank in _comment_spans(text[start:end])]
-    return end if close < 0 else close + len(tag)

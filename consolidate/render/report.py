@@ -696,21 +696,29 @@ def _conflict_check(plan: Plan) -> Check:
 
 
 def _ordering_check(plan: Plan) -> Check:
-    errors = plan.ordering_errors
+    """Ordering errors and every other error finding of the plan (resolution dependents, transaction hazards,
+    two versions in one folder): anything but syntax and conflicts, which have checks of their own."""
+    errors = tuple(e for e in plan.errors if e not in plan.syntax_errors and e.code != "plan.unresolved-conflict")
     evidence = (
-        f"{_plural(len(errors), 'ordering error')}, {_first(errors)}"
+        f"{_plural(len(errors), 'plan error')}, {_first(errors)}"
         if errors
-        else "every referenced table or view is created earlier or provided"
+        else "every referenced table or view is created earlier or provided" + _accepted(plan, syntax=False)
     )
     return Check(not errors, "No ordering errors", evidence)
 
 
+def _accepted(plan: Plan, syntax: bool) -> str:
+    count = sum((error in plan.syntax_errors) == syntax for error in plan.accepted)
+    return f"; {_plural(count, 'finding')} accepted in the mapping, each with its reason" if count else ""
+
+
 def _syntax_check(plan: Plan) -> Check:
-    errors = plan.syntax_errors
+    errors = tuple(error for error in plan.errors if error in plan.syntax_errors)
     evidence = (
         f"{_plural(len(errors), 'syntax error')}, {_first(errors)}"
         if errors
         else f"{_plural(plan.statements, 'statement')} accepted by PostgreSQL's parser (pglast)"
+        + _accepted(plan, syntax=True)
     )
     return Check(not errors, "No syntax errors (PostgreSQL's parser)", evidence)
 

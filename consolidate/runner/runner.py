@@ -24,6 +24,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from consolidate.core.comments import code_start
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
 from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import endpoint, error_text, redact
@@ -546,9 +547,8 @@ def _may_need_autocommit(text: str, server_version: int | None = None) -> bool:
 
 def _first_words(code: str, start: int) -> list[str]:
     """The first words of the statement the scanner cut at `start` (the cut may begin with a block comment)."""
-    head = code[start : start + 400]
-    if head.lstrip().startswith(("--", "/*")):
-        head = blank_comments(head)
+    begin = code_start(code, start)  # leading comments may run past any window: a version's header does
+    head = code[begin : begin + 400]
     first = _WORD.search(head)
     if first is None or first.group().upper() not in _LOOKED_AT:
         return [first.group().upper()] if first else []
@@ -674,7 +674,7 @@ def down(
 def _down_scripts(
     directory: Path, chosen: list[str], rows: dict[str, Row], versions: dict[str, Version]
 ) -> list[_Down]:
-    from consolidate.core.scan import has_content  # only rolling back needs it: up's start-up stays light
+    from consolidate.core.comments import has_content  # only rolling back needs it: up's start-up stays light
 
     scripts: list[_Down] = []
     problems: list[Diagnostic] = []

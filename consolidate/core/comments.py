@@ -1,0 +1,118 @@
+"""Comments in PostgreSQL SQL text: blank them out, or find where a statement's code starts or ends.
+
+Pure: a small lexer that knows PostgreSQL's strings, quoted identifiers, nested block comments and dollar quotes.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Things the comment scanner must step over or into: strings and quoted identifiers (whose content is kept),
+# comments (blanked) and dollar quotes (whose content is code: function and DO bodies).
+_LEXEME = re.compile(
+    r"""(?P<estring>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z))"""
+    r"""|(?P<string>'(?:[^']|'')*(?:'|\Z))"""
+    r"""|(?P<ident>"(?:[^"]|"")*(?:"|\Z))"""
+    r"""|(?P<line>--[^\n]*)"""
+    r"""|(?P<block>/\*)"""
+    r"""|(?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$)""",
+    re.DOTALL,
+)
+_BLOCK_EDGE = re.compile(r"/\*|\*/")
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def blank_comments(text: str) -> str:
+    """The text with every comment replaced by spaces (line breaks kept), so offsets and lines stay valid.
+
+    Strings and quoted identifiers are kept as they are; dollar-quoted bodies are code (PL/pgSQL comments look
+    like SQL's), so comments inside them are blanked too. Block comments nest, as in PostgreSQL.
+    """
+    parts: list[str] = []
+    done = 0
+    for start, end, replacement in _comment_spans(text):
+        parts += [text[done:start], replacement]
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+def code_end(text: str) -> int:
+    """Just past the last character of code: before the white space and comments that trail it (0 if none)."""
+    return len(blank_comments(text).rstrip())
+
+
+def _comment_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, replacement) for every comment in `text`, in order."""
+    spans: list[tuple[int, int, str]] = []
+    at = 0
+    while (match := _LEXEME.search(text, at)) is not None:
+        kind, at = match.lastgroup, match.end()
+        if kind == "line":
+            spans.append((match.start(), at, " " * (at - match.start())))
+        elif kind == "block":
+            at = _block_end(text, match.start())
+            spans.append((match.start(), at, _NOT_NEWLINE.sub(" ", text[match.start() : at])))
+        elif kind == "dollar":
+            at = _dollar_body(text, match.group(), at, spans)
+    return spans
+
+
+def _block_end(text: str, start: int) -> int:
+    """Just past the ``*/`` closing the block comment opened at `start` (nested ones included), or the end."""
+    depth = 0
+    for edge in _BLOCK_EDGE.finditer(text, start):
+        depth += 1 if edge.group() == "/*" else -1
+        if not depth:
+            return edge.end()
+    return len(text)
+
+
+def _dollar_body(text: str, tag: str, start: int, spans: list[tuple[int, int, str]]) -> int:
+    """Record the comments of the dollar-quoted body starting at `start`; return where scanning resumes."""
+    close = text.find(tag, start)
+    end = len(text) if close < 0 else close
+    # Scanned on its own, so that a stray quote inside the body cannot swallow the SQL that follows it.
+    spans += [(start + a, start + b, blank) for a, b, blank in _comment_spans(text[start:end])]
+    return end if close < 0 else close + len(tag)
+
+
+def has_content(text: str) -> bool:
+    """Whether text holds anything but whitespace, comments (``--``, nested ``/* */``) and semicolons."""
+    return _past_blank(text, ";") < len(text)
+
+
+def code_start(text: str, start: int = 0) -> int:
+    """Where a statement's code starts: past the white space and comments that lead it from `start` (len(text)
+    if none). Leading comments may be long (a canonical version's header): no fixed window holds them."""
+    return _past_blank(text, "", start)
+
+
+def _past_blank(text: str, also: str, position: int = 0) -> int:
+    while position < len(text):
+        char = text[position]
+        if char.isspace() or char in also:
+            position += 1
+        elif text.startswith("--", position):
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end + 1
+        elif text.startswith("/*", position):
+            position = _block_comment_end(text, position)
+        else:
+            return position
+    return position
+
+
+def _block_comment_end(text: str, start: int) -> int:
+    """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
+    depth, position = 0, start
+    while position < len(text):
+        if text.startswith("/*", position):
+            depth, position = depth + 1, position + 2
+        elif text.startswith("*/", position):
+            depth, position = depth - 1, position + 2
+            if depth == 0:
+                return position
+        else:
+            position += 1
+    return len(text)

@@ -1,0 +1,116 @@
+"""What a keep-first resolution leaves behind: kept statements that need what only the left-out definition had.
+
+keep-first leaves the second CREATE TABLE of a conflict out of the canonical tree. Its columns that the first
+definition lacks (the conflict's lost columns) then exist nowhere, and a later kept statement that uses one — a
+COMMENT ON COLUMN, an index, a foreign key, an UPDATE — fails on PostgreSQL. Each is reported at its line: an
+error when the statement names no other table (the column can only be that table's), a warning otherwise (a
+column of the same name may belong to another table it names). An ALTER TABLE … ADD COLUMN of the table brings
+the column back; a DROP TABLE ends the watch.
+
+Pure: statements in consolidated order, conflicts and the set of statements left out; diagnostics out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from consolidate.model import Action, Conflict, Decision, Diagnostic, ObjectRef, Severity, Statement
+
+_NOT_NAMES = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$", re.DOTALL)
+_WORD = re.compile(r'"((?:[^"]|"")+)"|([^\W\d][\w$]*)')
+_ADD_COLUMN = re.compile(r"\bADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE)
+
+StatementKey = tuple[str, int]
+
+
+@dataclass
+class _Watch:
+    conflict: Conflict
+    missing: set[str]
+
+
+def resolution_dependents(
+    sequence: Iterable[Statement], conflicts: Sequence[Conflict], left_out: set[StatementKey]
+) -> list[Diagnostic]:
+    """Kept statements that use a column only a definition left out by keep-first had, in order."""
+    starts = {
+        (c.second.path, c.second.index): c
+        for c in conflicts
+        if c.resolution is not None and c.resolution.decision is Decision.KEEP_FIRST and c.lost_columns
+    }
+    watches: dict[tuple[str, str], _Watch] = {}
+    found: list[Diagnostic] = []
+    for statement in sequence:
+        key = (statement.path, statement.index)
+        if key in starts:
+            conflict = starts[key]
+            watches[_table(conflict.object)] = _Watch(conflict, set(conflict.lost_columns))
+        elif key not in left_out and watches:
+            found.extend(_check(statement, watches))
+    return found
+
+
+def _table(ref: ObjectRef) -> tuple[str, str]:
+    return (ref.schema or "public", ref.name)
+
+
+def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list[Diagnostic]:
+    facts = statement.facts
+    target = _table(facts.target) if facts.target is not None and facts.target.kind == "table" else None
+    if facts.action is Action.DROP and target in watches:
+        del watches[target]
+        return []
+    tables = {_table(ref) for ref in facts.references} | ({target} if target else set())
+    watched = [watches[table] for table in sorted(tables) if table in watches]
+    if not watched:
+        return []
+    words = used_names(statement.text)
+    found = []
+    for watch in watched:
+        if facts.action is Action.ALTER and target == _table(watch.conflict.object):
+            watch.missing -= _added(statement.text)
+        used = sorted(watch.missing & words)
+        if used:
+            found.append(_dependent(statement, watch.conflict, used, sure=len(tables) == 1))
+    return found
+
+
+def used_names(text: str) -> set[str]:
+    """Identifiers in a statement, outside comments, string literals and dollar-quoted bodies."""
+    found = set()
+    for match in _WORD.finditer(_NOT_NAMES.sub(" ", text)):
+        quoted, word = match.groups()
+        found.add(quoted.replace('""', '"') if quoted is not None else word.lower())
+    return found
+
+
+def _added(text: str) -> set[str]:
+    """Columns an ALTER TABLE adds: the word after each ADD [COLUMN] [IF NOT EXISTS]."""
+    added = set()
+    for match in _ADD_COLUMN.finditer(text):
+        word = _WORD.match(text, match.end())
+        if word is not None:
+            quoted, bare = word.groups()
+            added.add(quoted if quoted is not None else bare.lower())
+    return added
+
+
+def _dependent(statement: Statement, conflict: Conflict, columns: list[str], sure: bool) -> Diagnostic:
+    named = ", ".join(columns)
+    left_out = conflict.second.location
+    if sure:
+        message = f"uses {named} of {conflict.object}, which only the definition keep-first leaves out had "
+        message += f"({left_out}): PostgreSQL fails here"
+    else:
+        message = f"may use {named} of {conflict.object}, which only the definition keep-first leaves out had "
+        message += f"({left_out}); it names other tables too, so the plan cannot tell"
+    return Diagnostic(
+        "plan.resolution-dependent",
+        message,
+        statement.location,
+        hint=f"resolve '{conflict.object}' with merge-columns (adds the columns), add them in an ALTER TABLE, "
+        "or accept this finding if PostgreSQL's failure here is expected",
+        severity=Severity.ERROR if sure else Severity.WARNING,
+    )
