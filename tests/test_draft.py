@@ -303,6 +303,12 @@ def test_init_says_a_legacy_syntax_error_remains_because_the_file_itself_fails(t
     assert any(line.startswith("  sql (1): ") and "fails as it is" in line for line in result.stdout.splitlines())
 
 
+def test_init_says_two_files_claiming_one_version_remain_for_the_team_to_renumber(tmp_path: Path) -> None:
+    files = {"db/000001_a.up.sql": "CREATE TABLE a (id int);\n", "db/000001_b.up.sql": "CREATE TABLE b (id int);\n"}
+    lines = run("init", cwd=write_tree(tmp_path, files)).stdout.splitlines()
+    assert any(line.startswith("  scan.same-version (1): ") and "renumber one" in line for line in lines)
+
+
 def test_init_never_overwrites_an_existing_prelude(tmp_path: Path) -> None:
     write_tree(tmp_path, GOLANG | {"prelude.sql": "-- mine\n"})
     before = snapshot(tmp_path)

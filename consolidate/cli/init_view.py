@@ -12,10 +12,12 @@ SHOWN = 10  # a draft with hundreds of errors shows the first ones and a count; 
 # Why an error remains on a draft, and what settles it, by the code's family (the part before the dot) or code.
 WHY = {
     "plan.ordering": "the drafted order (version number, then folder) runs a file before the one that creates "
-    "what it uses: move one of the files to another version in the mapping, or declare what the platform "
-    "creates under provided: (or create it in the prelude)",
+    "what it uses: move one of the files to another version in the mapping, declare what the platform "
+    "creates under provided: (or create it in the prelude), or, if you judge it false, accept: it with a reason",
     "plan.unresolved-conflict": "an object is created twice with different definitions: add a resolution "
     "(keep-first or merge-columns) saying which definition production has",
+    "scan.same-version": "two files of one folder claim one version, which the tool refuses (golang-migrate, "
+    "Flyway, dbmate): renumber one in the legacy tree, or exclude the one the tool never ran",
     "sql": "PostgreSQL rejects a statement of a legacy file (a syntax error, or text another tool fills in: a "
     "template, a psql variable): the legacy file fails as it is; fix it, or exclude it with a reason",
     "mapping": "the draft does not account for a file the way plan requires: edit the mapping as the hint says",
