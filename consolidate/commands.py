@@ -16,10 +16,12 @@ import jinja2
 
 from consolidate import __version__
 from consolidate.core.changes import Change, Status, compute_changes, sha256
-from consolidate.core.draft import draft_mapping
+from consolidate.core.draft import PRELUDE_NAME, draft
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.naming import parse_name
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
+from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.core.statements import parse_file
@@ -28,6 +30,7 @@ from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
 from consolidate.model import (
+    Diagnostic,
     Location,
     Lock,
     LockEntry,
@@ -466,15 +469,35 @@ def _proves(outputs: object, current: dict[str, bytes]) -> bool:
     return all(path in current and sha256(current[path]) == digest for path, digest in outputs.items())
 
 
-def init(mapping_path: Path, root: Path, sources: Sequence[str]) -> str:
-    """Draft a mapping from a scan of `root`; never overwrites an existing file. Returns the text written."""
-    if mapping_path.exists():
-        raise ConsolidateError.at(
-            "init.exists",
-            "a mapping already exists here; init never overwrites it",
-            Location(str(mapping_path)),
-            hint="choose another --mapping path, or edit the existing file",
-        )
+@dataclass(frozen=True)
+class InitResult:
+    """What `init` wrote, and what `plan` says about it."""
+
+    mapping: Path
+    text: str  # the mapping as written
+    prelude: Path | None  # written beside the mapping when the legacy SQL needs one
+    remaining: tuple[Diagnostic, ...]  # plan's errors on the draft (or the bad input it met); empty when clean
+
+    @property
+    def clean(self) -> bool:
+        return not self.remaining
+
+
+def init(mapping_path: Path, root: Path, sources: Sequence[str], jobs: int | None = None) -> InitResult:
+    """Draft a mapping (and its prelude) from a scan of `root`, never overwriting a file, then plan on the draft.
+
+    The draft is written even when the plan finds errors: they are returned, for the user to settle in the
+    mapping (resolutions, moves), which is what the draft is for.
+    """
+    prelude_path = mapping_path.parent / PRELUDE_NAME
+    for path in (mapping_path, prelude_path):
+        if path.exists():
+            raise ConsolidateError.at(
+                "init.exists",
+                "a file already exists here; init never overwrites it",
+                Location(str(path)),
+                hint="choose another --mapping path (the prelude is drafted beside it), or edit the existing file",
+            )
     if not root.is_dir():
         raise ConsolidateError.at("init.root-missing", "root folder does not exist", Location(str(root)))
     folders = list(sources) or _sql_folders(root)
@@ -484,12 +507,28 @@ def init(mapping_path: Path, root: Path, sources: Sequence[str]) -> str:
         raise ConsolidateError.at("init.source-missing", "; ".join(problems), Location(str(root)))
     relative_root = Path(os.path.relpath(str(root), str(mapping_path.parent))).as_posix()
     scanned = scan(tree.files)
-    text = draft_mapping(scanned, relative_root, folders, sqitch_plans=_sqitch_plans(root, scanned))
+    plans, manifests = _sqitch_plans(root, scanned), _manifests(root, scanned)
+    drafted = draft(scanned, relative_root, folders, sqitch_plans=plans, manifests=manifests)
     mapping_path.parent.mkdir(parents=True, exist_ok=True)
-    # "x" mode: a file that appeared since the check above is still never overwritten.
-    with mapping_path.open("x", encoding="utf-8") as handle:
+    if drafted.prelude is not None:
+        _write_new(prelude_path, drafted.prelude)
+    _write_new(mapping_path, drafted.mapping)
+    written = prelude_path if drafted.prelude is not None else None
+    return InitResult(mapping_path, drafted.mapping, written, _remaining(mapping_path, jobs))
+
+
+def _write_new(path: Path, text: str) -> None:
+    # "x" mode: a file that appeared since the check in init is still never overwritten.
+    with path.open("x", encoding="utf-8") as handle:
         handle.write(text)
-    return text
+
+
+def _remaining(mapping_path: Path, jobs: int | None) -> tuple[Diagnostic, ...]:
+    """The errors `plan` reports on the draft; bad input found in it (a gap in the draft) is reported alike."""
+    try:
+        return planned(mapping_path, jobs).plan.errors
+    except ConsolidateError as error:
+        return error.diagnostics
 
 
 def _sqitch_plans(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
@@ -505,13 +544,37 @@ def _sqitch_plans(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
     return plans
 
 
+def _manifests(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
+    """Each release folder's files in run order, from the manifest.json beside them (`core.releases`)."""
+    folders = {
+        PurePosixPath(item.path).parent.as_posix()
+        for item in scanned.files
+        if item.name.scheme is Scheme.UNNUMBERED and release_version(item.path) is not None
+    }
+    found = {}
+    for folder in sorted(folders):
+        manifest = root / folder / MANIFEST_NAME
+        listed = manifest_files(manifest.read_text(encoding="utf-8", errors="replace")) if manifest.is_file() else None
+        if listed is not None:
+            found[folder] = listed
+    return found
+
+
 def _sql_folders(root: Path) -> list[str]:
-    """The top-most folders below root that hold .sql files, for `init` without explicit sources."""
-    found: list[str] = []
-    for path in sorted(root.rglob("*.sql"), key=lambda p: p.as_posix()):
-        relative = path.parent.relative_to(root).as_posix()
-        if any(part.startswith(".") for part in Path(relative).parts):
-            continue
-        if not any(relative == top or relative.startswith(top + "/") for top in found):
-            found = [top for top in found if not top.startswith(relative + "/")] + [relative]
-    return sorted(found)
+    """The top-most folders below root that hold .sql files, for `init` without explicit sources.
+
+    A folder per migration (diesel, Prisma, sqlx: `<version>_<name>/up.sql`) counts as its parent folder:
+    the tree of migrations is one source, not one source per migration.
+    """
+    folders = set()
+    for path in root.rglob("*.sql"):
+        relative = PurePosixPath(path.relative_to(root).as_posix())
+        if not any(part.startswith(".") for part in relative.parent.parts):
+            folders.add(_source_folder(relative))
+    return sorted(folder.as_posix() for folder in folders if not any(above in folders for above in folder.parents))
+
+
+def _source_folder(relative: PurePosixPath) -> PurePosixPath:
+    if parse_name(relative.as_posix()).scheme is Scheme.FOLDER:
+        return relative.parent.parent
+    return relative.parent

@@ -83,6 +83,21 @@ def test_diesel_dashed_timestamp_folder_is_a_folder_migration() -> None:
     assert name == FileName(Scheme.FOLDER, UP, "2020-01-01-000000", "create_users")
 
 
+def test_a_diesel_folder_with_a_fourth_dashed_part_keeps_it_in_the_version_not_the_name() -> None:
+    name = parse_name("migrations/2026-05-27-120000-0000_add_users_index/up.sql")
+    assert name == FileName(Scheme.FOLDER, UP, "2026-05-27-120000-0000", "add_users_index")
+
+
+def test_a_diesel_dashed_version_sorts_among_compact_timestamps_as_diesel_reads_it() -> None:
+    versions = ["2017-08-31-230457", "20140924113530", "00000000000000", "2026-05-27-120000-0000"]
+    assert sorted(versions, key=version_sort_key) == [
+        "00000000000000",
+        "20140924113530",
+        "2017-08-31-230457",
+        "2026-05-27-120000-0000",
+    ]
+
+
 def test_up_file_in_an_unnumbered_folder_is_unnumbered_and_named_after_the_folder() -> None:
     assert parse_name("legacy/seed/down.sql") == FileName(Scheme.UNNUMBERED, DOWN, None, "seed")
 

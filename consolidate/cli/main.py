@@ -14,6 +14,7 @@ from rich.console import Console
 from consolidate import commands
 from consolidate.cli.calling import call
 from consolidate.cli.changes_view import print_changes
+from consolidate.cli.init_view import init_summary
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
@@ -186,9 +187,17 @@ def init(
     root: Annotated[Path, typer.Option("--root", help="Folder the source paths are relative to.")] = Path("."),
     mapping: MappingOption = Path("mapping.yaml"),
 ) -> None:
-    """Draft a mapping.yaml from a scan of the legacy folders; never overwrites an existing file."""
-    call(lambda: commands.init(mapping, root, sources or []))
-    Console(stderr=True).print(f"wrote {mapping}; review it, then run `consolidate plan --mapping {mapping}`")
+    """Draft a mapping.yaml from a scan of the legacy folders, then plan on it; never overwrites a file.
+
+    Exit 0 once the draft is written, whether or not the plan on it is clean: the errors that remain are printed
+    with what to do, and are settled in the mapping (`consolidate plan` is the check that exits 1).
+    """
+    result = call(lambda: commands.init(mapping, root, sources or []))
+    wrote = f"wrote {mapping}" + (f" and its prelude {result.prelude}" if result.prelude else "")
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"{wrote}; review it", markup=False)
+    console = _stdout()
+    for line in init_summary(result):
+        console.print(line, markup=False)
 
 
 def main() -> None:

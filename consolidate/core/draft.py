@@ -1,52 +1,113 @@
 """Draft a mapping.yaml from a scan, for a user who has none (`consolidate init`).
 
 One target per legacy up file, files of the same feature (same name without the number) merged into one target,
-sorted by number then folder; unnumbered files come last. The draft is a starting point: the user reviews it,
-excludes bootstrap scripts and records resolutions that `consolidate plan` asks for.
+sorted by number then folder; unnumbered files come last. Files that are no migrations (bootstrap scripts,
+schema snapshots, sqlc queries, unpaired down files: `core.exclusions`) are drafted as exclusions with their
+reason; a tool's history table the SQL uses is declared and created in a prelude (`core.history`). The draft is
+a starting point: the user reviews it and records the resolutions that `consolidate plan` asks for.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import yaml
 
+from consolidate.core.exclusions import exclusions
+from consolidate.core.history import HistoryTable, history_tables, prelude_text
 from consolidate.core.naming import feature_key, version_sort_key
+from consolidate.core.releases import release_version
 from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
 SQITCH_VERIFY_REASON = "Sqitch verify scripts: checks that a change deployed, not migrations"
-SQLC_REASON = "sqlc queries (-- name: … annotations), not a migration; check, then keep or map"
-SNAPSHOT_REASON = "a schema snapshot, which repeats what the migrations define; check, then keep or map"
-_SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s+:\w+", re.MULTILINE)
-_SNAPSHOT_STEMS = frozenset({"schema", "structure", "dump", "db_schema", "schema_dump"})
+UNLISTED_REASON = "not listed in its release folder's manifest.json: the schema tool never runs it; check, then map"
+PRELUDE_NAME = "prelude.sql"
 HEADER = """\
 # Draft written by `consolidate init` from a scan of the legacy folders.
-# Review it: merge or split targets, exclude bootstrap scripts (with a reason), then run `consolidate plan`.
+# Review it: merge or split targets, check each exclusion's reason, then run `consolidate plan`.
 # Format reference: docs/mapping.md
+"""
+HISTORY_NOTE = """\
+# provided / prelude: the legacy SQL uses {tables}, which the migration tool created
+# before the first migration ran; {prelude} creates it again for a replay.
 """
 
 
-def _sort_key(item: LegacyFile, order: Mapping[str, Sequence[str]]) -> tuple[object, ...]:
-    folder = str(PurePosixPath(item.path).parent)
-    changes = order.get(str(PurePosixPath(folder).parent), ()) if item.name.scheme is Scheme.SQITCH else ()
-    place = changes.index(item.name.name) if item.name.name in changes else len(changes)
-    return (version_sort_key(item.name.version), folder, place, item.path)
+@dataclass(frozen=True)
+class Draft:
+    """The files `consolidate init` writes: the mapping, and a prelude when the legacy SQL needs one."""
+
+    mapping: str
+    prelude: str | None = None
 
 
-def _features(scan: ScanResult, order: Mapping[str, Sequence[str]]) -> list[list[LegacyFile]]:
-    """Group up files by feature, keeping the groups in order of their first file."""
-    groups: dict[str, list[LegacyFile]] = {}
-    checks = _sqitch_verify_folders(scan)
-    ups = (
-        f
-        for f in scan.files
-        if f.direction is Direction.UP and str(PurePosixPath(f.path).parent) not in checks and not _other_use(f)
-    )
-    for item in sorted(ups, key=lambda item: _sort_key(item, order)):
-        groups.setdefault(feature_key(item.name) or "migration", []).append(item)
-    return list(groups.values())
+@dataclass(frozen=True)
+class _Order:
+    """Run orders read beside the SQL: Sqitch plans (project folder → changes) and release manifests
+    (release folder → file names)."""
+
+    plans: Mapping[str, Sequence[str]]
+    manifests: Mapping[str, Sequence[str]]
+
+    def key(self, item: LegacyFile) -> tuple[object, ...]:
+        """Version, folder, place in the folder's plan or manifest, path: the order files are drafted in."""
+        folder = PurePosixPath(item.path).parent
+        if item.name.scheme is Scheme.SQITCH:
+            names, name = self.plans.get(str(folder.parent), ()), item.name.name
+        else:
+            names, name = self.manifests.get(str(folder), ()), PurePosixPath(item.path).name
+        place = names.index(name) if name in names else len(names)
+        return (version_sort_key(_version(item)), str(folder), place, item.path)
+
+
+def _version(item: LegacyFile) -> str | None:
+    """A file's version: from its name, or, for an unnumbered file in a release folder, the folder's."""
+    return release_version(item.path) if item.name.scheme is Scheme.UNNUMBERED else item.name.version
+
+
+def _sequence(item: LegacyFile) -> str:
+    """The folder whose files the tool ran as one sequence: a migration folder's or a release folder's parent."""
+    folder = PurePosixPath(item.path).parent
+    released = item.name.scheme is Scheme.UNNUMBERED and _version(item) is not None
+    return str(folder.parent if item.name.scheme is Scheme.FOLDER or released else folder)
+
+
+def _features(scan: ScanResult, order: _Order, excluded: Mapping[str, str]) -> list[tuple[str, list[LegacyFile]]]:
+    """Group up files by feature, keeping the groups in order of their first file: (target name, files).
+
+    Files of one feature in different folders are merged (the tree is scattered; no tool ordered them). Two of one
+    sequence are not: the tool ran it in order, with other files between them, and a merge would move the later
+    one ahead of those (`014_templates` and `017_templates` stay two targets, the second `templates_2`).
+    """
+    groups: list[tuple[str, list[LegacyFile]]] = []
+    by_feature: dict[str, list[list[LegacyFile]]] = {}
+    ups = (f for f in scan.files if f.direction is Direction.UP and not _below_any(f.path, excluded))
+    for item in sorted(ups, key=order.key):
+        feature = feature_key(item.name) or "migration"
+        same = by_feature.setdefault(feature, [])
+        group = next((files for files in same if _sequence(item) not in {_sequence(f) for f in files}), None)
+        if group is None:
+            group = []
+            same.append(group)
+            groups.append((_unique(feature, {name for name, _ in groups}), group))
+        group.append(item)
+    return groups
+
+
+def _unique(feature: str, taken: set[str]) -> str:
+    """The feature's name, or with the first free suffix `_2`, `_3`, … when another target has it."""
+    number = 1
+    name = feature
+    while name in taken:
+        number += 1
+        name = f"{feature}_{number}"
+    return name
+
+
+def _below_any(path: str, folders: Iterable[str]) -> bool:
+    return any(path == folder or path.startswith(folder + "/") for folder in folders)
 
 
 def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
@@ -55,24 +116,22 @@ def _sqitch_verify_folders(scan: ScanResult) -> set[str]:
     return {str(folder) for folder in folders if folder.name == "verify" and folder.parent / "deploy" in folders}
 
 
-def _sqitch_checks(scan: ScanResult) -> list[dict[str, str]]:
-    return [{"path": folder, "reason": SQITCH_VERIFY_REASON} for folder in sorted(_sqitch_verify_folders(scan))]
+def _excluded(scan: ScanResult, manifests: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Path → reason for every folder and file the draft leaves out: Sqitch checks, files no manifest lists,
+    then the other uses (`exclusions`)."""
+    checks = {folder: SQITCH_VERIFY_REASON for folder in sorted(_sqitch_verify_folders(scan))}
+    rest = [item for item in scan.files if not _below_any(item.path, checks)]
+    unlisted = {item.path: UNLISTED_REASON for item in rest if _unlisted(item, manifests)}
+    rest = [item for item in rest if item.path not in unlisted]
+    paired = {down for _, down in scan.downs}
+    unpaired = [item.path for item in rest if item.direction is Direction.DOWN and item.path not in paired]
+    sequenced = frozenset(item.path for item in rest if item.name.scheme is Scheme.UNNUMBERED and _version(item))
+    return checks | unlisted | exclusions(rest, unpaired, sequenced)
 
 
-def _other_use(item: LegacyFile) -> str | None:
-    """Why an unnumbered .sql file among migrations is something else, when it plainly is: sqlc's query files
-    (`-- name: GetUser :one`) and schema snapshots (schema.sql, structure.sql), which repeat every definition."""
-    if item.name.scheme is not Scheme.UNNUMBERED or item.direction is not Direction.UP:
-        return None
-    if _SQLC_QUERY.search(item.text):
-        return SQLC_REASON
-    if PurePosixPath(item.path).stem.lower() in _SNAPSHOT_STEMS:
-        return SNAPSHOT_REASON
-    return None
-
-
-def _other_uses(scan: ScanResult) -> list[dict[str, str]]:
-    return [{"path": f.path, "reason": reason} for f in scan.files if (reason := _other_use(f)) is not None]
+def _unlisted(item: LegacyFile, manifests: Mapping[str, Sequence[str]]) -> bool:
+    listed = manifests.get(str(PurePosixPath(item.path).parent))
+    return listed is not None and PurePosixPath(item.path).name not in listed
 
 
 def draft_mapping(
@@ -82,31 +141,54 @@ def draft_mapping(
     width: int | None = None,
     sqitch_plans: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
-    """Return the text of a draft mapping.yaml for the scanned files.
+    """The text of a draft mapping.yaml for the scanned files (see `draft`)."""
+    return draft(scan, root, sources, width, sqitch_plans=sqitch_plans).mapping
+
+
+def draft(
+    scan: ScanResult,
+    root: str,
+    sources: Sequence[str],
+    width: int | None = None,
+    *,
+    sqitch_plans: Mapping[str, Sequence[str]] | None = None,
+    manifests: Mapping[str, Sequence[str]] | None = None,
+) -> Draft:
+    """Draft a mapping for the scanned files, and the prelude it names when the legacy SQL needs one.
 
     `sqitch_plans` maps the folder of a Sqitch project (holding deploy/ and revert/) to its changes in plan order
     (`sqitch.plan_changes`): its deploy scripts are drafted in that order, and its verify/ folder is excluded.
+    `manifests` maps a release folder (`versioned/v1.7`) to its files in run order (`releases.manifest_files`).
+    A file or folder under `sources` that is no migration (`exclusions`) is drafted as an exclusion with its reason.
     """
-    features = _features(scan, sqitch_plans or {})
-    width = width or max(3, len(str(len(features))))
-    migrations = [
-        {
-            "version": number,
-            "name": feature_key(files[0].name) or f"migration_{number}",
-            "description": "",
-            "sources": [item.path for item in files],
-        }
-        for number, files in enumerate(features, start=1)
-    ]
-    document = {
+    excluded = _excluded(scan, manifests or {})
+    features = _features(scan, _Order(sqitch_plans or {}, manifests or {}), excluded)
+    tables = history_tables([item for _, files in features for item in files])
+    document: dict[str, object] = {
         "version": 1,
         "dialect": "postgres",
         "root": root,
         "output": "deploy/migrations",
-        "width": width,
+        "width": width or max(3, len(str(len(features)))),
         "sources": sorted(sources),
-        "migrations": migrations,
     }
-    if excluded := _sqitch_checks(scan) + _other_uses(scan):
-        document["exclude"] = excluded
-    return HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+    if tables:
+        document |= {"provided": [table.provided for table in tables], "prelude": PRELUDE_NAME}
+    document["migrations"] = _migrations(features)
+    if excluded:
+        document["exclude"] = [{"path": path, "reason": reason} for path, reason in excluded.items()]
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+    return Draft(HEADER + _notes(tables) + text, prelude_text(tables) if tables else None)
+
+
+def _migrations(features: Sequence[tuple[str, Sequence[LegacyFile]]]) -> list[dict[str, object]]:
+    return [
+        {"version": number, "name": name, "description": "", "sources": [item.path for item in files]}
+        for number, (name, files) in enumerate(features, start=1)
+    ]
+
+
+def _notes(tables: Sequence[HistoryTable]) -> str:
+    if not tables:
+        return ""
+    return HISTORY_NOTE.format(tables=", ".join(table.name for table in tables), prelude=PRELUDE_NAME)

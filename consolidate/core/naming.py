@@ -10,8 +10,11 @@ import re
 
 from consolidate.model import Direction, FileName, Scheme
 
-# Digits with optional dotted parts ("010", "1.2"), or diesel's dashed timestamp ("2020-01-01-000000").
-_FOLDER_ID = re.compile(r"^(\d{4}-\d{2}-\d{2}-\d{6}|\d+(?:\.\d+)*)[^a-zA-Z0-9]*(.*)\Z", re.DOTALL | re.ASCII)
+# Diesel's dashed timestamp, with the fourth dashed part of newer diesel_cli folders ("2020-01-01-000000-0000").
+_DIESEL_ID = r"\d{4}-\d{2}-\d{2}-\d{6}(?:-\d+)?"
+_DIESEL_VERSION = re.compile(_DIESEL_ID + r"\Z", re.ASCII)
+# Digits with optional dotted parts ("010", "1.2"), or diesel's dashed timestamp.
+_FOLDER_ID = re.compile(rf"^({_DIESEL_ID}|\d+(?:\.\d+)*)[^a-zA-Z0-9]*(.*)\Z", re.DOTALL | re.ASCII)
 _FLYWAY = re.compile(r"^([VvUu])(\d+(?:[._]\d+)*)__(.*)\Z", re.DOTALL | re.ASCII)
 _REPEATABLE = re.compile(r"^[Rr]__(.*)\Z", re.DOTALL | re.ASCII)
 _NUMBERED = re.compile(r"^(\d+(?:\.\d+)*)(.*)\Z", re.DOTALL | re.ASCII)
@@ -56,6 +59,10 @@ def feature_key(name: FileName) -> str:
 def version_identity(version: str) -> VersionKey:
     """Numeric parts of a version, so that ``010`` = ``10``, ``1_2`` = ``1.2`` and ``1.0`` = ``1``."""
     # (length, digits) without leading zeros compares like the number, without int()'s size limit.
+    if _DIESEL_VERSION.match(version):
+        # Diesel's version is the folder's prefix without its dashes: 2017-08-31-230457 is 20170831230457,
+        # and sorts among the 14-digit timestamps of the same tree.
+        version = version.replace("-", "")
     numbers = [digits.lstrip("0") for digits in _DIGITS.findall(version)]
     parts = [(len(number), number) for number in numbers]
     while len(parts) > 1 and parts[-1] == (0, ""):
