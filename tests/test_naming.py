@@ -178,7 +178,8 @@ def test_the_version_is_written_in_the_path(path: str) -> None:
 
 @given(st.from_regex(r"[0-9]{1,11}", fullmatch=True), st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True))
 def test_numbered_up_and_down_names_agree_on_version_and_name(version: str, name: str) -> None:
-    assume(not re.search(r"_(up|down|rollback|revert|undo)$", name))  # those are direction suffixes themselves
+    # Those are direction suffixes themselves, also as the whole name (`0_up.sql`).
+    assume(not re.search(r"_(up|down|rollback|revert|undo)$", f"_{name}"))
     up, down = parse_name(f"{version}_{name}.sql"), parse_name(f"{version}_{name}_down.sql")
     assert (up.direction, down.direction) == (UP, DOWN)
     assert (up.version, feature_key(up)) == (down.version, feature_key(down))
