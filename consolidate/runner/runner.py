@@ -25,7 +25,6 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import endpoint, error_text, redact
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
@@ -44,6 +43,7 @@ from consolidate.runner.tracking import (
     session_defaults,
     table_name,
 )
+from consolidate.transactions import FIRST_WORDS, cannot_run_in_transaction
 
 LOCK_WAIT = 60.0  # seconds
 STUB_MARK = "-- consolidate: stub"
