@@ -273,3 +273,8 @@ def test_set_local_is_no_finding() -> None:
 def test_a_setting_the_source_resets_itself_is_no_finding() -> None:
     files = {"a.sql": "SET ROLE admin;\nCREATE TABLE t (id int);\nRESET ROLE;\n", "b.sql": "SELECT 1;\n"}
     assert coded(hazards(files), "plan.session-setting") == []
+
+
+def test_a_prisma_migration_is_not_taken_for_a_diesel_one() -> None:
+    files = {"1_a/migration.sql": "SET timezone = 'UTC';\n", "2_b/migration.sql": "SELECT 1;\n"}
+    assert coded(hazards(files, [["1_a/migration.sql"], ["2_b/migration.sql"]]), "plan.session-setting") == []

@@ -54,8 +54,8 @@ _CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT"
 # by one migration reached the later ones.
 _ONE_CONNECTION = {Scheme.GOLANG: "golang-migrate", Scheme.FOLDER: "diesel"}
 _ATOMICITY = (
-    "the runner then runs version {version} statement by statement, each committed on its own: a failure leaves "
-    "the statements before it applied and the version unrecorded"
+    "the runner then runs the version statement by statement, each committed on its own: a failure leaves the "
+    "statements before it applied and the version unrecorded"
 )
 
 
@@ -198,7 +198,7 @@ def _no_transaction_finding(placed: _Placed, what: str) -> Diagnostic:
     hint = f"map {path} to a version of its own" + ("" if alone else ", after splitting this statement out of it")
     return Diagnostic(
         "plan.no-transaction",
-        f"{what} cannot run in a transaction block: " + _ATOMICITY.format(version=_label(placed.target)),
+        f"{what} cannot run in a transaction block, so neither can version {_label(placed.target)}: {_ATOMICITY}",
         placed.statement.location,
         hint,
         Severity.WARNING,
@@ -238,7 +238,7 @@ def _control_finding(statement: Statement, control: str, target: PlannedTarget, 
         if not wrapped:
             yield Diagnostic(
                 "plan.explicit-transaction",
-                f"{control} in a source without a transaction of its own: here it runs inside the version's",
+                f"{control} in a source without a transaction of its own: it now runs in the version's transaction",
                 statement.location,
                 "check that the source meant it to; under psql -f it failed (no transaction block)",
                 Severity.WARNING,
@@ -246,7 +246,7 @@ def _control_finding(statement: Statement, control: str, target: PlannedTarget, 
         return
     yield Diagnostic(
         "plan.explicit-transaction",
-        f"{control} inside version {_label(target)}: " + _ATOMICITY.format(version=_label(target)),
+        f"{control} inside version {_label(target)}, which runs in one transaction: {_ATOMICITY}",
         statement.location,
         f"remove it, or split {statement.path} at line {statement.line} into sources mapped to separate versions",
     )
@@ -284,8 +284,11 @@ def _session_settings(targets: Sequence[PlannedTarget], scan: ScanResult) -> Ite
 
 
 def _one_connection_tool(scan: ScanResult, path: str) -> str | None:
+    """The legacy tool that ran `path` with every other migration on one connection, as its naming tells."""
     legacy = scan.file(path)
-    return _ONE_CONNECTION.get(legacy.name.scheme) if legacy is not None else None
+    if legacy is None or (legacy.name.scheme is Scheme.FOLDER and not path.endswith("/up.sql")):
+        return None  # Prisma's <id>_name/migration.sql shares the folder scheme; how it connects is not known here
+    return _ONE_CONNECTION.get(legacy.name.scheme)
 
 
 def _setting(statement: Statement) -> str | None:
