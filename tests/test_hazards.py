@@ -13,6 +13,7 @@ from consolidate.core.hazards import transaction_hazards, wrapping_transaction
 from consolidate.core.plan import build_plan
 from consolidate.core.scan import scan
 from consolidate.core.statements import parse_file
+from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.model import Diagnostic, RawFile, Severity
 from tests.planning import mapping
@@ -168,6 +169,24 @@ def test_postgresql_refuses_a_certain_use_in_the_adding_transaction_and_accepts_
 @pytest.mark.parametrize("use", HARMLESS_USES)
 def test_postgresql_accepts_a_harmless_use_in_the_adding_transaction(database: str, use: str) -> None:
     assert run_after_add(database, use, split=False) is None
+
+
+def replayed(server: Server, files: list[tuple[str, str]], per_file_transaction: bool) -> list[tuple[int, str]]:
+    with scratch_database(server, "hazards_replay") as url:
+        failures = replay_files(url, files, per_file_transaction=per_file_transaction).failures
+    return [(failure.line, failure.sqlstate) for failure in failures]
+
+
+def test_the_tree_the_error_is_about_fails_on_postgresql_as_one_version_and_not_as_its_legacy_files(
+    service_server: Server,
+) -> None:
+    files = {"a.sql": TYPE_AND_TABLE, "b.sql": ADD, "c.sql": "UPDATE t SET m = 'meh';\n"}
+    assert coded(hazards(files, [["a.sql", "b.sql", "c.sql"]]), "plan.enum-value-used") == [("c.sql:1", Severity.ERROR)]
+    legacy = list(files.items())
+    assert replayed(service_server, legacy, per_file_transaction=False) == []
+    assert replayed(service_server, [("001.sql", "".join(files.values()))], per_file_transaction=True) == [(4, "55P04")]
+    split = [("001.sql", TYPE_AND_TABLE + ADD), ("002.sql", files["c.sql"])]
+    assert replayed(service_server, split, per_file_transaction=True) == []
 
 
 # --- statements that cannot run in a transaction block -------------------------------------------------------------
