@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consolidate.core.enum_uses import Strength, added_value, enum_use, typed_columns
 from consolidate.core.hazards import transaction_hazards, wrapping_transaction
@@ -123,6 +125,13 @@ def test_a_column_added_by_alter_table_counts_as_of_the_type() -> None:
     assert coded(hazards(files, [["a.sql"], ["b.sql", "c.sql"]]), "plan.enum-value-used") == [
         ("c.sql:1", Severity.ERROR)
     ]
+
+
+def test_a_column_changed_to_the_type_counts_as_of_the_type() -> None:
+    added = added_value(ADD)
+    assert added is not None
+    columns = typed_columns(added, [TYPE_AND_TABLE, "ALTER TABLE t ALTER COLUMN n TYPE mood USING n::mood;"])
+    assert columns.of("t") == {"m", "n"}
 
 
 # --- on PostgreSQL: the evidence that the error is right -----------------------------------------------------------
@@ -297,3 +306,34 @@ def test_a_setting_the_source_resets_itself_is_no_finding() -> None:
 def test_a_prisma_migration_is_not_taken_for_a_diesel_one() -> None:
     files = {"1_a/migration.sql": "SET timezone = 'UTC';\n", "2_b/migration.sql": "SELECT 1;\n"}
     assert coded(hazards(files, [["1_a/migration.sql"], ["2_b/migration.sql"]]), "plan.session-setting") == []
+
+
+SQL_PIECES = st.sampled_from(
+    [
+        "ALTER TABLE t ALTER COLUMN m TYPE text",
+        "CREATE TABLE t OF some_type",
+        "ALTER TABLE ONLY t ADD COLUMN m mood DEFAULT ''",
+        "INSERT INTO t DEFAULT VALUES",
+        "DO ''",
+        "DO $$ BEGIN $$",
+        "CREATE FUNCTION f() RETURNS int AS ''",
+        "'meh'",
+        "m = 'meh'",
+        "BEGIN",
+        "COMMIT",
+        "SET ROLE",
+        ";",
+        "(",
+        "$$",
+        "--",
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(SQL_PIECES, max_size=8).map(" ".join))
+def test_reading_any_statement_for_enum_uses_never_raises(text: str) -> None:
+    added = added_value(ADD)
+    assert added is not None
+    columns = typed_columns(added, [TYPE_AND_TABLE, text])
+    assert enum_use(text, added, columns) is None or "meh" in text

@@ -78,7 +78,7 @@ def added_value(text: str) -> AddedValue | None:
         return None
     for kind, fields in _statements(text):
         if kind == "AlterEnumStmt" and fields.get("newVal") is not None and not fields.get("oldVal"):
-            return AddedValue(tuple(_strings(fields["typeName"])), fields["newVal"])
+            return AddedValue(tuple(_strings(fields.get("typeName", []))), fields["newVal"])
     return None
 
 
@@ -95,7 +95,7 @@ def typed_columns(added: AddedValue, texts: Iterable[str]) -> TypedColumns:
 
 def enum_use(text: str, added: AddedValue, columns: TypedColumns) -> Evidence | None:
     """How strongly the statement `text` uses `added`'s value as a value of its type, and how; None if not."""
-    if added.value not in text or added_value(text) is not None:
+    if not added.value or added.value not in text or added_value(text) is not None:
         return None
     found = [_evidence(kind, fields, added, columns) for kind, fields in _statements(text)]
     return _strongest(found)
@@ -142,7 +142,7 @@ def _walk(
 def _strings(items: list[dict[str, Any]]) -> Iterator[str]:
     for item in items:
         if "String" in item:
-            yield item["String"]["sval"]
+            yield item["String"].get("sval", "")  # JSON leaves out empty strings
 
 
 def _type_names(fields: dict[str, Any] | None) -> list[str]:
@@ -159,13 +159,14 @@ def _note_columns(columns: TypedColumns, added: AddedValue, kind: str, fields: d
     if kind not in ("CreateStmt", "AlterTableStmt") or table is None:
         return
     for node_kind, node, path in _walk(kind, fields):
-        if node_kind == "ColumnDef":
+        name = node.get("colname") if node_kind == "ColumnDef" else None  # ALTER COLUMN … TYPE's has none
+        if name is not None:
             if kind == "CreateStmt" and len(path) == 1:
-                columns.order.setdefault(table, []).append(node["colname"])
+                columns.order.setdefault(table, []).append(name)
             if added.is_type(_type_names(node.get("typeName"))):
-                columns.typed.setdefault(table, set()).add(node["colname"])
+                columns.typed.setdefault(table, set()).add(name)
         elif node_kind == "AlterTableCmd" and node.get("subtype") == "AT_AlterColumnType" and _new_type_is(node, added):
-            columns.typed.setdefault(table, set()).add(node["name"])
+            columns.typed.setdefault(table, set()).add(node.get("name", ""))
 
 
 def _new_type_is(command: dict[str, Any], added: AddedValue) -> bool:
@@ -205,7 +206,7 @@ def _scope(
         if "relname" in node:
             scope |= columns.of(node["relname"])
         elif node_kind == "ColumnDef" and added.is_type(_type_names(node.get("typeName"))):
-            scope.add(node["colname"])
+            scope.add(node.get("colname", ""))
     return scope
 
 
@@ -277,7 +278,7 @@ def _inserted(path: tuple[Frame, ...], added: AddedValue, columns: TypedColumns,
     insert = next((fields for kind, fields, _, _ in path if kind == "InsertStmt"), None)
     if position is None or insert is None:
         return None
-    table = insert["relation"]["relname"]
+    table = insert.get("relation", {}).get("relname", "")
     named = [target["ResTarget"].get("name") for target in insert.get("cols", [])]
     order = named or columns.order.get(table, [])
     column = order[position] if position < len(order) else None
@@ -302,7 +303,7 @@ def _table(path: tuple[Frame, ...]) -> str | None:
     """The table of the nearest INSERT or UPDATE above the frames."""
     for kind, fields, _, _ in reversed(path):
         if kind in ("InsertStmt", "UpdateStmt"):
-            relname: str | None = fields["relation"]["relname"]
+            relname: str | None = fields.get("relation", {}).get("relname")
             return relname
     return None
 
@@ -333,20 +334,20 @@ def _in_bodies(kind: str, fields: dict[str, Any], added: AddedValue, columns: Ty
 def _options(fields: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     for option in fields.get("args", []) + fields.get("options", []):
         if "DefElem" in option:
-            yield option["DefElem"]["defname"], option["DefElem"].get("arg")
+            yield option["DefElem"].get("defname", ""), option["DefElem"].get("arg")
 
 
 def _language(fields: dict[str, Any]) -> str:
     for name, arg in _options(fields):
         if name == "language" and isinstance(arg, dict) and "String" in arg:
-            return str(arg["String"]["sval"]).lower()
+            return str(arg["String"].get("sval", "")).lower()
     return "plpgsql"  # a DO block's default language
 
 
 def _body(fields: dict[str, Any]) -> str | None:
     for name, arg in _options(fields):
         if name == "as" and isinstance(arg, dict):
-            strings = list(_strings(arg["List"]["items"])) if "List" in arg else list(_strings([arg]))
+            strings = list(_strings(arg["List"].get("items", []))) if "List" in arg else list(_strings([arg]))
             return strings[0] if strings else None
     return None
 
