@@ -337,3 +337,10 @@ def test_reading_any_statement_for_enum_uses_never_raises(text: str) -> None:
     assert added is not None
     columns = typed_columns(added, [TYPE_AND_TABLE, text])
     assert enum_use(text, added, columns) is None or "meh" in text
+
+
+def test_the_settings_of_one_source_are_one_finding_at_the_first() -> None:
+    files = {"a.sql": "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSELECT 1;\n", "b.sql": "SELECT 1;\n"}
+    [finding] = [finding for finding in hazards(files) if finding.code == "plan.session-setting"]
+    assert str(finding.location) == "a.sql:1"
+    assert "statement_timeout (line 1), lock_timeout (line 2)" in finding.message

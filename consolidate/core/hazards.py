@@ -150,6 +150,11 @@ def _enum_values(targets: Sequence[PlannedTarget], scan: ScanResult) -> Iterator
                 adds.append((added_here, placed))
 
 
+def _next_source(placed: _Placed) -> str:
+    paths = [source.path for source in placed.target.sources]
+    return paths[paths.index(placed.source.path) + 1]
+
+
 def _enum_finding(added: AddedValue, at: _Placed, use: _Placed, evidence: Evidence) -> Diagnostic:
     same_source = at.source.path == use.source.path
     certain = evidence.strength is Strength.CERTAIN
@@ -164,7 +169,8 @@ def _enum_finding(added: AddedValue, at: _Placed, use: _Placed, evidence: Eviden
         )
     else:
         hint = (
-            f"end version {_label(at.target)} after {at.source.path} and start a new version with the source after it"
+            f"end version {_label(at.target)} after {at.source.path}: map {_next_source(at)} and the sources after "
+            "it to a new version"
         )
     if not certain:
         hint += f" (if '{added.value}' here is a value of {added.type_name})"
@@ -270,17 +276,25 @@ def _transaction_mode(target: PlannedTarget) -> Iterator[Diagnostic]:
 
 
 def _session_settings(targets: Sequence[PlannedTarget], scan: ScanResult) -> Iterator[Diagnostic]:
+    """One finding per source, at its first lasting SET: a pg_dump header alone sets half a dozen."""
     for number, target in enumerate(targets):
         later = number + 1 < len(targets)
         for position, source in enumerate(target.sources):
             following = target.sources[position + 1] if position + 1 < len(target.sources) else None
             tool = _one_connection_tool(scan, source.path)
-            if following is None and (tool is None or not later):
-                continue
-            for index, statement in enumerate(source.statements):
-                name = _setting(statement)
-                if name is not None and not _undone(name, source.statements[index + 1 :]):
-                    yield _setting_finding(statement, name, target, following, tool)
+            lasting = _lasting_settings(source) if following is not None or (tool is not None and later) else []
+            if lasting:
+                yield _setting_finding(lasting, target, following, tool)
+
+
+def _lasting_settings(source: PlannedSource) -> list[tuple[str, Statement]]:
+    """The session settings the source makes and does not reset itself, with the statement making each."""
+    found = []
+    for index, statement in enumerate(source.statements):
+        name = _setting(statement)
+        if name is not None and not _undone(name, source.statements[index + 1 :]):
+            found.append((name, statement))
+    return found
 
 
 def _one_connection_tool(scan: ScanResult, path: str) -> str | None:
@@ -309,15 +323,20 @@ def _undone(name: str, later: Sequence[Statement]) -> bool:
 
 
 def _setting_finding(
-    statement: Statement, name: str, target: PlannedTarget, following: PlannedSource | None, tool: str | None
+    lasting: list[tuple[str, Statement]], target: PlannedTarget, following: PlannedSource | None, tool: str | None
 ) -> Diagnostic:
+    first = lasting[0][1]
+    names = (
+        ", ".join(f"{name} (line {statement.line})" for name, statement in lasting) if lasting[1:] else lasting[0][0]
+    )
+    it, last = ("it", "lasts") if len(lasting) == 1 else ("them", "last")
     if following is not None:
-        message = f"SET {name} lasts for the session: version {_label(target)} resets it before {following.path}"
+        message = f"SET {names} {last} for the session: version {_label(target)} resets {it} before {following.path}"
     else:
-        message = f"SET {name} lasts for the session: the runner resets it after version {_label(target)}"
+        message = f"SET {names} {last} for the session: the runner resets {it} after version {_label(target)}"
     if tool is not None:
-        message += f"; {tool} ran later migrations on the same connection, so there this setting reached them"
+        message += f"; {tool} ran later migrations on the same connection, so there {it} reached them"
         hint = "check that later sources do not rely on it; repeat the SET in those that do"
     else:
         hint = f"if {following.path if following else 'a later source'} relies on it, repeat the SET there"
-    return Diagnostic("plan.session-setting", message, statement.location, hint, Severity.WARNING)
+    return Diagnostic("plan.session-setting", message, first.location, hint, Severity.WARNING)
