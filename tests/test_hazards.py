@@ -106,6 +106,11 @@ def test_a_value_used_in_a_later_version_is_fine() -> None:
     assert coded(found, "plan.enum-value-used") == []
 
 
+def test_a_statement_that_commits_what_came_before_it_ends_the_hazard() -> None:
+    files = {"a.sql": TYPE_AND_TABLE, "b.sql": ADD, "c.sql": "VACUUM t;\nUPDATE t SET m = 'meh';\n"}
+    assert coded(hazards(files, [["a.sql"], ["b.sql", "c.sql"]]), "plan.enum-value-used") == []
+
+
 def test_the_same_literal_in_an_unrelated_table_is_no_finding() -> None:
     files = {"a.sql": TYPE_AND_TABLE + "CREATE TABLE audit (message text);\n", "b.sql": ADD}
     files["c.sql"] = "INSERT INTO audit (message) VALUES ('meh');\n"
@@ -196,6 +201,11 @@ def test_the_tree_the_error_is_about_fails_on_postgresql_as_one_version_and_not_
     assert replayed(service_server, [("001.sql", "".join(files.values()))], per_file_transaction=True) == [(4, "55P04")]
     split = [("001.sql", TYPE_AND_TABLE + ADD), ("002.sql", files["c.sql"])]
     assert replayed(service_server, split, per_file_transaction=True) == []
+
+
+def test_a_vacuum_between_the_add_and_the_use_lets_the_version_replay(service_server: Server) -> None:
+    version = TYPE_AND_TABLE + ADD + "VACUUM t;\nUPDATE t SET m = 'meh';\n"
+    assert replayed(service_server, [("001.sql", version)], per_file_transaction=True) == []
 
 
 # --- statements that cannot run in a transaction block -------------------------------------------------------------

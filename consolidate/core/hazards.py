@@ -139,6 +139,8 @@ def _enum_values(targets: Sequence[PlannedTarget], scan: ScanResult) -> Iterator
     for target in targets:
         adds: list[tuple[AddedValue, _Placed]] = []
         for placed in _placed(target):
+            if cannot_run_in_transaction(_words(placed.statement)):
+                adds = []  # runner and verify alike commit what came before it: the values are usable after it
             for added, at in adds:
                 if added not in columns:
                     columns[added] = typed_columns(added, texts)
