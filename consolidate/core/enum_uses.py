@@ -192,7 +192,7 @@ def _evidence(kind: str, fields: dict[str, Any], added: AddedValue, columns: Typ
         if node_kind == "A_Const" and _const(node) == added.value
     ]
     if found and not any(found) and _mentions(nodes, added, scope):
-        found.append(Evidence(Strength.LIKELY, f"mentions {added.type_name} or a column of it next to the value"))
+        found.append(Evidence(Strength.LIKELY, f"has it next to {added.type_name} or a column of it"))
     found += _in_bodies(kind, fields, added, columns)
     return _strongest(found)
 
@@ -226,6 +226,8 @@ def _last_field(column_ref: dict[str, Any]) -> str | None:
 
 def _judge(path: tuple[Frame, ...], added: AddedValue, columns: TypedColumns, scope: set[str]) -> Evidence | None:
     """What the frames above one literal of the value say about its use."""
+    if not path:
+        return None
     for rule in _RULES:
         evidence = rule(path, added, columns, scope)
         if evidence is not None:

@@ -162,7 +162,7 @@ def _enum_finding(added: AddedValue, at: _Placed, use: _Placed, evidence: Eviden
     certain = evidence.strength is Strength.CERTAIN
     message = (
         f"'{added.value}' is a new value of {added.type_name}, added at {at.statement.location} in the same "
-        f"version: this statement {evidence.how}, which PostgreSQL refuses (55P04) until the ALTER TYPE commits"
+        f"version: this statement {evidence.how}; PostgreSQL refuses such a use (55P04) until the ALTER TYPE commits"
     )
     if same_source:
         hint = (
