@@ -275,6 +275,11 @@ def test_an_isolation_level_set_after_the_first_statement_of_a_version_is_an_err
     assert coded(hazards(files, [["b.sql", "a.sql"]]), "plan.transaction-mode") == []
 
 
+def test_an_isolation_level_first_in_a_wrapped_first_source_is_fine() -> None:
+    files = {"a.sql": "BEGIN;\nSET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nSELECT 1;\nCOMMIT;\n"}
+    assert coded(hazards(files | {"b.sql": "SELECT 1;\n"}), "plan.transaction-mode") == []
+
+
 # --- session settings ----------------------------------------------------------------------------------------------
 
 

@@ -241,7 +241,7 @@ def _wrap_finding(source: PlannedSource) -> Diagnostic:
 
 
 def _control_finding(statement: Statement, control: str, target: PlannedTarget, wrapped: bool) -> Iterator[Diagnostic]:
-    """SAVEPOINT and RELEASE work inside the version's transaction: a note unless the source had its own."""
+    """SAVEPOINT and RELEASE work inside the version's transaction: a warning unless the source had its own."""
     if control in ("SAVEPOINT", "RELEASE"):
         if not wrapped:
             yield Diagnostic(
@@ -262,7 +262,9 @@ def _control_finding(statement: Statement, control: str, target: PlannedTarget, 
 
 def _transaction_mode(target: PlannedTarget) -> Iterator[Diagnostic]:
     """SET TRANSACTION ISOLATION LEVEL must come before any query of its transaction: here, the version's."""
-    for position, placed in enumerate(_placed(target)):
+    left_out = wrapping_transaction(placed.statement for placed in _placed(target))
+    kept = [placed for placed in _placed(target) if (placed.statement.path, placed.statement.index) not in left_out]
+    for position, placed in enumerate(kept):
         words = _words(placed.statement)
         if position and words[:2] == ("SET", "TRANSACTION") and "ISOLATION" in words:
             yield Diagnostic(
