@@ -58,10 +58,10 @@ from consolidate.db.extensions import (
     ways_out,
 )
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.transactions import cannot_run_in_transaction
 from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, redact
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
+from consolidate.transactions import cannot_run_in_transaction
 
 Connection = psycopg.Connection[TupleRow]
 

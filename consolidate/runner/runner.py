@@ -26,7 +26,6 @@ from psycopg.pq import TransactionStatus
 
 from consolidate.core.comments import code_start
 from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import endpoint, error_text, redact
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
@@ -45,6 +44,7 @@ from consolidate.runner.tracking import (
     session_defaults,
     table_name,
 )
+from consolidate.transactions import FIRST_WORDS, cannot_run_in_transaction
 
 LOCK_WAIT = 60.0  # seconds
 STUB_MARK = "-- consolidate: stub"

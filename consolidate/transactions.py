@@ -1,4 +1,7 @@
-"""Which statements PostgreSQL refuses inside a transaction block: one rule for the replay and the runner."""
+"""Which statements PostgreSQL refuses inside a transaction block: one rule for the plan, the replay and the runner.
+
+Pure and stdlib-only, beside diagnostics.py rather than in core: the runner, which must start without the core
+(tests/test_layers.py), needs it too."""
 
 from __future__ import annotations
 
