@@ -388,6 +388,7 @@ class Plan:
     excluded: tuple[Exclusion, ...]
     fallbacks: int  # statements carried verbatim because sqlglot only parsed them as exp.Command
     statements: int  # statements read from mapped sources
+    transaction_wraps: frozenset[tuple[str, int]] = frozenset()  # (path, index) of BEGIN/COMMIT left out
 
     @property
     def unresolved(self) -> tuple[Conflict, ...]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consolidate.core.enum_uses import Strength, added_value, enum_use, typed_columns
-from consolidate.core.hazards import transaction_hazards, wrapping_transaction
+from consolidate.core.hazards import wrapping_transaction
 from consolidate.core.plan import build_plan
 from consolidate.core.scan import scan
 from consolidate.core.statements import parse_file
@@ -30,7 +30,18 @@ def hazards(files: dict[str, str], versions: Sequence[Sequence[str]] | None = No
     parsed = {path: parse_file(path, text) for path, text in files.items()}
     plan, problems = build_plan(mapping(versions or [list(files)]), scanned, parsed)
     assert not problems, problems
-    return list(transaction_hazards(plan.targets, scanned))
+    return [finding for finding in plan.findings if finding.code in HAZARD_CODES]
+
+
+HAZARD_CODES = frozenset(
+    {
+        "plan.enum-value-used",
+        "plan.no-transaction",
+        "plan.explicit-transaction",
+        "plan.transaction-mode",
+        "plan.session-setting",
+    }
+)
 
 
 def coded(found: list[Diagnostic], code: str) -> list[tuple[str, Severity]]:

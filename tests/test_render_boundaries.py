@@ -237,3 +237,29 @@ def test_a_rollback_runs_when_a_legacy_down_script_lacks_its_last_semicolon(data
     assert replayed_version(database, "versions/001_t1.sql", "down/001_t1_down.sql") == []
     with psycopg.connect(database) as connection:
         assert connection.execute("SELECT to_regclass('robots'), to_regclass('parts')").fetchone() == (None, None)
+
+
+WRAPPED_SOURCES = [
+    "BEGIN;\nCREATE TABLE wrapped_a (id int);\nCOMMIT;\n",
+    "BEGIN;\nCREATE TABLE wrapped_b (id int);\nCOMMIT;\n",
+]
+
+
+def test_a_begin_commit_wrapping_a_whole_source_is_left_out_with_a_note() -> None:
+    plan, _, tree = render([WRAPPED_SOURCES])
+    statements = canonical(tree["versions/001_t1.sql"])
+    assert statements == ["CREATE TABLE wrapped_a (id int)", "CREATE TABLE wrapped_b (id int)"]
+    assert tree["versions/001_t1.sql"].count("transaction control left out") == 4
+    assert sorted(plan.transaction_wraps) == [("t0/f0.sql", 0), ("t0/f0.sql", 2), ("t0/f1.sql", 0), ("t0/f1.sql", 2)]
+
+
+@pytest.mark.db
+def test_a_version_of_wrapped_sources_is_one_transaction_so_a_later_failure_undoes_the_first_source(
+    database: str,
+) -> None:
+    failing = WRAPPED_SOURCES[1].replace("(id int)", "(id int REFERENCES missing (id))")
+    _, _, tree = render([[WRAPPED_SOURCES[0], failing]])
+    replayed = replay_files(database, [("versions/001_t1.sql", tree["versions/001_t1.sql"])], per_file_transaction=True)
+    assert [failure.sqlstate for failure in replayed.failures] == ["42P01"]
+    with psycopg.connect(database) as connection:
+        assert connection.execute("SELECT to_regclass('wrapped_a')").fetchone() == (None,)

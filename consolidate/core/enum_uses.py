@@ -24,7 +24,7 @@ from typing import Any
 
 from pglast.parser import ParseError, parse_plpgsql_json, parse_sql_json
 
-from consolidate.core.scan import code_start
+from consolidate.core.comments import code_start
 
 _ADD_VALUE = re.compile(r"\bADD\s+VALUE\b", re.IGNORECASE)
 _PLPGSQL_WRAP = "CREATE FUNCTION consolidate_do() RETURNS void LANGUAGE plpgsql AS $consolidate_do${}$consolidate_do$"

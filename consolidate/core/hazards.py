@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from consolidate.core.comments import code_start
 from consolidate.core.enum_uses import (
     AddedValue,
     Evidence,
@@ -34,7 +35,6 @@ from consolidate.core.enum_uses import (
     enum_use,
     typed_columns,
 )
-from consolidate.core.scan import code_start
 from consolidate.core.session import resets
 from consolidate.model import Diagnostic, PlannedSource, PlannedTarget, ScanResult, Scheme, Severity, Statement
 from consolidate.transactions import cannot_run_in_transaction

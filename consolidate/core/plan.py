@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from consolidate.core.comments import code_start, has_content
 from consolidate.core.dependents import resolution_dependents, used_names
 from consolidate.core.equivalence import same_definition
+from consolidate.core.hazards import transaction_hazards, wrapping_transaction
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
 from consolidate.model import (
     Action,
@@ -527,13 +528,12 @@ def build_plan(
     ordered = (statement for _, statement in _ordered(mapping, parsed))
     dependents = resolution_dependents(ordered, conflicts, dropped)
     by_removed = {statement_key(duplicate.removed): duplicate for duplicate in walk.duplicates}
-    targets = tuple(
-        PlannedTarget(
-            target,
-            tuple(_planned_source(source, scan, parsed, dropped, by_removed) for source in target.sources),
-        )
-        for target in mapping.targets
-    )
+    kept = _planned_targets(mapping, scan, parsed, dropped, by_removed)
+    hazards = transaction_hazards(kept, scan)
+    # A BEGIN … COMMIT wrapping a whole source is redundant inside its version's one transaction, and its COMMIT
+    # would end that transaction early: left out, with a comment line (the hazards report it as a note).
+    wraps = wrapping_transaction(s for target in kept for source in target.sources for s in source.statements)
+    targets = _planned_targets(mapping, scan, parsed, dropped | wraps, by_removed) if wraps else kept
     mapped = [parsed[source] for target in mapping.targets for source in target.sources]
     plan = Plan(
         mapping=mapping,
@@ -547,10 +547,12 @@ def build_plan(
         + tuple(_same_index_findings(mapped, {statement_key(c.second) for c in conflicts}))
         + tuple(_server_wide_findings(mapped))
         + tuple(walk.unsure.values())
-        + tuple(dependents),
+        + tuple(dependents)
+        + hazards,
         excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
         fallbacks=sum(parsed_file.fallbacks for parsed_file in mapped),
         statements=sum(len(parsed_file.statements) for parsed_file in mapped),
+        transaction_wraps=wraps,
     )
     return plan, tuple(problems) + _unused_acceptances(plan)
 
@@ -572,11 +574,26 @@ def _unused_acceptances(plan: Plan) -> tuple[Diagnostic, ...]:
     )
 
 
+def _planned_targets(
+    mapping: Mapping,
+    scan: ScanResult,
+    parsed: MappingABC[str, ParsedFile],
+    dropped: set[StatementKey] | frozenset[StatementKey],
+    duplicates: MappingABC[StatementKey, Duplicate],
+) -> tuple[PlannedTarget, ...]:
+    return tuple(
+        PlannedTarget(
+            target, tuple(_planned_source(source, scan, parsed, dropped, duplicates) for source in target.sources)
+        )
+        for target in mapping.targets
+    )
+
+
 def _planned_source(
     path: str,
     scan: ScanResult,
     parsed: MappingABC[str, ParsedFile],
-    dropped: set[StatementKey],
+    dropped: set[StatementKey] | frozenset[StatementKey],
     duplicates: MappingABC[StatementKey, Duplicate],
 ) -> PlannedSource:
     statements = parsed[path].statements

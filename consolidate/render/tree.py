@@ -42,6 +42,7 @@ SESSION_RESET_NOTE = (
     "-- consolidate: this source set session settings, which ended with its own psql run; reset them before "
     "the next source"
 )
+TRANSACTION_NOTE = "-- consolidate: transaction control left out: the version runs in one transaction"
 STUB_MARKER = "-- consolidate: stub"
 LEGACY_MARKER = "-- consolidate: legacy"
 GENERATED_MARKER = "-- consolidate: generated"
@@ -196,6 +197,9 @@ def _pieces(
             commented = False
         elif key in removed or key in left_out:
             yield _removed_line(removed[key]) if key in removed else _left_out_line(left_out[key])
+            commented = True
+        elif key in plan.transaction_wraps:
+            yield f"\n{TRANSACTION_NOTE}"
             commented = True
 
 
