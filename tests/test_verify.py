@@ -6,6 +6,7 @@ Each test works on a copy of the reference case; every scratch database must be 
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -38,6 +39,11 @@ def scratch_databases(service_url: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def own_scratch_databases(service_url: str, pid: int) -> list[str]:
+    """The scratch databases process `pid` left: others may use the server at the same time (names carry the pid)."""
+    return [name for name in scratch_databases(service_url) if f"_{pid}_" in name]
+
+
 def verify(case: Path, *args: str) -> tuple[int, str, dict[str, object]]:
     assert run("apply", cwd=case).exit_code == 0
     result = run("verify", *args, cwd=case)
@@ -46,7 +52,6 @@ def verify(case: Path, *args: str) -> tuple[int, str, dict[str, object]]:
 
 
 def test_the_reference_case_is_proven_on_the_service_and_the_report_says_so(case: Path, service_url: str) -> None:
-    before = scratch_databases(service_url)
     code, output, document = verify(case, "--database-url", service_url)
     assert code == 0, output
     assert document["proven"] is True and document["equivalent"] is True
@@ -55,7 +60,7 @@ def test_the_reference_case_is_proven_on_the_service_and_the_report_says_so(case
     assert list(rollbacks.values()).count("stub") == 9
     assert "- [x] Verified on a database" in (case / REPORT).read_text()
     assert run("report", "--check", cwd=case).exit_code == 0
-    assert scratch_databases(service_url) == before
+    assert own_scratch_databases(service_url, os.getpid()) == []
 
 
 def test_the_reference_case_is_proven_on_a_private_server_with_no_url(case: Path) -> None:
@@ -221,7 +226,7 @@ def test_an_interrupted_verify_leaves_no_scratch_database(case: Path, service_ur
     assert process.returncode != 0 or b"PROVEN" in _  # interrupted, or it had already finished
     assert b"Traceback" not in err
     # Only this process's databases: others may be using the server at the same time (names carry the pid).
-    assert [name for name in scratch_databases(service_url) if f"_{process.pid}_" in name] == []
+    assert own_scratch_databases(service_url, process.pid) == []
 
 
 def test_a_called_function_without_stand_in_stops_naming_it_at_the_line_that_calls_it(case: Path) -> None:
