@@ -265,3 +265,31 @@ def test_an_index_name_taken_on_another_table_names_both_tables() -> None:
             "teams at 001.sql:3",
         )
     ]
+
+
+def test_merge_columns_then_a_later_add_column_of_the_same_column_is_an_error() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);",
+        "CREATE TABLE IF NOT EXISTS t1 (a int, b int);\nALTER TABLE t1 ADD COLUMN b int;\n"
+        "ALTER TABLE t1 ADD COLUMN IF NOT EXISTS b int;",
+        resolutions=[("table t1", "merge-columns")],
+    )
+    assert (dependents(plan), plan.clean) == ([("002.sql:2", Severity.ERROR)], False)
+    assert "merge-columns already added" in plan.errors[0].message
+
+
+def test_a_view_repeated_after_its_table_was_renamed_away_is_kept_it_now_reads_the_new_table() -> None:
+    view = "CREATE OR REPLACE VIEW v1 AS SELECT a FROM t1;"
+    plan = plan_sql(
+        f"CREATE TABLE t1 (a int);\n{view}", f"ALTER TABLE t1 RENAME TO t2;\nCREATE TABLE t1 (a int);\n{view}"
+    )
+    assert plan.duplicates == ()
+
+
+def test_a_conflict_on_a_renamed_table_is_named_and_merged_under_its_new_name() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);\nALTER TABLE t1 RENAME TO t3;",
+        "CREATE TABLE IF NOT EXISTS t3 (a int, c int);",
+        resolutions=[("table t3", "merge-columns")],
+    )
+    assert [str(conflict.object) for conflict in plan.conflicts] == ["table t3"]

@@ -1,4 +1,5 @@
-"""What a keep-first resolution leaves behind: kept statements that need what only the left-out definition had.
+"""What a resolution leaves behind: kept statements that need what only a left-out definition had, or that add
+again what merge-columns added.
 
 keep-first leaves the second CREATE TABLE of a conflict out of the canonical tree. Its columns that the first
 definition lacks (the conflict's lost columns) then exist nowhere, and a later kept statement that uses one — a
@@ -6,6 +7,9 @@ COMMENT ON COLUMN, an index, a foreign key, an UPDATE — fails on PostgreSQL. E
 error when the statement names no other table (the column can only be that table's), a warning otherwise (a
 column of the same name may belong to another table it names). An ALTER TABLE … ADD COLUMN of the table brings
 the column back; a DROP TABLE ends the watch.
+
+merge-columns adds those columns right after the skipped definition; a later ALTER TABLE … ADD COLUMN of one of
+them without IF NOT EXISTS, which ran in the legacy tree, then fails (42701): an error at its line.
 
 Pure: statements in consolidated order, conflicts and the set of statements left out; diagnostics out.
 """
@@ -20,7 +24,7 @@ from consolidate.model import Action, Conflict, Decision, Diagnostic, ObjectRef,
 
 _NOT_NAMES = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$", re.DOTALL)
 _WORD = re.compile(r'"((?:[^"]|"")+)"|([^\W\d][\w$]*)')
-_ADD_COLUMN = re.compile(r"\bADD\s+(?:COLUMN\s+)?(?:IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE)
+_ADD_COLUMN = re.compile(r"\bADD\s+(?:COLUMN\s+)?(?P<guarded>IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE)
 
 StatementKey = tuple[str, int]
 
@@ -28,25 +32,25 @@ StatementKey = tuple[str, int]
 @dataclass
 class _Watch:
     conflict: Conflict
-    missing: set[str]
+    missing: set[str]  # keep-first: columns only the left-out definition had
+    merged: set[str]  # merge-columns: columns the generated ALTER TABLE adds
 
 
 def resolution_dependents(
     sequence: Iterable[Statement], conflicts: Sequence[Conflict], left_out: set[StatementKey]
 ) -> list[Diagnostic]:
-    """Kept statements that use a column only a definition left out by keep-first had, in order."""
-    starts = {
-        (c.second.path, c.second.index): c
-        for c in conflicts
-        if c.resolution is not None and c.resolution.decision is Decision.KEEP_FIRST and c.lost_columns
-    }
+    """Kept statements that use a column only a definition left out by keep-first had, or add again a column
+    merge-columns added, in order."""
+    starts = {(c.second.path, c.second.index): c for c in conflicts if c.resolution is not None and c.lost_columns}
     watches: dict[tuple[str, str], _Watch] = {}
     found: list[Diagnostic] = []
     for statement in sequence:
         key = (statement.path, statement.index)
         if key in starts:
             conflict = starts[key]
-            watches[_table(conflict.object)] = _Watch(conflict, set(conflict.lost_columns))
+            merges = conflict.resolution is not None and conflict.resolution.decision is Decision.MERGE_COLUMNS
+            lost = set(conflict.lost_columns)
+            watches[_table(conflict.object)] = _Watch(conflict, set() if merges else lost, lost if merges else set())
         elif key not in left_out and watches:
             found.extend(_check(statement, watches))
     return found
@@ -71,6 +75,10 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
     for watch in watched:
         if facts.action is Action.ALTER and target == _table(watch.conflict.object):
             watch.missing -= _added(statement.text)
+            again = sorted(watch.merged & _added(statement.text, plainly=True))
+            if again:
+                found.append(_added_again(statement, watch.conflict, again))
+            watch.merged -= set(again)
         used = sorted(watch.missing & words)
         if used:
             found.append(_dependent(statement, watch.conflict, used, sure=len(tables) == 1))
@@ -86,15 +94,30 @@ def used_names(text: str) -> set[str]:
     return found
 
 
-def _added(text: str) -> set[str]:
-    """Columns an ALTER TABLE adds: the word after each ADD [COLUMN] [IF NOT EXISTS]."""
+def _added(text: str, plainly: bool = False) -> set[str]:
+    """Columns an ALTER TABLE adds: the word after each ADD [COLUMN] [IF NOT EXISTS]; `plainly`: only those added
+    without IF NOT EXISTS (PostgreSQL fails on them when the column exists)."""
     added = set()
     for match in _ADD_COLUMN.finditer(text):
+        if plainly and match["guarded"]:
+            continue
         word = _WORD.match(text, match.end())
         if word is not None:
             quoted, bare = word.groups()
             added.add(quoted if quoted is not None else bare.lower())
     return added
+
+
+def _added_again(statement: Statement, conflict: Conflict, columns: list[str]) -> Diagnostic:
+    named = ", ".join(columns)
+    return Diagnostic(
+        "plan.resolution-dependent",
+        f"adds {named} to {conflict.object}, which merge-columns already added after the skipped definition "
+        f"({conflict.second.location}): PostgreSQL fails here (42701, column already exists)",
+        statement.location,
+        hint=f"resolve '{conflict.object}' with keep-first (this statement adds the column, as in the legacy tree), "
+        "or accept this finding if PostgreSQL's failure here is expected",
+    )
 
 
 def _dependent(statement: Statement, conflict: Conflict, columns: list[str], sure: bool) -> Diagnostic:

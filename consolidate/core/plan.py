@@ -4,9 +4,11 @@ Rules, applied to the statements in consolidated order (targets by version, sour
 
 - Duplicates are order-aware. A CREATE / CREATE OR REPLACE is dropped only when the same object's latest
   definition earlier in the order is identical (same fingerprint) and nothing since may have changed the object:
-  no ALTER or DROP of it, no DROP of the table it belongs to, no DROP … CASCADE at all, and no opaque statement
-  (a DO block) that mentions its name. Statements that define nothing (INSERT, UPDATE, GRANT, …) are never
-  dropped: repeating them changes data or is harmless, and only a database can tell which.
+  no ALTER or DROP of it, of the table it belongs to or of a relation its definition reads (a view is bound
+  to its table, not to the table's name: after a rename, the same CREATE OR REPLACE VIEW points elsewhere),
+  no DROP … CASCADE at all, and no opaque statement (a DO block) that mentions its name. Statements that define
+  nothing (INSERT, UPDATE, GRANT, …) are never dropped: repeating them changes data or is harmless, and only a
+  database can tell which.
 - Conflicts: a plain CREATE (with or without IF NOT EXISTS) of an object that is already defined differently.
   PostgreSQL either skips it silently (IF NOT EXISTS) or fails; either way a person must decide, through a
   resolution in the mapping. CREATE OR REPLACE with another body is a redefinition: the later one wins.
@@ -90,6 +92,9 @@ class _Walk:
     last_cascade: int = -1  # position of the latest DROP … CASCADE: it may have changed anything defined before
     by_table: dict[str, set[ObjectRef]] = field(default_factory=dict)  # qualified table → triggers, indexes, …
     by_bare: dict[str, set[ObjectRef]] = field(default_factory=dict)  # bare name → objects, for opaque mentions
+    # qualified relation → objects whose definition reads it (views, …): PostgreSQL binds them to the relation
+    # itself, so renaming, altering or dropping it changes them even though their text stays the same.
+    users: dict[str, set[ObjectRef]] = field(default_factory=dict)
     names: Namespace = field(default_factory=Namespace)  # what exists at this point, as PostgreSQL sees it
     opaque: dict[str, Statement] = field(default_factory=dict)  # bare name → first opaque statement naming it
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -111,6 +116,8 @@ class _Walk:
         if owner is not None:
             self.by_table.setdefault(owner, set()).add(ref)
         self.by_bare.setdefault(_bare(ref), set()).add(ref)
+        for used in statement.facts.references:
+            self.users.setdefault(_qualified(used), set()).add(ref)
 
     def forget(self, ref: ObjectRef) -> None:
         """Gone, with what belongs to it: a later CREATE defines it anew (no duplicate, no conflict)."""
@@ -158,6 +165,7 @@ def _note_change(walk: _Walk, statement: Statement, position: int) -> None:
         for target in (facts.target, *facts.also_drops):
             walk.changed.add(target)
             walk.changed.update(walk.by_table.get(_qualified(target), set()))
+            walk.changed.update(walk.users.get(_qualified(target), set()))
         if facts.action is Action.DROP:
             for target in (facts.target, *facts.also_drops):
                 walk.forget(target)
@@ -230,7 +238,8 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
         return
     if previous is not None and not same and statement.facts.action is Action.CREATE:
         detail, lost, lost_constraints = _conflict_detail(previous, statement)
-        shown = previous.target or target  # the object that exists: an index keeps its first table
+        # The object as it is called now (a renamed table's new name), on the table that holds it (an index's).
+        shown = replace(target, table=previous.target.table) if previous.target and target.kind == "index" else target
         walk.conflicts.append(Conflict(shown, previous, statement, detail, lost, lost_constraints))
         return
     if previous is not None and not same:
