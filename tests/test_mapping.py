@@ -668,12 +668,12 @@ def test_an_acceptance_is_read_with_its_code_file_line_and_reason_and_the_root_p
         "  - finding: plan.ordering\n"
         "    at: legacy/db/migrations/002_robots.sql:7\n"
         "    reason: the table comes from the platform's own setup\n"
-        "  - {finding: sql.syntax, at: db/migrations/001_init.sql, reason: never ran anywhere}\n"
+        "  - {finding: scan.same-version, at: db/migrations/001_init.sql, reason: ran in path order}\n"
     )
     accepted = parse(text).accepted
     assert [(a.code, a.path, a.line, a.location.line) for a in accepted] == [
         ("plan.ordering", "legacy/db/migrations/002_robots.sql", 7, line_of(text, "- finding")),
-        ("sql.syntax", "legacy/db/migrations/001_init.sql", None, line_of(text, "- {finding")),
+        ("scan.same-version", "legacy/db/migrations/001_init.sql", None, line_of(text, "- {finding")),
     ]
 
 
@@ -686,3 +686,9 @@ def test_an_unresolved_conflict_cannot_be_accepted_it_takes_a_resolution() -> No
     text = BASE + "accept:\n  - {finding: plan.unresolved-conflict, at: db/migrations/002_robots.sql:1, reason: x}\n"
     problem = assert_problem(text, "mapping.bad-finding", "settled by a resolution", "- {finding")
     assert "resolutions" in problem.hint
+
+
+def test_a_syntax_error_cannot_be_accepted_postgresql_rejects_the_statement_in_every_replay() -> None:
+    text = BASE + "accept:\n  - {finding: sql.syntax, at: db/migrations/002_robots.sql:3, reason: never ran}\n"
+    problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
+    assert "exclude the file" in problem.hint

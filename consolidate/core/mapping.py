@@ -77,6 +77,7 @@ _RESOLUTION = {"object": True, "decision": True, "reason": False}
 _GROUP = {"title": True, "versions": True}
 _ACCEPT = {"finding": True, "at": True, "reason": False}
 _FINDING_CODE = re.compile(r"[a-z]+\.[a-z-]+")
+_CERTAIN = frozenset({"sql.syntax", "sql.tokenize"})  # PostgreSQL's verdict, not the plan's: never false
 _AT = re.compile(r"(?P<path>.+?)(?::(?P<line>[0-9]+))?(?::[0-9]+)?")
 _EXAMPLES = {
     "version": "1", "root": "legacy", "output": "deploy/migrations", "sources": "[db/migrations]",
@@ -732,6 +733,13 @@ def _acceptance(reader: _Reader, node: Node, root: str | None) -> Acceptance | N
     elif code == "plan.unresolved-conflict":
         hint = "settle a conflict with a resolution (keep-first or merge-columns) under 'resolutions'"
         reader.report("mapping.bad-finding", "a conflict is settled by a resolution, not accepted", node, hint)
+        code = None
+    elif code in _CERTAIN:
+        # Accepted, the statement would stay in its canonical version and fail there, and a version is one
+        # transaction: everything else in it would be rolled back with it, where the legacy replay lost one file.
+        message = "PostgreSQL's own parser rejects this statement: it fails in every replay, and cannot be accepted"
+        hint = "fix it in the legacy file (the fix becomes part of the consolidation), or exclude the file"
+        reader.report("mapping.bad-finding", message, node, hint)
         code = None
     at = _at(reader, fields["at"].value, root) if "at" in fields else None
     reason = _reason(reader, fields, node, f"the acceptance of '{code}'", "why this finding is not a problem")
