@@ -293,3 +293,23 @@ def test_a_conflict_on_a_renamed_table_is_named_and_merged_under_its_new_name() 
         resolutions=[("table t3", "merge-columns")],
     )
     assert [str(conflict.object) for conflict in plan.conflicts] == ["table t3"]
+
+
+def test_the_same_plain_create_after_a_change_of_its_table_is_a_conflict_postgresql_rejects_it() -> None:
+    policy = "CREATE POLICY p ON t USING (true);"
+    plan = plan_sql(f"CREATE TABLE t (id int);\n{policy}", f"ALTER TABLE t ENABLE ROW LEVEL SECURITY;\n{policy}")
+    assert [(str(c.object), str(c.second.location)) for c in plan.conflicts] == [("policy p on t", "002.sql:2")]
+    assert "rejected: the object already exists" in plan.conflicts[0].detail
+
+
+def test_the_same_create_after_a_change_is_fine_when_it_says_if_not_exists_or_a_do_block_may_drop_it() -> None:
+    index = "CREATE INDEX i ON t (id);"
+    guarded = plan_sql(
+        f"CREATE TABLE t (id int);\n{index}",
+        f"ALTER TABLE t ADD COLUMN x int;\n{index.replace('INDEX', 'INDEX IF NOT EXISTS')}",
+    )
+    dynamic = plan_sql(
+        f"CREATE TABLE t (id int);\n{index}",
+        "ALTER TABLE t ADD COLUMN x int;\nDO $$ BEGIN EXECUTE 'DROP INDEX ' || 'i'; END $$;\n" + index,
+    )
+    assert (guarded.conflicts, dynamic.conflicts) == ((), ())

@@ -236,7 +236,11 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
         walk.duplicates.append(Duplicate(statement, previous, version))
         walk.dropped.add(statement_key(statement))
         return
-    if previous is not None and not same and statement.facts.action is Action.CREATE:
+    plain = statement.facts.action is Action.CREATE
+    # The same definition again, after a change of the object: a plain CREATE of what still exists fails on
+    # PostgreSQL (42710, 42P07) — unless a statement the plan cannot read may have dropped it.
+    rejected = plain and not statement.facts.if_not_exists and same and _bare(target) not in walk.opaque
+    if previous is not None and (not same or rejected) and plain:
         detail, lost, lost_constraints = _conflict_detail(previous, statement)
         # The object as it is called now (a renamed table's new name), on the table that holds it (an index's).
         shown = replace(target, table=previous.target.table) if previous.target and target.kind == "index" else target
