@@ -315,3 +315,12 @@ def test_init_never_overwrites_an_existing_prelude(tmp_path: Path) -> None:
     result = run("init", cwd=tmp_path)
     assert result.exit_code == 2 and "never overwrites" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_the_drafted_output_is_never_a_legacy_source_folder_apply_would_refuse_or_overwrite_it() -> None:
+    def output(root: str, sources: list[str]) -> str:
+        return str(yaml.safe_load(draft(scanned({}), root, sources).mapping)["output"])
+
+    assert output("legacy", ["db/migrations"]) == "deploy/migrations"
+    assert output(".", ["deploy/migrations", "src/db"]) == "consolidated/migrations"
+    assert output(".", ["deploy", "consolidated"]) == "build/consolidated/migrations"

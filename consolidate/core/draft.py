@@ -9,6 +9,7 @@ a starting point: the user reviews it and records the resolutions that `consolid
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -168,7 +169,7 @@ def draft(
         "version": 1,
         "dialect": "postgres",
         "root": root,
-        "output": "deploy/migrations",
+        "output": _output(root, sources),
         "width": width or max(3, len(str(len(features)))),
         "sources": sorted(sources),
     }
@@ -179,6 +180,26 @@ def draft(
         document["exclude"] = [{"path": path, "reason": reason} for path, reason in excluded.items()]
     text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
     return Draft(HEADER + _notes(tables) + text, prelude_text(tables) if tables else None)
+
+
+# Where the canonical tree goes, relative to the mapping's folder: the first that holds no legacy source. An output
+# among the sources would make apply refuse (or, with --force, write over legacy files).
+_OUTPUTS = ("deploy/migrations", "consolidated/migrations", "build/consolidated/migrations")
+
+
+def _output(root: str, sources: Sequence[str]) -> str:
+    folders = [posixpath.normpath(posixpath.join(root, source)) for source in sources]
+    return next((o for o in _OUTPUTS if not any(_overlap(o, f) for f in folders)), _OUTPUTS[-1])
+
+
+def _overlap(first: str, second: str) -> bool:
+    """Whether one folder is the other or lies below it (`.` holds everything)."""
+    return (
+        first == second
+        or "." in (first, second)
+        or f"{first}/".startswith(f"{second}/")
+        or f"{second}/".startswith(f"{first}/")
+    )
 
 
 def _migrations(features: Sequence[tuple[str, Sequence[LegacyFile]]]) -> list[dict[str, object]]:
