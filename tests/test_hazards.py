@@ -230,6 +230,13 @@ def test_create_index_concurrently_beside_other_statements_warns_that_the_versio
     assert "statement by statement" in finding.message and "version of its own" in finding.hint
 
 
+def test_several_such_statements_in_one_version_are_one_finding_naming_the_others() -> None:
+    index = "CREATE INDEX CONCURRENTLY i{n} ON t (id);\n"
+    found = hazards({"a.sql": "CREATE TABLE t (id int);\n", "b.sql": index.format(n=1) + index.format(n=2)})
+    [finding] = [finding for finding in found if finding.code == "plan.no-transaction"]
+    assert (str(finding.location), "(and 1 more: b.sql:2)" in finding.message) == ("b.sql:1", True)
+
+
 def test_a_statement_alone_in_its_version_may_refuse_a_transaction() -> None:
     found = hazards({"a.sql": "CREATE TABLE t (id int);\n", "b.sql": "VACUUM t;\n"}, [["a.sql"], ["b.sql"]])
     assert coded(found, "plan.no-transaction") == []

@@ -184,13 +184,15 @@ def _enum_finding(added: AddedValue, at: _Placed, use: _Placed, evidence: Eviden
 
 
 def _no_transaction(targets: Sequence[PlannedTarget], scan: ScanResult) -> Iterator[Diagnostic]:
+    """One finding per version, at its first such statement: the version's fate is the same for all of them."""
     for target in targets:
         if target.kept < 2:
             continue
-        for placed in _placed(target):
-            words = _words(placed.statement)
-            if cannot_run_in_transaction(words):
-                yield _no_transaction_finding(placed, _what(words))
+        found = [(p, words) for p in _placed(target) if cannot_run_in_transaction(words := _words(p.statement))]
+        if found:
+            placed, words = found[0]
+            others = [str(p.statement.location) for p, _ in found[1:]]
+            yield _no_transaction_finding(placed, _what(words), others)
 
 
 def _what(words: tuple[str, ...]) -> str:
@@ -200,13 +202,14 @@ def _what(words: tuple[str, ...]) -> str:
     return " ".join(words[:1] if words[:1] == ("VACUUM",) else words[:2])
 
 
-def _no_transaction_finding(placed: _Placed, what: str) -> Diagnostic:
+def _no_transaction_finding(placed: _Placed, what: str, others: Sequence[str] = ()) -> Diagnostic:
     path = placed.source.path
     alone = len(placed.source.statements) == 1
     hint = f"map {path} to a version of its own" + ("" if alone else ", after splitting this statement out of it")
+    more = f" (and {len(others)} more: {', '.join(others[:3])}{', …' if len(others) > 3 else ''})" if others else ""
     return Diagnostic(
         "plan.no-transaction",
-        f"{what} cannot run in a transaction block, so neither can version {_label(placed.target)}: {_ATOMICITY}",
+        f"{what}{more} cannot run in a transaction block, so neither can version {_label(placed.target)}: {_ATOMICITY}",
         placed.statement.location,
         hint,
         Severity.WARNING,
