@@ -313,3 +313,21 @@ def test_the_same_create_after_a_change_is_fine_when_it_says_if_not_exists_or_a_
         "ALTER TABLE t ADD COLUMN x int;\nDO $$ BEGIN EXECUTE 'DROP INDEX ' || 'i'; END $$;\n" + index,
     )
     assert (guarded.conflicts, dynamic.conflicts) == ((), ())
+
+
+def test_merge_columns_then_a_rename_of_another_column_to_a_merged_name_is_an_error() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);",
+        "CREATE TABLE IF NOT EXISTS t1 (a int, b int);\nALTER TABLE t1 RENAME COLUMN a TO b;",
+        resolutions=[("table t1", "merge-columns")],
+    )
+    assert dependents(plan) == [("002.sql:2", Severity.ERROR)]
+
+
+def test_a_keep_first_watch_follows_its_table_through_a_rename() -> None:
+    first, second = SKIPPED_TWICE
+    second = second.replace(
+        "COMMENT ON COLUMN robots.status", "ALTER TABLE robots RENAME TO bots;\nCOMMENT ON COLUMN bots.status"
+    )
+    plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
+    assert dependents(plan) == [("002.sql:3", Severity.ERROR)]

@@ -9,7 +9,8 @@ column of the same name may belong to another table it names). An ALTER TABLE �
 the column back; a DROP TABLE ends the watch.
 
 merge-columns adds those columns right after the skipped definition; a later ALTER TABLE … ADD COLUMN of one of
-them without IF NOT EXISTS, which ran in the legacy tree, then fails (42701): an error at its line.
+them without IF NOT EXISTS, or a RENAME COLUMN … TO one of them, which ran in the legacy tree, then fails (42701):
+an error at its line.
 
 Pure: statements in consolidated order, conflicts and the set of statements left out; diagnostics out.
 """
@@ -25,6 +26,11 @@ from consolidate.model import Action, Conflict, Decision, Diagnostic, ObjectRef,
 _NOT_NAMES = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\$(\w*)\$.*?\$\1\$", re.DOTALL)
 _WORD = re.compile(r'"((?:[^"]|"")+)"|([^\W\d][\w$]*)')
 _ADD_COLUMN = re.compile(r"\bADD\s+(?:COLUMN\s+)?(?P<guarded>IF\s+NOT\s+EXISTS\s+)?", re.IGNORECASE)
+
+_RENAME_COLUMN = re.compile(
+    r'\bRENAME\s+(?:COLUMN\s+)?(?!TO\b|CONSTRAINT\b)(?:"(?:[^"]|"")+"|\w+)\s+TO\s+(?P<new>"(?:[^"]|"")+"|\w+)',
+    re.IGNORECASE,
+)
 
 StatementKey = tuple[str, int]
 
@@ -66,16 +72,20 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
     if facts.action is Action.DROP and target in watches:
         del watches[target]
         return []
+    renamed = facts.renamed_to
+    if renamed is not None and target in watches and renamed.kind == "table":  # the watch follows its table
+        watches[_table(renamed)] = watches.pop(target)
+        return []
     tables = {_table(ref) for ref in facts.references} | ({target} if target else set())
-    watched = [watches[table] for table in sorted(tables) if table in watches]
+    watched = [(table, watches[table]) for table in sorted(tables) if table in watches]
     if not watched:
         return []
     words = used_names(statement.text)
     found = []
-    for watch in watched:
-        if facts.action is Action.ALTER and target == _table(watch.conflict.object):
-            watch.missing -= _added(statement.text)
-            again = sorted(watch.merged & _added(statement.text, plainly=True))
+    for table, watch in watched:
+        if facts.action is Action.ALTER and target == table:
+            watch.missing -= _added(statement.text) | _renamed_to(statement.text)
+            again = sorted(watch.merged & (_added(statement.text, plainly=True) | _renamed_to(statement.text)))
             if again:
                 found.append(_added_again(statement, watch.conflict, again))
             watch.merged -= set(again)
@@ -108,11 +118,21 @@ def _added(text: str, plainly: bool = False) -> set[str]:
     return added
 
 
+def _renamed_to(text: str) -> set[str]:
+    """Columns an ALTER TABLE … RENAME [COLUMN] x TO y names: the y's (PostgreSQL fails when y exists)."""
+    return {_name(found["new"]) for found in _RENAME_COLUMN.finditer(text)}
+
+
+def _name(word: str) -> str:
+    return word[1:-1].replace('""', '"') if word.startswith('"') else word.lower()
+
+
 def _added_again(statement: Statement, conflict: Conflict, columns: list[str]) -> Diagnostic:
     named = ", ".join(columns)
     return Diagnostic(
         "plan.resolution-dependent",
-        f"adds {named} to {conflict.object}, which merge-columns already added after the skipped definition "
+        f"adds {named} to {conflict.object} (ADD COLUMN or RENAME … TO), which merge-columns already added after the "
+        "skipped definition "
         f"({conflict.second.location}): PostgreSQL fails here (42701, column already exists)",
         statement.location,
         hint=f"resolve '{conflict.object}' with keep-first (this statement adds the column, as in the legacy tree), "
