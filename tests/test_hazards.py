@@ -107,9 +107,9 @@ def test_a_value_added_in_one_source_and_used_in_the_next_of_its_version_is_an_e
     assert "after b.sql" in finding.hint
 
 
-def test_a_value_added_and_used_in_one_source_is_a_warning() -> None:
+def test_a_value_added_and_used_in_one_source_is_an_error_the_canonical_version_certainly_fails() -> None:
     found = hazards({"a.sql": TYPE_AND_TABLE, "b.sql": ADD + "UPDATE t SET m = 'meh';\n"}, [["a.sql"], ["b.sql"]])
-    assert coded(found, "plan.enum-value-used") == [("b.sql:2", Severity.WARNING)]
+    assert coded(found, "plan.enum-value-used") == [("b.sql:2", Severity.ERROR)]
 
 
 def test_a_value_used_in_a_later_version_is_fine() -> None:

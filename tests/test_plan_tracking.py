@@ -331,3 +331,21 @@ def test_a_keep_first_watch_follows_its_table_through_a_rename() -> None:
     )
     plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
     assert dependents(plan) == [("002.sql:3", Severity.ERROR)]
+
+
+def test_a_column_an_alter_table_added_before_the_skipped_definition_is_not_lost() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);\nALTER TABLE t1 ADD COLUMN b int;",
+        "CREATE TABLE IF NOT EXISTS t1 (a int, b int);\nCOMMENT ON COLUMN t1.b IS 'note';",
+        resolutions=[("table t1", "keep-first")],
+    )
+    assert (dependents(plan), plan.clean) == ([], True)
+
+
+def test_a_schema_renamed_away_and_made_again_holds_none_of_the_old_definitions() -> None:
+    table = "CREATE TABLE s1.t1 (a int);"
+    plan = plan_sql(
+        f"CREATE SCHEMA s1;\n{table}\nALTER SCHEMA s1 RENAME TO s2;",
+        f"CREATE SCHEMA s1;\n{table}\nINSERT INTO s1.t1 (a) VALUES (1);\nINSERT INTO s2.t1 (a) VALUES (1);",
+    )
+    assert (plan.duplicates, ordering(plan)) == ((), [])

@@ -49,17 +49,38 @@ def resolution_dependents(
     merge-columns added, in order."""
     starts = {(c.second.path, c.second.index): c for c in conflicts if c.resolution is not None and c.lost_columns}
     watches: dict[tuple[str, str], _Watch] = {}
+    added: dict[tuple[str, str], set[str]] = {}  # table → columns ALTER TABLE added since its CREATE TABLE
     found: list[Diagnostic] = []
     for statement in sequence:
         key = (statement.path, statement.index)
         if key in starts:
             conflict = starts[key]
             merges = conflict.resolution is not None and conflict.resolution.decision is Decision.MERGE_COLUMNS
-            lost = set(conflict.lost_columns)
+            # A column an ALTER TABLE added before the skipped definition exists: it is not lost.
+            lost = set(conflict.lost_columns) - added.get(_table(conflict.object), set())
             watches[_table(conflict.object)] = _Watch(conflict, set() if merges else lost, lost if merges else set())
-        elif key not in left_out and watches:
+            continue
+        if key in left_out:
+            continue
+        _follow_columns(statement, added)
+        if watches:
             found.extend(_check(statement, watches))
     return found
+
+
+def _follow_columns(statement: Statement, added: dict[tuple[str, str], set[str]]) -> None:
+    """Keep `added` up to date: a CREATE TABLE starts afresh, an ALTER TABLE adds or renames columns, a table
+    rename moves its entry."""
+    facts = statement.facts
+    if facts.target is None or facts.target.kind != "table":
+        return
+    table = _table(facts.target)
+    if facts.action in (Action.CREATE, Action.REPLACE):
+        added[table] = set()
+    elif facts.action is Action.ALTER and facts.renamed_to is not None:
+        added[_table(facts.renamed_to)] = added.pop(table, set())
+    elif facts.action is Action.ALTER:
+        added.setdefault(table, set()).update(_added(statement.text) | _renamed_to(statement.text))
 
 
 def _table(ref: ObjectRef) -> tuple[str, str]:

@@ -4,9 +4,9 @@ Legacy tools ran each file on its own (psql -f per file, or one transaction per 
 a version, several files long, in one transaction. Four things then change, each reported at its file:line:
 
 * ``plan.enum-value-used``: a value `ALTER TYPE … ADD VALUE` adds cannot be used before its transaction commits
-  (55P04). ERROR when the add and the use come from different sources (the consolidation makes the failure),
-  WARNING when from one source (its tool failed too if it ran the file in one transaction) or when the use is
-  only likely.
+  (55P04). ERROR when the use is certain, whether the add and the use come from different sources (the
+  consolidation makes the failure) or from one (psql ran the file statement by statement; the canonical version
+  is one transaction); WARNING when the use is only likely.
 * ``plan.no-transaction``: a statement PostgreSQL refuses in a transaction block (CREATE INDEX CONCURRENTLY,
   VACUUM, …) makes the runner run its whole version statement by statement, without atomicity. WARNING.
 * ``plan.explicit-transaction``: BEGIN/COMMIT in a source. One wrapping the whole source is redundant (the
@@ -176,7 +176,9 @@ def _enum_finding(added: AddedValue, at: _Placed, use: _Placed, evidence: Eviden
         )
     if not certain:
         hint += f" (if '{added.value}' here is a value of {added.type_name})"
-    severity = Severity.ERROR if certain and not same_source else Severity.WARNING
+    # Within one source too: the canonical version is one transaction and certainly fails here, while psql ran
+    # the legacy file statement by statement (tools that wrap a file in a transaction failed there as well).
+    severity = Severity.ERROR if certain else Severity.WARNING
     return Diagnostic("plan.enum-value-used", message, use.statement.location, hint, severity)
 
 

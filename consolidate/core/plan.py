@@ -130,6 +130,18 @@ class _Walk:
             if old in self.definitions:
                 self.remember(moved, self.definitions.pop(old), self.defined_at.pop(old, -1))
             self.changed.add(moved)
+        if ref.kind == "schema" and ref.name != new.name:
+            for inner in [r for r in self.definitions if r.schema == ref.name]:
+                self.remember(_schema_moved(inner, new.name), self.definitions.pop(inner), self.defined_at.pop(inner))
+                self.changed.add(_schema_moved(inner, new.name))
+
+
+def _schema_moved(ref: ObjectRef, schema: str) -> ObjectRef:
+    """An object of a renamed schema, in the schema's new name (its table's name moves along)."""
+    old = f"{ref.schema}."
+    table = f"{schema}.{ref.table[len(old) :]}" if ref.table and ref.table.startswith(old) else ref.table
+    key = f"{schema}.{ref.table_key[len(old) :]}" if ref.table_key and ref.table_key.startswith(old) else ref.table_key
+    return replace(ref, schema=schema, table=table, table_key=key)
 
 
 def _owner(ref: ObjectRef) -> str | None:
