@@ -48,6 +48,8 @@ def resolution_dependents(
     """Kept statements that use a column only a definition left out by keep-first had, or add again a column
     merge-columns added, in order."""
     starts = {(c.second.path, c.second.index): c for c in conflicts if c.resolution is not None and c.lost_columns}
+    if not starts:
+        return []
     watches: dict[tuple[str, str], _Watch] = {}
     added: dict[tuple[str, str], set[str]] = {}  # table → columns ALTER TABLE added since its CREATE TABLE
     found: list[Diagnostic] = []

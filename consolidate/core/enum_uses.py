@@ -72,9 +72,14 @@ class TypedColumns:
         return self.typed.get(table, set())
 
 
+def may_add_value(text: str) -> bool:
+    """Whether the text may hold an `ALTER TYPE … ADD VALUE` (a cheap look before `added_value` parses)."""
+    return _ADD_VALUE.search(text) is not None
+
+
 def added_value(text: str) -> AddedValue | None:
     """The value an `ALTER TYPE … ADD VALUE` statement adds, or None for any other statement."""
-    if not _ADD_VALUE.search(text):
+    if not may_add_value(text):
         return None
     for kind, fields in _statements(text):
         if kind == "AlterEnumStmt" and fields.get("newVal") is not None and not fields.get("oldVal"):

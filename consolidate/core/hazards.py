@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from consolidate.core.comments import code_start
 from consolidate.core.enum_uses import (
@@ -33,6 +34,7 @@ from consolidate.core.enum_uses import (
     TypedColumns,
     added_value,
     enum_use,
+    may_add_value,
     typed_columns,
 )
 from consolidate.core.session import resets
@@ -94,8 +96,14 @@ def _wrap(statements: list[Statement]) -> tuple[tuple[str, int], ...]:
 
 def _words(statement: Statement, count: int = 6) -> tuple[str, ...]:
     """The statement's first words, upper case (a whole short statement: its words, and no more)."""
-    start = code_start(statement.text)
-    return tuple(word.upper() for word in _WORD.findall(statement.text, start, start + 200)[:count])
+    return _first_words(statement.text)[:count]
+
+
+@lru_cache(maxsize=1 << 16)
+def _first_words(text: str) -> tuple[str, ...]:
+    # Each pass over a version asks again; a tree has tens of thousands of statements (cached by text).
+    start = code_start(text)
+    return tuple(word.upper() for word in _WORD.findall(text, start, start + 200)[:6])
 
 
 def _control(statement: Statement) -> str | None:
@@ -135,6 +143,8 @@ def _placed(target: PlannedTarget) -> Iterator[_Placed]:
 
 def _enum_values(targets: Sequence[PlannedTarget], scan: ScanResult) -> Iterator[Diagnostic]:
     texts = [placed.statement.text for target in targets for placed in _placed(target)]
+    if not any(may_add_value(text) for text in texts):  # most trees add no enum value: one scan at C speed
+        return
     columns: dict[AddedValue, TypedColumns] = {}  # read once per added value, only for trees that add one
     for target in targets:
         adds: list[tuple[AddedValue, _Placed]] = []

@@ -27,6 +27,7 @@ Key = tuple[str, str | None, str]  # (namespace, schema or None, name)
 
 _RELATIONS = frozenset({"table", "view", "materialized view", "foreign table", "sequence", "index"})
 _TYPES = frozenset({"type", "domain"})
+_CASCADED = frozenset({"view", "materialized view"})  # what DROP … CASCADE of a relation they read also drops
 # Kinds whose absence PostgreSQL would report on ALTER or DROP and that nothing creates behind the plan's back;
 # indexes are left out (a PRIMARY KEY or UNIQUE constraint creates one under a generated name).
 CHECKED_KINDS = frozenset({"table", "view", "materialized view", "foreign table", "sequence", "type", "domain"})
@@ -78,10 +79,11 @@ class Namespace:
             return
         self.present.setdefault(key, location)
         self.gone.pop(key, None)
-        for used in uses:
-            used_key = key_of(used)
-            if used_key is not None and used_key != key:
-                self.dependents.setdefault(used_key, set()).add(key)
+        if ref.kind in _CASCADED:
+            for used in uses:
+                used_key = key_of(used)
+                if used_key is not None and used_key != key:
+                    self.dependents.setdefault(used_key, set()).add(key)
         if ref.kind == "index" and ref.table:
             table = ("relation", *_split(ref.table, ref.schema))
             self.owned.setdefault(table, set()).add(key)

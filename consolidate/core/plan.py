@@ -271,15 +271,21 @@ def _same(first: Statement, second: Statement) -> bool:
     return first.fingerprint == second.fingerprint or same_definition(first.text, second.text)
 
 
+_ACTING = frozenset({Action.ALTER, Action.DROP})
+_NOTHING: dict[Key, ObjectRef] = {}
+
+
 def _needed(statement: Statement) -> dict[Key, ObjectRef]:
     """What must exist when the statement runs: the tables it references and, for ALTER and DROP without
     IF EXISTS, the object it acts on (PostgreSQL: "does not exist")."""
     facts = statement.facts
+    if not facts.references and facts.action not in _ACTING:
+        return _NOTHING  # most statements: nothing to look up
     target = key_of(facts.target) if facts.target is not None else None
     # A CREATE's own name (a self-referencing foreign key) and ALTER … IF EXISTS's object need not exist.
     skip = target if facts.action in DEFINING or facts.if_not_exists else None
     needed = {key: ref for ref in facts.references if (key := key_of(ref)) is not None and key != skip}
-    if facts.action in (Action.ALTER, Action.DROP) and not facts.if_not_exists and facts.target is not None:
+    if facts.action in _ACTING and not facts.if_not_exists and facts.target is not None:
         for ref in (facts.target, *facts.also_drops):
             key = key_of(ref)
             if key is not None and ref.kind in CHECKED_KINDS:
@@ -384,11 +390,14 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
     return walk
 
 
+_MENTIONS_SEARCH_PATH = re.compile("search_path", re.IGNORECASE)
 _SET_SEARCH_PATH = re.compile(r"SET\s+(?:SESSION\s+|LOCAL\s+)?search_path\s*(?:TO|=)\s*(?P<path>[^;]*)", re.IGNORECASE)
 
 
 def _search_path(statement: Statement) -> tuple[str, ...]:
     """The schemas a `SET search_path` sets, in order ("$user" left out); () for any other statement."""
+    if _MENTIONS_SEARCH_PATH.search(statement.text) is None:  # the common case, at C speed
+        return ()
     found = _SET_SEARCH_PATH.match(statement.text, code_start(statement.text))
     if found is None:
         return ()
