@@ -50,7 +50,6 @@ from consolidate.model import (
     Statement,
 )
 
-RELATION_KINDS = frozenset({"table", "view", "materialized view", "foreign table", "sequence"})
 DEFINING = frozenset({Action.CREATE, Action.REPLACE})
 
 _PUNCTUATION_SPACE = re.compile(r"\s*([(),;])\s*")
@@ -261,9 +260,7 @@ def _define(walk: _Walk, statement: Statement, target: ObjectRef, version: int, 
     if previous is not None and not same:
         walk.redefinitions.append(Redefinition(target, previous, statement))
     walk.remember(target, statement, position)
-    walk.names.create(
-        walk.names.placed(target, _names_public(statement)), statement.location, statement.facts.references
-    )
+    walk.names.create(_placed(walk, target, statement), statement.location, statement.facts.references)
 
 
 def _same(first: Statement, second: Statement) -> bool:
@@ -386,7 +383,7 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
             _note_change(walk, statement, position)
         for extra in statement.facts.also_creates:
             walk.changed.add(extra)
-            walk.names.create(walk.names.placed(extra, _names_public(statement)), statement.location)
+            walk.names.create(_placed(walk, extra, statement), statement.location)
     return walk
 
 
@@ -406,9 +403,12 @@ def _search_path(statement: Statement) -> tuple[str, ...]:
     return tuple(name for name in named if name and name != "$user") or ("public",)
 
 
-def _names_public(statement: Statement) -> bool:
-    """Whether the statement writes `public.` itself: then its unqualified-looking names are really in public."""
-    return "public." in statement.text.lower()
+def _placed(walk: _Walk, ref: ObjectRef, statement: Statement) -> ObjectRef:
+    """Where the statement creates `ref`, along the search path; a statement that writes `public.` itself means
+    public (names in public and unqualified ones look alike in an ObjectRef)."""
+    if not walk.names.search_path:
+        return ref
+    return walk.names.placed(ref, qualified="public." in statement.text.lower())
 
 
 def _resolve(conflicts: list[Conflict], resolutions: tuple[Resolution, ...]) -> tuple[list[Conflict], list[Diagnostic]]:
