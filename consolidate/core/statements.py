@@ -340,11 +340,8 @@ def _whole_file_ok(source: _Source, spans: Sequence[_Span]) -> bool:
 
 
 def _needs_node(expr: exp.Expr | None, span: _Span) -> bool:
-    """objects.describe reads pglast's tree when sqlglot fell back, for routines (exact argument types) and for
-    renames (sqlglot's tree does not say what an object is called afterwards)."""
+    """objects.describe reads pglast's tree when sqlglot fell back, and for routines (exact argument types)."""
     if expr is None or isinstance(expr, exp.Command):
-        return True
-    if isinstance(expr, exp.Alter) and any(token.text.upper() == "RENAME" for token in span.tokens):
         return True
     return any(token.text.upper() in _ROUTINE_WORDS for token in span.tokens[:6])
 
