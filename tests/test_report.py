@@ -301,6 +301,14 @@ def test_ordering_and_syntax_errors_untick_their_boxes(reference: Planned) -> No
     assert "first at legacy_fixtures/x.sql:3" in check(facts, "No syntax").evidence
 
 
+def test_an_error_finding_such_as_a_resolution_dependent_unticks_the_ordering_box(reference: Planned) -> None:
+    where = Location("legacy_fixtures/x.sql", 7)
+    error = Diagnostic("plan.resolution-dependent", "uses status of table robots, which only …", where)
+    facts = facts_of(reference, plan=replace(reference.plan, findings=(*reference.plan.findings, error)))
+    assert not check(facts, "No ordering").done
+    assert "first at legacy_fixtures/x.sql:7" in check(facts, "No ordering").evidence
+
+
 def test_an_unaccounted_legacy_file_unticks_the_coverage_box(reference: Planned) -> None:
     stray = LegacyFile("deploy/migrations/stray.sql", FileName(Scheme.UNNUMBERED, Direction.UP, None, "stray"), "", "")
     scan = replace(reference.scan, files=(*reference.scan.files, stray))
