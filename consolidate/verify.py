@@ -196,7 +196,8 @@ def _no_stand_in(
     return Diagnostic("verify.extension", f"{lacks}; {named}", where, ways_out(extension))
 
 
-def _legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
+def legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
+    """The mapped legacy files in mapping order, each (path as the plan shows it, text): what a legacy replay runs."""
     mapping = done.plan.mapping
     files = []
     for target in mapping.targets:
@@ -349,7 +350,7 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
         server, tree, stand_ins = run.server, run.tree, run.stand_ins
         with scratch_database(server, "legacy") as legacy_db:
             _prepare(legacy_db, run.prelude, stand_ins)
-            legacy = replay_files(legacy_db, _legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
+            legacy = replay_files(legacy_db, legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
             expected = _expected(run.done.plan)
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.

@@ -39,6 +39,7 @@ from consolidate.db.server import Server, scratch_database
 from consolidate.model import PlannedTarget, Statement
 from consolidate.render.environment import environment
 from consolidate.render.tree import render_tree, version_path
+from consolidate.verify import legacy_files
 from tests.legacy_trees import File, Tree, trees
 
 pytestmark = pytest.mark.db
@@ -93,18 +94,6 @@ def clean_plan(tree: Tree, folder: Path) -> commands.Planned | None:
         hypothesis_event(f"plan not clean: {sorted({error.code for error in done.plan.errors})}")
         return None
     return done
-
-
-def legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
-    """The mapped legacy files in mapping order, shown as the plan's statements name them."""
-    mapping = done.plan.mapping
-    found = []
-    for target in mapping.targets:
-        for source in target.sources:
-            legacy = done.scan.file(source)
-            assert legacy is not None
-            found.append((commands.display_path(mapping, source), legacy.text))
-    return found
 
 
 def canonical_versions(done: commands.Planned) -> list[tuple[str, str, PlannedTarget]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from consolidate.core.draft import draft_mapping
+from consolidate.core.draft import draft
 from consolidate.core.naming import parse_name
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import plan_changes
@@ -58,7 +58,7 @@ def test_a_revert_script_pairs_with_the_deploy_script_of_its_name() -> None:
 
 def test_the_draft_follows_the_plan_and_excludes_the_verify_scripts() -> None:
     result = scan(RawFile(f"db/{path}", text.encode()) for path, text in SCRIPTS.items())
-    document = yaml.safe_load(draft_mapping(result, ".", ["db"], sqitch_plans={"db": plan_changes(PLAN)}))
+    document = yaml.safe_load(draft(result, ".", ["db"], sqitch_plans={"db": plan_changes(PLAN)}).mapping)
     assert [target["sources"] for target in document["migrations"]] == [
         ["db/deploy/appschema.sql"],
         ["db/deploy/users.sql"],

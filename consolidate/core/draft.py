@@ -135,17 +135,6 @@ def _unlisted(item: LegacyFile, manifests: Mapping[str, Sequence[str]]) -> bool:
     return listed is not None and PurePosixPath(item.path).name not in listed
 
 
-def draft_mapping(
-    scan: ScanResult,
-    root: str,
-    sources: Sequence[str],
-    width: int | None = None,
-    sqitch_plans: Mapping[str, Sequence[str]] | None = None,
-) -> str:
-    """The text of a draft mapping.yaml for the scanned files (see `draft`)."""
-    return draft(scan, root, sources, width, sqitch_plans=sqitch_plans).mapping
-
-
 def draft(
     scan: ScanResult,
     root: str,
