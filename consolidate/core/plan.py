@@ -55,6 +55,7 @@ DEFINING = frozenset({Action.CREATE, Action.REPLACE})
 _PUNCTUATION_SPACE = re.compile(r"\s*([(),;])\s*")
 
 StatementKey = tuple[str, int]  # (path, index)
+_Found = tuple[int, Statement]  # a statement and its position in the consolidated order
 
 
 def statement_key(statement: Statement) -> StatementKey:
@@ -101,7 +102,6 @@ class _Walk:
     redefinitions: list[Redefinition] = field(default_factory=list)
     ordering: list[Diagnostic] = field(default_factory=list)
     unsure: dict[Key, Diagnostic] = field(default_factory=dict)  # missing, but an opaque statement may create it
-    position: dict[StatementKey, int] = field(default_factory=dict)  # statements met so far, in order
     dropped: set[StatementKey] = field(default_factory=set)  # statements left out of the canonical tree
 
     def is_changed(self, ref: ObjectRef) -> bool:
@@ -290,7 +290,7 @@ def _needed(statement: Statement) -> dict[Key, ObjectRef]:
     return needed
 
 
-def _check_references(walk: _Walk, statement: Statement, later: MappingABC[Key, Statement]) -> None:
+def _check_references(walk: _Walk, statement: Statement, position: int, later: MappingABC[Key, _Found]) -> None:
     for key, ref in _needed(statement).items():
         if walk.names.exists(key):
             continue
@@ -298,33 +298,29 @@ def _check_references(walk: _Walk, statement: Statement, later: MappingABC[Key, 
         if opaque is not None and key not in walk.names.gone:
             walk.unsure.setdefault(key, _unsure(ref, statement, opaque))
             continue
-        walk.ordering.append(_missing(walk, ref, key, statement, later))
+        walk.ordering.append(_missing(walk, ref, key, statement, later.get(key), position))
 
 
 def _missing(
-    walk: _Walk, ref: ObjectRef, key: Key, statement: Statement, later: MappingABC[Key, Statement]
+    walk: _Walk, ref: ObjectRef, key: Key, statement: Statement, first: _Found | None, position: int
 ) -> Diagnostic:
+    """Why `ref` is not there: gone, created later, created under another search_path, or never."""
     gone = walk.names.gone.get(key)
-    created_later = later.get(key)
+    creating = first[1] if first is not None and first[1] is not statement else None
     if gone is not None:
         message = f"{ref} is referenced after it was {gone}"
         hint = "refer to it by the name it has at this point, or move this file before the change"
-    elif created_later is not None and created_later is not statement and _after(created_later, statement, walk):
-        message = f"{ref} is referenced before it is created (at {created_later.location})"
+    elif creating is not None and first is not None and first[0] > position:
+        message = f"{ref} is referenced before it is created (at {creating.location})"
         hint = "move the creating file to an earlier version, or this file to a later one"
-    elif created_later is not None and created_later is not statement:
-        message = f"{ref} is referenced where PostgreSQL does not find it: {created_later.location} creates it "
+    elif creating is not None:
+        message = f"{ref} is referenced where PostgreSQL does not find it: {creating.location} creates it "
         message += "under another search_path"
         hint = "qualify the name with its schema, or set the same search_path here"
     else:
         message = f"{ref} is referenced but no mapped source creates it"
         hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
     return Diagnostic("plan.ordering", message, statement.location, hint)
-
-
-def _after(creating: Statement, statement: Statement, walk: _Walk) -> bool:
-    """Whether `creating` comes later in the consolidated order than `statement` (the walk has not met it)."""
-    return walk.position.get(statement_key(creating), len(walk.position)) > walk.position[statement_key(statement)]
 
 
 def _unsure(ref: ObjectRef, statement: Statement, opaque: Statement) -> Diagnostic:
@@ -338,13 +334,14 @@ def _unsure(ref: ObjectRef, statement: Statement, opaque: Statement) -> Diagnost
     )
 
 
-def _creations(statements: Iterable[Statement]) -> dict[Key, Statement]:
-    first: dict[Key, Statement] = {}
-    for statement in statements:
+def _creations(statements: Iterable[Statement]) -> dict[Key, _Found]:
+    """The first statement creating (or renaming to) each name, with its position."""
+    first: dict[Key, _Found] = {}
+    for position, statement in enumerate(statements):
         for ref in (*_created(statement), statement.facts.renamed_to):
             key = key_of(ref) if ref is not None else None
             if key is not None:
-                first.setdefault(key, statement)
+                first.setdefault(key, (position, statement))
     return first
 
 
@@ -374,8 +371,7 @@ def _walk(mapping: Mapping, parsed: MappingABC[str, ParsedFile]) -> _Walk:
         if statement.path != source:  # each source ran in a session of its own
             source, walk.names.search_path = statement.path, ()
         walk.names.search_path = _search_path(statement) or walk.names.search_path
-        walk.position[statement_key(statement)] = position
-        _check_references(walk, statement, later)
+        _check_references(walk, statement, position, later)
         target = statement.target
         if target is not None and statement.facts.action in DEFINING:
             _define(walk, statement, target, version, position)
