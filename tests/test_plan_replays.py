@@ -280,6 +280,14 @@ MERGED_THEN_ADDED = two_folders(
     decisions=("merge-columns",),
 )
 
+# The same when the column was renamed there and back before the skipped definition (found by CI): the column
+# the rename made is gone again, so merge-columns still adds it and the later ADD COLUMN fails.
+MERGED_AFTER_RENAMED_THERE_AND_BACK = two_folders(
+    file("CREATE TABLE t1 (a int)", "ALTER TABLE t1 RENAME COLUMN a TO b", "ALTER TABLE t1 RENAME COLUMN b TO a"),
+    file("CREATE TABLE IF NOT EXISTS t1 (a int, b int)", "ALTER TABLE t1 ADD COLUMN b int"),
+    decisions=("merge-columns",),
+)
+
 # Once renames are followed, the table made as t2 and renamed t1 is the one `CREATE TABLE IF NOT EXISTS t1`
 # meets; merge-columns must then add the columns to t1, the name it has there, not t2, the name it was made with.
 MERGED_AFTER_RENAME = two_folders(
@@ -317,6 +325,7 @@ ENUM_VALUE_USED_IN_ITS_FILE = two_folders(
 @example(tree=MERGED_THEN_ADDED)
 @example(tree=MERGED_AFTER_RENAME)
 @example(tree=MERGED_AFTER_MOVE)
+@example(tree=MERGED_AFTER_RENAMED_THERE_AND_BACK)
 @example(tree=ENUM_VALUE_USED_IN_ITS_FILE)
 def test_a_clean_plan_replays_without_a_failure_the_legacy_tree_does_not_have(service: Service, tree: Tree) -> None:
     check(service.server, tree)

@@ -278,6 +278,24 @@ def test_merge_columns_then_a_later_add_column_of_the_same_column_is_an_error() 
     assert "merge-columns already added" in plan.errors[0].message
 
 
+def test_a_column_renamed_there_and_back_before_the_skipped_definition_is_still_lost() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);\nALTER TABLE t1 RENAME COLUMN a TO b;\nALTER TABLE t1 RENAME COLUMN b TO a;",
+        "CREATE TABLE IF NOT EXISTS t1 (a int, b int);\nALTER TABLE t1 ADD COLUMN b int;",
+        resolutions=[("table t1", "merge-columns")],
+    )
+    assert dependents(plan) == [("002.sql:2", Severity.ERROR)]
+
+
+def test_a_column_dropped_before_the_skipped_definition_is_lost_again() -> None:
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);\nALTER TABLE t1 ADD COLUMN b int;\nALTER TABLE t1 DROP COLUMN b;",
+        "CREATE TABLE IF NOT EXISTS t1 (a int, b int);\nALTER TABLE t1 ADD COLUMN b int;",
+        resolutions=[("table t1", "merge-columns")],
+    )
+    assert dependents(plan) == [("002.sql:2", Severity.ERROR)]
+
+
 def test_a_view_repeated_after_its_table_was_renamed_away_is_kept_it_now_reads_the_new_table() -> None:
     view = "CREATE OR REPLACE VIEW v1 AS SELECT a FROM t1;"
     plan = plan_sql(
