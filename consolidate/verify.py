@@ -24,21 +24,22 @@ from consolidate import commands
 from consolidate.core.comments import code_start
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
-from consolidate.db.consequences import link
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
-from consolidate.db.extensions import (
+from consolidate.db.prelude import apply_prelude, prelude_roles
+from consolidate.db.replay import replay_files
+from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
+from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
+from consolidate.io.output import read_output
+from consolidate.model import Decision, Diagnostic, Location, Plan, Statement
+from consolidate.postgres.consequences import link
+from consolidate.postgres.extensions import (
     called_functions,
     needed_extensions,
     stand_in_blockers,
     stand_in_sql,
     ways_out,
 )
-from consolidate.db.prelude import apply_prelude, prelude_roles
-from consolidate.db.replay import Failure, replay_files
-from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
-from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
-from consolidate.io.output import read_output
-from consolidate.model import Decision, Diagnostic, Location, Plan, Statement
+from consolidate.postgres.failures import Failure
 from consolidate.render.lock import LOCK_NAME
 from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, merged_columns, version_path
 

@@ -8,10 +8,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from consolidate.db.replay import Failure, Replayed, replay_files
+from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import ConsolidateError
 from consolidate.model import Location
+from consolidate.postgres.failures import Failure, Replayed
 
 pytestmark = pytest.mark.db
 

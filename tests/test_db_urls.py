@@ -9,8 +9,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
-from consolidate.db.urls import redact, resolve_url, with_database
+from consolidate.db.urls import resolve_url, with_database
 from consolidate.errors import ConsolidateError
+from consolidate.postgres.redaction import redact
 
 NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True)
 SCHEMES = st.sampled_from(["postgres", "postgresql", "mysql", "redis+tls"])

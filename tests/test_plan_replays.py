@@ -33,10 +33,11 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import event as hypothesis_event
 
 from consolidate import commands
-from consolidate.db.consequences import link
-from consolidate.db.replay import Failure, replay_files
+from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.model import PlannedTarget, Statement
+from consolidate.postgres.consequences import link
+from consolidate.postgres.failures import Failure
 from consolidate.render.environment import environment
 from consolidate.render.tree import render_tree, version_path
 from consolidate.verify import legacy_files

@@ -201,7 +201,7 @@ def reset(
     embedded: EmbeddedOption = False,
 ) -> None:
     """Roll back every applied version, newest first. Asks first unless --yes."""
-    from consolidate.db.urls import redact
+    from consolidate.postgres.redaction import redact
     from consolidate.runner import Limits
     from consolidate.runner import reset as run_reset
 

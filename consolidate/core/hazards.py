@@ -39,7 +39,7 @@ from consolidate.core.enum_uses import (
 )
 from consolidate.core.session import resets
 from consolidate.model import Diagnostic, PlannedSource, PlannedTarget, ScanResult, Scheme, Severity, Statement
-from consolidate.transactions import cannot_run_in_transaction
+from consolidate.postgres.transactions import cannot_run_in_transaction
 
 _WORD = re.compile(r"[A-Za-z_]+")
 _BEGIN = (("BEGIN",), ("BEGIN", "WORK"), ("BEGIN", "TRANSACTION"), ("START", "TRANSACTION"))

@@ -38,9 +38,10 @@ from results.dbdiff import Changes, Migration, Statements
 from results.dbdiff.util import differences
 from results.schemainspect.pg.obj import PostgreSQL
 
-from consolidate.db.urls import error_text, redact
+from consolidate.db.urls import error_text
 from consolidate.errors import ConsolidateError
 from consolidate.model import Diagnostic, Location
+from consolidate.postgres.redaction import redact
 
 RUNNER_TABLE = "_migrations"  # consolidate's own bookkeeping: never part of a comparison
 

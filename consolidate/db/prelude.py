@@ -11,8 +11,9 @@ from collections.abc import Iterator, Mapping, Set
 from contextlib import contextmanager
 
 from consolidate.core.prelude import Prelude, replay_text
-from consolidate.db.replay import Failure, replay_files
+from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, roles
+from consolidate.postgres.failures import Failure
 
 
 @contextmanager

@@ -29,7 +29,7 @@ holding one is applied as the transactions before it, the statement, and the tra
 ``COPY ... FROM STDIN`` is reported, not run: its data is psql's input, not SQL.
 
 Every text that comes from the server goes through ``redact`` (``Failure`` applies it when constructed).
-Extensions the server lacks can be stood in for (see ``consolidate/db/extensions.py``).
+Extensions the server lacks can be stood in for (see ``consolidate/postgres/extensions.py``).
 """
 
 from __future__ import annotations
@@ -46,30 +46,32 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from consolidate.core.statements import split
-from consolidate.db.consequences import Skip, link
-from consolidate.db.extensions import (
+from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text
+from consolidate.errors import ConsolidateError
+from consolidate.model import Action, Diagnostic, Location, Severity
+from consolidate.postgres.consequences import Skip, link
+from consolidate.postgres.extensions import (
     CORE_FUNCTIONS,
-    KNOWN_FUNCTIONS,
     STAND_IN_MARK,
     ExtensionCommand,
     extension_command,
     stand_in_sql,
     unavailable_extension,
-    ways_out,
 )
-from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, redact
-from consolidate.errors import ConsolidateError
-from consolidate.model import Action, Diagnostic, Location, Severity
-from consolidate.transactions import cannot_run_in_transaction
+from consolidate.postgres.failures import (
+    DUPLICATE_TABLE,
+    Failure,
+    Replayed,
+    extension_function_hint,
+    fold_ignored,
+    hints,
+    role_hint,
+)
+from consolidate.postgres.positions import blank_comments, chunk_starts, line_of, locate
+from consolidate.postgres.transactions import cannot_run_in_transaction
 
 Connection = psycopg.Connection[TupleRow]
 
-IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until end of block"
-UNDEFINED_FUNCTION = "42883"
-UNDEFINED_OBJECT = "42704"
-DUPLICATE_TABLE = "42P07"  # also the notice of a CREATE TABLE IF NOT EXISTS that found the table
-# Replays write to throw-away databases: waiting for each commit to reach the disk buys nothing.
 SESSION_OPTIONS = "-c synchronous_commit=off"
 COPY_FROM_STDIN = (
     "COPY ... FROM STDIN reads its rows from psql's input, which a replay does not have: "
@@ -84,59 +86,8 @@ _DO_BODY = re.compile(r"\s*DO\s+(?:LANGUAGE\s+[\w\"]+\s+)?(?P<body>\$[^$\s]*\$|[
 _QUOTED_NAME = re.compile(r'"([^"]+)"')
 _CREATE_TABLE_IF_NOT_EXISTS = r"CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE\s+IF\s+NOT\s+EXISTS\s+"
 _INLINE_LINE = re.compile(r"inline_code_block line (?P<line>\d+)")
-_FUNCTION_NAME = re.compile(r'function (?:[\w"]+\.)?"?(?P<name>\w+)"?\(')
-
 _CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE"})
 _ALONE_PAIRS = frozenset({("SET", "LOCAL"), ("SET", "TRANSACTION"), ("SET", "CONSTRAINTS")})
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One failing statement: where it is in its file, and what PostgreSQL said (redacted on construction)."""
-
-    path: str
-    line: int
-    column: int | None
-    sqlstate: str  # "" when the client found the problem, not the server
-    message: str
-    hint: str = ""
-    context: str = ""
-    detail: str = ""
-    extension: str | None = None  # set when the cause is an extension the server lacks
-    # The failing statement as the file holds it: to find what it needed (never shown: the file has it).
-    statement: str = field(default="", repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        for name in ("message", "hint", "context", "detail"):
-            object.__setattr__(self, name, redact(getattr(self, name)))
-
-    @property
-    def location(self) -> Location:
-        return Location(self.path, self.line, self.column)
-
-    def diagnostic(self) -> Diagnostic:
-        """``replay.<sqlstate>``: "SQLSTATE: message", then detail and context lines; hint with the ways out."""
-        lines = [f"{self.sqlstate}: {self.message}" if self.sqlstate else self.message]
-        lines += [f"detail: {self.detail}"] if self.detail else []
-        lines += [f"context: {self.context}"] if self.context else []
-        hint = _hints(self.hint, ways_out(self.extension) if self.extension else "")
-        return Diagnostic(f"replay.{self.sqlstate or 'client'}", "\n".join(lines), self.location, hint)
-
-
-@dataclass(frozen=True)
-class Replayed:
-    """What a replay found: every failure in file order, how many statements ran, how long it took."""
-
-    failures: tuple[Failure, ...]
-    statements: int
-    seconds: float
-    notes: tuple[Diagnostic, ...] = ()  # stand-ins used in place of extensions, one per statement affected
-    # Files rolled back whole by a failure (one transaction per file): their statements, as (line, text).
-    rolled_back: Mapping[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
-
-    @property
-    def clean(self) -> bool:
-        return not self.failures
 
 
 def replay_files(
@@ -298,7 +249,7 @@ class _Session:
         return []
 
     def one_by_one(self, pieces: list[_Piece]) -> list[Failure]:
-        return _fold_ignored([failure for piece in pieces if (failure := self.attempt(piece)) is not None])
+        return fold_ignored([failure for piece in pieces if (failure := self.attempt(piece)) is not None])
 
     # canonical: one transaction per version
 
@@ -487,7 +438,7 @@ def _failure(piece: _Piece, error: psycopg.Error) -> Failure:
     position = None if piece.mode is _Mode.EXTENSION else diag.statement_position
     line, column = _where(piece, position, context)
     extension = unavailable_extension(f"{message}\n{detail}")
-    hint = _hints(diag.message_hint or "", _extension_function_hint(sqlstate, message), _role_hint(sqlstate, message))
+    hint = hints(diag.message_hint or "", extension_function_hint(sqlstate, message), role_hint(sqlstate, message))
     return Failure(piece.path, line, column, sqlstate, message, hint, context, detail, extension, piece.text)
 
 
@@ -503,56 +454,10 @@ def _where(piece: _Piece, position: str | None, context: str) -> tuple[int, int 
     return piece.head, None
 
 
-def _role_hint(sqlstate: str, message: str) -> str:
-    """A role the migrations take for granted (an application role a bootstrap script or the platform creates)."""
-    if sqlstate != UNDEFINED_OBJECT or not message.startswith("role "):
-        return ""
-    return "a role the migrations assume: create it in the mapping's prelude file, which verify runs first"
-
-
-def _extension_function_hint(sqlstate: str, message: str) -> str:
-    """For an undefined function an extension provides: which one, since a CREATE EXTENSION may be missing."""
-    match = _FUNCTION_NAME.search(message)
-    if sqlstate != UNDEFINED_FUNCTION or match is None:
-        return ""
-    name = match["name"].lower()
-    owner = next((extension for extension, names in KNOWN_FUNCTIONS.items() if name in names), None)
-    return f"{name}() comes from the extension {owner}: is its CREATE EXTENSION missing or later?" if owner else ""
-
-
-def _fold_ignored(failures: list[Failure]) -> list[Failure]:
-    """Fold the 25P02 errors that follow a failure inside a transaction block into that failure's hint."""
-    folded: list[Failure] = []
-    ignored = 0
-    for failure in failures:
-        if failure.sqlstate == IN_FAILED_TRANSACTION and folded:
-            ignored += 1
-            continue
-        _finish(folded, ignored)
-        folded.append(failure)
-        ignored = 0
-    _finish(folded, ignored)
-    return folded
-
-
-def _finish(folded: list[Failure], ignored: int) -> None:
-    if ignored:
-        note = (
-            f"PostgreSQL then ignored the next {ignored} statement(s) of this transaction block, "
-            "and the block was rolled back"
-        )
-        folded[-1] = replace(folded[-1], hint=_hints(folded[-1].hint, note))
-
-
 def _commit_failure(last: _Piece, error: psycopg.Error) -> Failure:
     """A version that failed as a whole though each statement passed: the error came at COMMIT."""
     failure = _failure(last, error)
-    return replace(failure, hint=_hints(failure.hint, "raised when the version's transaction committed"))
-
-
-def _hints(*hints: str) -> str:
-    """Hints as one: PostgreSQL's are sentences, ours are not; "; " separates them either way."""
-    return "; ".join(hint.strip().rstrip(".") for hint in hints if hint.strip())
+    return replace(failure, hint=hints(failure.hint, "raised when the version's transaction committed"))
 
 
 # --- connecting ----------------------------------------------------------------------------------------------

@@ -29,9 +29,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, redact, with_database
+from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, with_database
 from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
+from consolidate.postgres.redaction import redact
 
 CONNECT_TIMEOUT = 10  # seconds
 COMMAND_TIMEOUT = 60  # seconds for initdb and pg_ctl

@@ -6,7 +6,6 @@ which may be (part of) the password, so they never reach the user verbatim.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import psycopg
@@ -14,33 +13,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
+from consolidate.postgres.redaction import MASK, redact
 
 URL_VARIABLES = ("DATABASE_URL", "SUPABASE_DB_URL")
-MASK = "***"
-
-# scheme://user:password@ — the password runs to the LAST '@' of the whitespace-free run, so a password
-# holding a raw '@', ':' or '/' (invalid in a URL, yet typed by users) is hidden whole rather than in part.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<password>\S*)@")
-
-# password=value in libpq key/value form (also PGPASSWORD=... and ?password=... in a URL's query). A quoted
-# value may hold spaces and backslash escapes; an unterminated quote hides everything after it. An unquoted
-# value runs to the next whitespace: it may legally contain '&' or quotes, so stopping earlier could leak.
-_KEYWORD_PASSWORD = re.compile(
-    r"(?P<head>\b(?:pg)?password\s*=\s*)(?P<password>'(?:[^'\\]|\\[\s\S])*(?:'|\\?\Z)|[^\s']\S*|\Z)",
-    re.IGNORECASE,
-)
 
 
 def resolve_url(cli_url: str | None, environ: Mapping[str, str]) -> str | None:
     """The database URL to use: --database-url, then DATABASE_URL, then SUPABASE_DB_URL; empty means unset."""
     candidates = [cli_url, *(environ.get(name) for name in URL_VARIABLES)]
     return next((candidate for candidate in candidates if candidate), None)
-
-
-def redact(text: str) -> str:
-    """`text` with every password of a URL's userinfo and of every ``password=`` key/value replaced by ***."""
-    text = _URL_PASSWORD.sub(lambda match: f"{match['head']}{MASK}@", text)
-    return _KEYWORD_PASSWORD.sub(lambda match: f"{match['head']}{MASK}", text)
 
 
 def error_text(error: BaseException, url: str | None = None) -> str:

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from consolidate.core.statements import parse_file
-from consolidate.db.extensions import needed_extensions
 from consolidate.db.server import Server, postgres
+from consolidate.postgres.extensions import needed_extensions
 from consolidate.runner.runner import read_tree
 
 

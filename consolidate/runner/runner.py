@@ -25,10 +25,12 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from consolidate.core.comments import code_start
-from consolidate.db.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.db.urls import endpoint, error_text, redact
+from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.postgres.positions import blank_comments, chunk_starts, line_of, locate
+from consolidate.postgres.redaction import redact
+from consolidate.postgres.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.runner.tracking import (
     Connection,
     Limits,
@@ -44,7 +46,6 @@ from consolidate.runner.tracking import (
     session_defaults,
     table_name,
 )
-from consolidate.transactions import FIRST_WORDS, cannot_run_in_transaction
 
 LOCK_WAIT = 60.0  # seconds
 STUB_MARK = "-- consolidate: stub"

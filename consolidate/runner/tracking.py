@@ -18,9 +18,10 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import CONNECT_HINT, endpoint, error_text, redact
+from consolidate.db.urls import CONNECT_HINT, endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.postgres.redaction import redact
 
 Connection = psycopg.Connection[TupleRow]
 

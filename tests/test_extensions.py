@@ -11,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consolidate.core.statements import parse_file
-from consolidate.db.extensions import (
+from consolidate.db.server import Server, scratch_database
+from consolidate.model import Action, Location
+from consolidate.postgres.extensions import (
     ExtensionCommand,
     called_functions,
     extension_command,
@@ -20,8 +22,6 @@ from consolidate.db.extensions import (
     stand_in_sql,
     unavailable_extension,
 )
-from consolidate.db.server import Server, scratch_database
-from consolidate.model import Action, Location
 
 DIGESTS = ("md5", "sha224", "sha256", "sha384", "sha512")
 SENDABLE = st.characters(codec="utf-8", exclude_characters="\x00")  # what a PostgreSQL text can hold

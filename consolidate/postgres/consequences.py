@@ -16,13 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from consolidate.core.statements import parse_file
 from consolidate.model import Action, Facts, ObjectRef
-
-if TYPE_CHECKING:
-    from consolidate.db.replay import Failure
+from consolidate.postgres.failures import Failure
 
 # "does not exist" errors: undefined table, function, object (type, role, ...), schema.
 MISSING = frozenset({"42P01", "42883", "42704", "3F000"})

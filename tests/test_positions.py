@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consolidate.core.statements import parse_file
-from consolidate.db.positions import blank_comments, chunk_starts, locate, statement_starts
+from consolidate.postgres.positions import blank_comments, chunk_starts, locate, statement_starts
 
 # Text made of the characters that matter to lines and comments, so that examples hit them often.
 SQL_CHARACTERS = st.sampled_from(list("ab;'\"$-/*\n\r é"))

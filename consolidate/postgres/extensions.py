@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass
 
-from consolidate.db.positions import blank_comments, locate, statement_starts
 from consolidate.model import Action, Location, ParsedFile, Statement
+from consolidate.postgres.positions import blank_comments, locate, statement_starts
 
 # The functions of each extension that migrations call (column defaults, triggers, seed data). gen_random_uuid
 # is pgcrypto's before PostgreSQL 13 and core since: a call is listed, and needs no stand-in.

@@ -1,0 +1,118 @@
+"""What a replay found: failing statements at their file:line, as PostgreSQL described them, and the hints that
+point at the likely cause.
+
+Pure: the executor (db/) makes these from the server's errors; verify, the report and the consequence tracing
+read them. Every text from the server is redacted when a Failure is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from consolidate.model import Diagnostic, Location
+from consolidate.postgres.extensions import KNOWN_FUNCTIONS, ways_out
+from consolidate.postgres.redaction import redact
+
+IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until end of block"
+UNDEFINED_FUNCTION = "42883"
+UNDEFINED_OBJECT = "42704"
+DUPLICATE_TABLE = "42P07"  # also the notice of a CREATE TABLE IF NOT EXISTS that found the table
+# Replays write to throw-away databases: waiting for each commit to reach the disk buys nothing.
+_FUNCTION_NAME = re.compile(r'function (?:[\w"]+\.)?"?(?P<name>\w+)"?\(')
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failing statement: where it is in its file, and what PostgreSQL said (redacted on construction)."""
+
+    path: str
+    line: int
+    column: int | None
+    sqlstate: str  # "" when the client found the problem, not the server
+    message: str
+    hint: str = ""
+    context: str = ""
+    detail: str = ""
+    extension: str | None = None  # set when the cause is an extension the server lacks
+    # The failing statement as the file holds it: to find what it needed (never shown: the file has it).
+    statement: str = field(default="", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("message", "hint", "context", "detail"):
+            object.__setattr__(self, name, redact(getattr(self, name)))
+
+    @property
+    def location(self) -> Location:
+        return Location(self.path, self.line, self.column)
+
+    def diagnostic(self) -> Diagnostic:
+        """``replay.<sqlstate>``: "SQLSTATE: message", then detail and context lines; hint with the ways out."""
+        lines = [f"{self.sqlstate}: {self.message}" if self.sqlstate else self.message]
+        lines += [f"detail: {self.detail}"] if self.detail else []
+        lines += [f"context: {self.context}"] if self.context else []
+        hint = hints(self.hint, ways_out(self.extension) if self.extension else "")
+        return Diagnostic(f"replay.{self.sqlstate or 'client'}", "\n".join(lines), self.location, hint)
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay found: every failure in file order, how many statements ran, how long it took."""
+
+    failures: tuple[Failure, ...]
+    statements: int
+    seconds: float
+    notes: tuple[Diagnostic, ...] = ()  # stand-ins used in place of extensions, one per statement affected
+    # Files rolled back whole by a failure (one transaction per file): their statements, as (line, text).
+    rolled_back: Mapping[str, tuple[tuple[int, str], ...]] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not self.failures
+
+
+def role_hint(sqlstate: str, message: str) -> str:
+    """A role the migrations take for granted (an application role a bootstrap script or the platform creates)."""
+    if sqlstate != UNDEFINED_OBJECT or not message.startswith("role "):
+        return ""
+    return "a role the migrations assume: create it in the mapping's prelude file, which verify runs first"
+
+
+def extension_function_hint(sqlstate: str, message: str) -> str:
+    """For an undefined function an extension provides: which one, since a CREATE EXTENSION may be missing."""
+    match = _FUNCTION_NAME.search(message)
+    if sqlstate != UNDEFINED_FUNCTION or match is None:
+        return ""
+    name = match["name"].lower()
+    owner = next((extension for extension, names in KNOWN_FUNCTIONS.items() if name in names), None)
+    return f"{name}() comes from the extension {owner}: is its CREATE EXTENSION missing or later?" if owner else ""
+
+
+def fold_ignored(failures: list[Failure]) -> list[Failure]:
+    """Fold the 25P02 errors that follow a failure inside a transaction block into that failure's hint."""
+    folded: list[Failure] = []
+    ignored = 0
+    for failure in failures:
+        if failure.sqlstate == IN_FAILED_TRANSACTION and folded:
+            ignored += 1
+            continue
+        _finish(folded, ignored)
+        folded.append(failure)
+        ignored = 0
+    _finish(folded, ignored)
+    return folded
+
+
+def _finish(folded: list[Failure], ignored: int) -> None:
+    if ignored:
+        note = (
+            f"PostgreSQL then ignored the next {ignored} statement(s) of this transaction block, "
+            "and the block was rolled back"
+        )
+        folded[-1] = replace(folded[-1], hint=hints(folded[-1].hint, note))
+
+
+def hints(*hints: str) -> str:
+    """Hints as one: PostgreSQL's are sentences, ours are not; "; " separates them either way."""
+    return "; ".join(hint.strip().rstrip(".") for hint in hints if hint.strip())
