@@ -260,14 +260,6 @@ def test_a_failure_to_connect_is_reported_without_the_password() -> None:
     assert "s3cr3t" not in str(caught.value)
 
 
-def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words() -> None:
-    from consolidate.db.replay import _Mode, _pieces
-
-    text = "-- " + "x" * 600 + "\nCREATE EXTENSION IF NOT EXISTS pgcrypto;\n"
-    (piece,) = _pieces("f.sql", text, {"pgcrypto": set()})
-    assert piece.mode is _Mode.EXTENSION
-
-
 # --- consequences -----------------------------------------------------------------------------------------------
 
 FIRST = "CREATE TABLE t (id int);\nCREATE TABLE a (id int REFERENCES missing (id));\n"

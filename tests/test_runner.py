@@ -18,7 +18,7 @@ from consolidate import commands
 from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 from consolidate.runner import Progress, State, baseline, down, status, up, verify
-from consolidate.runner.runner import _may_need_autocommit, _pieces, compare, needs_autocommit, read_tree
+from consolidate.runner.runner import compare, read_tree
 from consolidate.runner.tracking import LOCK_ID, Row, checksum
 
 REPO = Path(__file__).resolve().parent.parent
@@ -405,57 +405,6 @@ def test_a_file_whose_line_endings_changed_compares_as_line_endings(lines: list[
     crlf = lf.replace(b"\n", b"\r\n")
     row = Row("001", "a", checksum(lf), None, None, None, None)  # type: ignore[arg-type]
     assert compare(crlf, row) is State.LINE_ENDINGS and compare(lf, row) is State.APPLIED
-
-
-# Statements whose words may fool a quick look: transaction control inside routine bodies, strings, comments.
-STATEMENTS = [
-    "CREATE TABLE t (a int);",
-    "CREATE INDEX CONCURRENTLY i ON t (a);",
-    "/* lead */ CREATE /* in */ INDEX -- here\n CONCURRENTLY j ON t (a);",
-    "-- a header longer than any window the quick look might read" + "." * 500 + "\nVACUUM t;",
-    "VACUUM t;",
-    "BEGIN;",
-    "COMMIT;",
-    "CREATE FUNCTION f() RETURNS void AS $$ BEGIN COMMIT; END; $$ LANGUAGE plpgsql;",
-    "CREATE PROCEDURE p() AS $b$ BEGIN; VACUUM; $b$ LANGUAGE sql;",
-    "SELECT 'VACUUM; COMMIT;';",
-    "-- VACUUM;\nSELECT 1;",
-    "DO $$ BEGIN PERFORM 1; END $$;",
-    "COMMENT ON TABLE t IS 'BEGIN; COMMIT';",
-]
-
-
-@given(st.lists(st.sampled_from(STATEMENTS), max_size=6), st.sampled_from(["\n", " ", "\n\n-- c\n"]))
-def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_by_statement(
-    statements: list[str], separator: str
-) -> None:
-    text = separator.join(statements)
-    exact = any(piece.alone for piece in _pieces("f.sql", text))
-    assert _may_need_autocommit(text) is exact
-
-
-@pytest.mark.parametrize(
-    ("words", "alone"),
-    [
-        (["CREATE", "INDEX", "CONCURRENTLY", "X"], True),
-        (["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"], True),
-        (["CREATE", "INDEX", "X", "ON"], False),
-        (["VACUUM"], True),
-        (["ALTER", "SYSTEM", "SET"], True),
-        (["CREATE", "DATABASE", "X"], True),
-        (["COMMIT"], True),
-        (["CREATE", "TABLE", "X"], False),
-    ],
-)
-def test_statements_postgresql_refuses_in_a_transaction_are_detected(words: list[str], alone: bool) -> None:
-    assert needs_autocommit(words) is alone
-
-
-@pytest.mark.parametrize(("server_version", "alone"), [(110022, True), (120000, False), (150020, False)])
-def test_adding_an_enum_value_runs_alone_only_on_servers_before_12(server_version: int, alone: bool) -> None:
-    text = "CREATE TABLE t (a int);\nALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'calm';\n"
-    exact = any(piece.alone for piece in _pieces("f.sql", text, server_version))
-    assert (_may_need_autocommit(text, server_version), exact) == (alone, alone)
 
 
 # --- several versions in one message ---------------------------------------------------------------------------

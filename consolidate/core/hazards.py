@@ -8,7 +8,8 @@ a version, several files long, in one transaction. Four things then change, each
   consolidation makes the failure) or from one (psql ran the file statement by statement; the canonical version
   is one transaction); WARNING when the use is only likely.
 * ``plan.no-transaction``: a statement PostgreSQL refuses in a transaction block (CREATE INDEX CONCURRENTLY,
-  VACUUM, …) makes the runner run its whole version statement by statement, without atomicity. WARNING.
+  VACUUM, …) makes the runner run its version in parts (that statement alone, the others in transactions
+  between), without atomicity for the whole version. WARNING.
 * ``plan.explicit-transaction``: BEGIN/COMMIT in a source. One wrapping the whole source is redundant (the
   render leaves it out: INFO); any other one commits part of a version without its `_migrations` row: ERROR.
   ``plan.transaction-mode``: SET TRANSACTION ISOLATION LEVEL after the version's first statement fails: ERROR.
@@ -56,8 +57,8 @@ _CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT"
 # by one migration reached the later ones.
 _ONE_CONNECTION = {Scheme.GOLANG: "golang-migrate", Scheme.FOLDER: "diesel"}
 _ATOMICITY = (
-    "the runner then runs the version statement by statement, each committed on its own: a failure leaves the "
-    "statements before it applied and the version unrecorded"
+    "the runner then runs the version in parts (this statement alone, the others in transactions between): a "
+    "failure leaves the parts before it applied and the version unrecorded"
 )
 
 

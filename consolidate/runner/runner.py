@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -24,13 +24,12 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from consolidate.core.comments import code_start
+from consolidate.db.script import Executor, Piece, failure, located, may_need_pieces, pieces, sent_whole, whole_script
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
-from consolidate.postgres.positions import blank_comments, chunk_starts, line_of, locate
+from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
-from consolidate.postgres.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.runner.tracking import (
     Connection,
     Limits,
@@ -56,9 +55,6 @@ BEGIN = "BEGIN;\n"
 RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD TEMP; DISCARD PLANS"
 
 _UP_NAME = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
-_WORD = re.compile(r"[A-Za-z_]+")
-_CONTROL = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START"})
-_LOOKED_AT = _CONTROL | FIRST_WORDS  # first words after which the next ones matter
 
 
 # --- the tree ----------------------------------------------------------------------------------------------------
@@ -340,16 +336,25 @@ PER_STATEMENT_TIMEOUT_SINCE = 130000
 
 @dataclass(frozen=True)
 class _Ready:
-    """A pending version read and looked at: its text, and its statements when it must run one by one."""
+    """A pending version read and looked at: its text, and its statements when it cannot run whole."""
 
     item: Version
     text: str
-    pieces: list[_Piece]  # empty unless a statement must run outside the version's transaction
+    pieces: list[Piece]  # empty unless a statement must run alone, outside the version's transaction
 
 
 def _ready(item: Version, server_version: int) -> _Ready:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    return _Ready(item, text, _statements_alone(str(item.up), text, server_version))
+    return _Ready(item, text, _in_parts(str(item.up), text, server_version))
+
+
+def _in_parts(path: str, text: str, server_version: int) -> list[Piece]:
+    """The script's statements when some must run alone or outside its transaction (the executor's rule, as
+    verify replays it); else none: it runs whole, in one message."""
+    if not may_need_pieces(text, server_version):
+        return []
+    found = pieces(path, text, server_version)
+    return [] if sent_whole(found) else found
 
 
 class _Ahead:
@@ -469,11 +474,11 @@ def _apply_alone(session: _Session, ready: _Ready, commit: str | None, report: P
 
 
 def _run_alone(
-    session: _Session, pieces: list[_Piece], item: Version | _Down, bookkeeping: Callable[[int], sql.Composed]
+    session: _Session, parts: list[Piece], item: Version | _Down, bookkeeping: Callable[[int], sql.Composed]
 ) -> int:
-    """Statement by statement, then the bookkeeping (given the milliseconds that took) and the session reset."""
+    """In parts (db/script.py), then the bookkeeping (given the milliseconds that took) and the session reset."""
     started = time.perf_counter()
-    _run_one_by_one(session, pieces, item)
+    _run_in_parts(session, parts, item)
     milliseconds = int((time.perf_counter() - started) * 1000)
     _record(session, bookkeeping(milliseconds))
     session.connection.execute(session.reset)
@@ -483,9 +488,9 @@ def _run_alone(
 def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> int:
     """Run a down script with its bookkeeping, whole in one transaction or, when it must, statement by
     statement; its milliseconds as the client saw them."""
-    pieces = _statements_alone(str(item.path), text, session.connection.info.server_version)
-    if pieces:
-        return _run_alone(session, pieces, item, lambda _elapsed: bookkeeping)
+    parts = _in_parts(str(item.path), text, session.connection.info.server_version)
+    if parts:
+        return _run_alone(session, parts, item, lambda _elapsed: bookkeeping)
     started = time.perf_counter()
     _run_whole(session, item, text, bookkeeping)
     return int((time.perf_counter() - started) * 1000)
@@ -514,122 +519,42 @@ def _run_whole(session: _Session, item: _Down, text: str, bookkeeping: sql.Compo
 # --- statement by statement ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Piece:
-    text: str
-    line: int
-    column: int
-    head: int  # line of the first token
-    alone: bool  # refused inside a transaction block, or transaction control
-
-
-def _statements_alone(path: str, text: str, server_version: int | None) -> list[_Piece]:
-    """The file's statements when one of them must run outside the version's transaction; else none: the
-    file runs whole."""
-    pieces = _pieces(path, text, server_version) if _may_need_autocommit(text, server_version) else []
-    return pieces if any(piece.alone for piece in pieces) else []
-
-
-def _may_need_autocommit(text: str, server_version: int | None = None) -> bool:
-    """Whether some statement of the file may have to run outside the version's transaction, judged from the
-    first words of each statement as PostgreSQL's own scanner (pglast, in C) cuts them: a few milliseconds per
-    hundred files, where the exact split (sqlglot's tokenizer, with line numbers) costs far more. A file the
-    scanner cannot cut (an unterminated quote, a NUL) goes to the exact split."""
-    from pglast import parser  # imported here: status, verify and down never need it
-
-    if "\x00" in text:
-        return True
-    try:
-        cuts = parser.split(text, with_parser=False, only_slices=True)
-    except parser.ParseError:
-        return True
-    return any(needs_autocommit(_first_words(text, cut.start or 0), server_version) for cut in cuts)
-
-
-def _first_words(code: str, start: int) -> list[str]:
-    """The first words of the statement the scanner cut at `start` (the cut may begin with a block comment)."""
-    begin = code_start(code, start)  # leading comments may run past any window: a version's header does
-    head = code[begin : begin + 400]
-    first = _WORD.search(head)
-    if first is None or first.group().upper() not in _LOOKED_AT:
-        return [first.group().upper()] if first else []
-    if "--" in head or "/*" in head:
-        head = blank_comments(head)
-    return [word.upper() for word in _WORD.findall(head)[:6]]
-
-
-def _pieces(path: str, text: str, server_version: int | None = None) -> list[_Piece]:
-    from consolidate.core.statements import split  # sqlglot: only for files that run statement by statement
-
-    pieces = []
-    for chunk, line, column in chunk_starts(split(text)):
-        if chunk.is_statement:
-            code = blank_comments(chunk.text)
-            start = len(code) - len(code.lstrip())
-            alone = needs_autocommit(_first_words(code, start), server_version)
-            pieces.append(_Piece(chunk.text, line, column, line_of(code, start, line), alone))
-    return pieces
-
-
-def needs_autocommit(words: list[str], server_version: int | None = None) -> bool:
-    """Whether a statement (its first words, upper case) must run outside a version's transaction: PostgreSQL
-    (of `server_version`) refuses it inside a transaction block, or it is the file's own transaction control."""
-    return (bool(words) and words[0] in _CONTROL) or cannot_run_in_transaction(words, server_version)
-
-
-def _run_one_by_one(session: _Session, pieces: list[_Piece], item: Version | _Down) -> None:
-    """Each statement on its own (autocommit); a failure says which statements already ran and stay."""
-    for done, piece in enumerate(pieces):
-        try:
-            session.connection.execute(piece.text)
-        except psycopg.Error as error:
-            _end_transaction(session.connection)
-            ran = ", ".join(str(earlier.head) for earlier in pieces[:done]) or "none"
-            note = (
-                f"this version runs statement by statement; the statements at lines {ran} ran and stay: "
-                "the version is not recorded"
-            )
-            raise _error(session, item.path, error, _position(error, piece), note) from None
-
-
 # --- failures -----------------------------------------------------------------------------------------------------
 
 
-def _position(error: psycopg.Error, piece: _Piece) -> tuple[int, int | None]:
-    position = error.diag.statement_position
-    if position and position.isdigit():
-        return locate(piece.text, int(position), piece.line, piece.column)
-    return piece.head, None
+def _run_in_parts(session: _Session, parts: list[Piece], item: Version | _Down) -> None:
+    """Each statement that must run alone on its own, the others in transactions between them; a failure says
+    which statements already ran and stay."""
+    executor = Executor(session.connection)
+    failures = executor.run(parts, legacy=False, stop=True)
+    if failures:
+        _end_transaction(session.connection)
+        ran = ", ".join(str(piece.head) for piece in executor.completed) or "none"
+        note = (
+            "this version runs in parts (statements PostgreSQL refuses in a transaction run alone); the "
+            f"statements at lines {ran} ran and stay: the version is not recorded"
+        )
+        raise _refusal(failures[0], note)
 
 
 def _failed(session: _Session, item: Version | _Down, text: str, error: psycopg.Error, offset: int) -> ConsolidateError:
     """The failure of a script sent whole, starting at `offset` of its message, at its file:line (found again
-    statement by statement if PostgreSQL gave no position)."""
-    position = error.diag.statement_position
+    statement by statement, rolled back, on the same session and so under the same timeouts, if PostgreSQL gave
+    no position)."""
     note = "the version was rolled back: nothing of it remains, and it is not recorded"
-    if position and position.isdigit() and 0 < int(position) - offset <= len(text):
-        return _error(session, item.path, error, locate(text, int(position) - offset), note)
-    # No position (a run-time error): a rolled-back replay, one savepoint per statement, finds the statement.
-    from consolidate.db.replay import replay_files
-
-    failures = replay_files(session.url, [(str(item.path), text)], per_file_transaction=True).failures
-    where = (failures[0].line, failures[0].column) if failures else (1, None)
-    return _error(session, item.path, error, where, note)
+    whole = whole_script(str(item.path), text)
+    if located(error, whole, offset):
+        return _refusal(failure(whole, error, offset), note)
+    parts = pieces(str(item.path), text, session.connection.info.server_version)
+    found = Executor(session.connection).with_savepoints(parts) if parts else []
+    return _refusal(found[0] if found else failure(whole, error, offset), note)
 
 
-def _error(
-    session: _Session, path: Path, error: psycopg.Error, where: tuple[int, int | None], note: str
-) -> ConsolidateError:
-    diag = error.diag
-    sqlstate = diag.sqlstate or error.sqlstate or ""
-    lines = [f"{sqlstate}: {diag.message_primary or ' '.join(str(error).split())}"]
-    lines += [f"detail: {diag.message_detail}"] if diag.message_detail else []
-    lines += [f"context: {diag.context}"] if diag.context else []
-    hint = "; ".join(filter(None, [(diag.message_hint or "").rstrip("."), note]))
-    location = Location(str(path), where[0], where[1])
-    return ConsolidateError(
-        [Diagnostic(f"migrate.{sqlstate or 'failed'}", redact("\n".join(lines)), location, redact(hint))], EXIT_FAIL
-    )
+def _refusal(found: Failure, note: str) -> ConsolidateError:
+    """A failed version as the runner reports it: migrate.<SQLSTATE> at its file:line, the version's fate noted."""
+    diagnostic = found.diagnostic()
+    code = f"migrate.{found.sqlstate or 'failed'}"
+    return ConsolidateError([replace(diagnostic, code=code, hint=hints(diagnostic.hint, note))], EXIT_FAIL)
 
 
 # --- down ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,86 @@
+"""The one executor's cut (db/script.py): statements with their file position and how each must run.
+
+Pure of any server: how a script is cut does not depend on a connection, only on the server's version.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consolidate.db.script import Mode, may_need_pieces, pieces, runs_whole, sent_whole
+
+
+def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words() -> None:
+    text = "-- " + "x" * 600 + "\nCREATE EXTENSION IF NOT EXISTS pgcrypto;\n"
+    (piece,) = pieces("f.sql", text, None, {"pgcrypto": set()})
+    assert piece.mode is Mode.EXTENSION
+
+
+@pytest.mark.parametrize("control", ["BEGIN;", "START TRANSACTION;", "COMMIT;", "ROLLBACK TO SAVEPOINT a;"])
+def test_a_script_with_its_own_transaction_control_does_not_run_whole(control: str) -> None:
+    assert not runs_whole(pieces("f.sql", f"CREATE TABLE t (a int);\n{control}\n"))
+
+
+@pytest.mark.parametrize("savepoint", ["SAVEPOINT a;", "RELEASE a;"])
+def test_a_savepoint_runs_inside_the_versions_transaction(savepoint: str) -> None:
+    assert sent_whole(pieces("f.sql", f"CREATE TABLE t (a int);\n{savepoint}\n"))
+
+
+def test_statements_keep_their_file_line_and_the_line_of_their_first_token() -> None:
+    first, second = pieces("f.sql", "SELECT 1;\n-- lead\n\nSELECT 2;\n")
+    assert [(first.line, first.head), (second.line, second.head)] == [(1, 1), (1, 4)]
+
+
+# Statements whose words may fool a quick look: transaction control inside routine bodies, strings, comments.
+STATEMENTS = [
+    "CREATE TABLE t (a int);",
+    "CREATE INDEX CONCURRENTLY i ON t (a);",
+    "/* lead */ CREATE /* in */ INDEX -- here\n CONCURRENTLY j ON t (a);",
+    "-- a header longer than any window the quick look might read" + "." * 500 + "\nVACUUM t;",
+    "VACUUM t;",
+    "COPY t (a) FROM STDIN;",
+    "BEGIN;",
+    "COMMIT;",
+    "CREATE FUNCTION f() RETURNS void AS $$ BEGIN COMMIT; END; $$ LANGUAGE plpgsql;",
+    "CREATE PROCEDURE p() AS $b$ BEGIN; VACUUM; $b$ LANGUAGE sql;",
+    "SELECT 'VACUUM; COMMIT;';",
+    "-- VACUUM;\nSELECT 1;",
+    "DO $$ BEGIN PERFORM 1; END $$;",
+    "COMMENT ON TABLE t IS 'BEGIN; COMMIT';",
+]
+
+
+@given(st.lists(st.sampled_from(STATEMENTS), max_size=6), st.sampled_from(["\n", " ", "\n\n-- c\n"]))
+def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_by_statement(
+    statements: list[str], separator: str
+) -> None:
+    text = separator.join(statements)
+    exact = not sent_whole(pieces("f.sql", text))
+    assert may_need_pieces(text) is exact
+
+
+@pytest.mark.parametrize(
+    ("words", "alone"),
+    [
+        (["CREATE", "INDEX", "CONCURRENTLY", "X"], True),
+        (["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"], True),
+        (["CREATE", "INDEX", "X", "ON"], False),
+        (["VACUUM"], True),
+        (["ALTER", "SYSTEM", "SET"], True),
+        (["CREATE", "DATABASE", "X"], True),
+        (["COMMIT"], True),
+        (["CREATE", "TABLE", "X"], False),
+    ],
+)
+def test_statements_postgresql_refuses_in_a_transaction_are_detected(words: list[str], alone: bool) -> None:
+    (piece,) = pieces("f.sql", " ".join(words) + ";")
+    assert (piece.mode in (Mode.OUTSIDE, Mode.CONTROL)) is alone
+
+
+@pytest.mark.parametrize(("server_version", "alone"), [(110022, True), (120000, False), (150020, False)])
+def test_adding_an_enum_value_runs_alone_only_on_servers_before_12(server_version: int, alone: bool) -> None:
+    text = "CREATE TABLE t (a int);\nALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'calm';\n"
+    exact = not sent_whole(pieces("f.sql", text, server_version))
+    assert (may_need_pieces(text, server_version), exact) == (alone, alone)
