@@ -1,18 +1,151 @@
-"""The layer contract of docs/architecture: the core is pure, the model depends on nothing.
+"""The layer contract: which package may import which, written down once (CONTRACT) and checked whole.
 
-Each module is imported in a fresh interpreter, so that what it pulls in is its own doing.
+Two kinds of check: every import statement of every module, lazy ones included, read from the source (ast),
+against CONTRACT; and a few modules imported in a fresh interpreter, so that what they pull in at run time is
+their own doing (the core stays pure, the runner starts light).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import consolidate.core
+
+PACKAGE = Path(consolidate.core.__file__).parent.parent
+
+# Layer (a package or top-level module of consolidate) → the layers and third-party packages it may import, and
+# why. "consolidate" is the package root (__version__). Lower layers never import higher ones: no cycle.
+CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
+    "consolidate": (frozenset(), frozenset(), "the package root: its version"),
+    "diagnostics": (frozenset(), frozenset(), "findings and locations: every layer's vocabulary"),
+    "errors": (frozenset({"diagnostics"}), frozenset(), "the one user-facing error type"),
+    "model": (frozenset({"diagnostics"}), frozenset(), "frozen dataclasses every layer shares"),
+    "core": (
+        frozenset({"model", "diagnostics", "errors"}),
+        frozenset({"sqlglot", "pglast", "yaml"}),
+        "pure: functions from inputs to frozen dataclasses, tested without disk or database",
+    ),
+    "postgres": (
+        frozenset({"model", "diagnostics", "core"}),
+        frozenset(),
+        "pure knowledge of PostgreSQL (positions, extensions, failures, consequences) built on the core's reading "
+        "of SQL; no connection",
+    ),
+    "render": (
+        frozenset({"consolidate", "model", "diagnostics", "errors", "core"}),
+        frozenset({"jinja2"}),
+        "deterministic text from the plan",
+    ),
+    "io": (frozenset({"model", "diagnostics", "errors"}), frozenset(), "the disk"),
+    "db": (
+        frozenset({"model", "diagnostics", "errors", "core", "postgres"}),
+        # pglast: the executor's quick look cuts scripts with PostgreSQL's own scanner before the exact split.
+        frozenset({"psycopg", "results", "pglast"}),
+        "PostgreSQL servers and the one SQL executor; the executor cuts scripts with the core's splitter",
+    ),
+    "runner": (
+        # core: lazily, for `baseline --check-schema` (the plan's refusal of server changes) and `down`
+        # (whether a script holds SQL); `up` starts without it.
+        frozenset({"diagnostics", "errors", "core", "postgres", "db"}),
+        frozenset({"psycopg"}),
+        "`consolidate migrate`: runs what deploys run, so it stays light",
+    ),
+    "verify": (
+        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "io", "render"})
+        | frozenset({"commands"}),
+        frozenset(),
+        "the proof on PostgreSQL",
+    ),
+    "commands": (
+        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "io", "render"}),
+        frozenset({"jinja2"}),
+        "one library function per CLI verb",
+    ),
+    "cli": (
+        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"})
+        | frozenset({"commands", "verify"}),
+        frozenset({"typer", "rich"}),
+        "parse options, call one function, print",
+    ),
+    "migrate": (frozenset({"cli"}), frozenset(), "`python -m consolidate.migrate`: the runner's own entry"),
+    "__main__": (frozenset({"cli"}), frozenset(), "`python -m consolidate`"),
+}
+THIRD_PARTY = frozenset({"sqlglot", "pglast", "yaml", "psycopg", "results", "jinja2", "typer", "rich", "pydantic"})
+
+
+def layer_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return found
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module an import statement of the file names, lazy ones (inside functions) included."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "consolidate":
+            names |= {f"consolidate.{alias.name}" for alias in node.names}  # a module or the root's __version__
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def breaches(module: str, path: Path) -> list[str]:
+    layer = layer_of(module)
+    allowed, third_party, _ = CONTRACT[layer]
+    found = []
+    for name in sorted(imports_of(path)):
+        top = name.split(".")[0]
+        if top == "consolidate":
+            target = "consolidate" if name == "consolidate.__version__" else layer_of(name)
+            if target != layer and target not in allowed:
+                found.append(name)
+        elif top not in sys.stdlib_module_names and (top not in third_party or top not in THIRD_PARTY):
+            found.append(name)
+    return found
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=[module for module, _ in modules()])
+def test_every_import_of_every_module_is_one_its_layer_may_make(module: str, path: Path) -> None:
+    assert layer_of(module) in CONTRACT, f"{module}: a layer the contract does not name (add it to CONTRACT)"
+    assert breaches(module, path) == []
+
+
+def test_the_contract_has_no_cycle() -> None:
+    def reaches(start: str, seen: frozenset[str]) -> bool:
+        return any(
+            below == start or (below not in seen and reaches_from(below, start, seen | {below}))
+            for below in CONTRACT.get(start, (frozenset(), frozenset(), ""))[0]
+        )
+
+    def reaches_from(node: str, goal: str, seen: frozenset[str]) -> bool:
+        below = CONTRACT.get(node, (frozenset(), frozenset(), ""))[0]
+        return goal in below or any(n not in seen and reaches_from(n, goal, seen | {n}) for n in below)
+
+    assert [layer for layer in CONTRACT if reaches(layer, frozenset({layer}))] == []
+
+
+def test_a_forbidden_import_is_caught(tmp_path: Path) -> None:
+    module = tmp_path / "bad.py"
+    module.write_text("def f():\n    from consolidate.cli.main import app\n    import typer\n", encoding="utf-8")
+    assert breaches("consolidate.core.bad", module) == ["consolidate.cli.main", "typer"]
+
 
 # The outside world: a core module importing one of these could touch a database, a terminal or the CLI.
 FORBIDDEN_IN_CORE = (

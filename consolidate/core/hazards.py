@@ -39,8 +39,8 @@ from consolidate.core.enum_uses import (
     typed_columns,
 )
 from consolidate.core.session import resets
+from consolidate.core.transactions import cannot_run_in_transaction
 from consolidate.model import Diagnostic, PlannedSource, PlannedTarget, ScanResult, Scheme, Severity, Statement
-from consolidate.postgres.transactions import cannot_run_in_transaction
 
 _WORD = re.compile(r"[A-Za-z_]+")
 _BEGIN = (("BEGIN",), ("BEGIN", "WORK"), ("BEGIN", "TRANSACTION"), ("START", "TRANSACTION"))

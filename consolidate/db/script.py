@@ -34,6 +34,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from consolidate.core.comments import code_start
+from consolidate.core.transactions import FIRST_WORDS, cannot_run_in_transaction, is_control
 from consolidate.db.urls import CONNECT_HINT, endpoint
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
@@ -55,7 +56,6 @@ from consolidate.postgres.failures import (
     role_hint,
 )
 from consolidate.postgres.positions import blank_comments, chunk_starts, line_of, locate
-from consolidate.postgres.transactions import FIRST_WORDS, cannot_run_in_transaction, is_control
 
 Connection = psycopg.Connection[TupleRow]
 

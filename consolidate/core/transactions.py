@@ -1,7 +1,6 @@
 """Which statements PostgreSQL refuses inside a transaction block: one rule for the plan, the replay and the runner.
 
-Pure and stdlib-only, beside diagnostics.py rather than in core: the runner, which must start without the core
-(tests/test_layers.py), needs it too."""
+Stdlib-only: the runner, which must start without the parsers (tests/test_layers.py), needs it too."""
 
 from __future__ import annotations
 
