@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
@@ -29,6 +29,9 @@ from consolidate.render.environment import environment
 from consolidate.render.lock import LOCK_NAME, lock_text
 from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
 from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
+
+if TYPE_CHECKING:
+    from consolidate.verify import ServerOptions, Verification
 
 
 def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
@@ -210,12 +213,49 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
     return ReportResult(path, changed=True, written=True)
 
 
-def record_verification(mapping_path: Path, document: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class VerifyResult:
+    """A proof on PostgreSQL and verification.json as recorded beside the tree."""
+
+    verification: Verification
+    document: dict[str, Any]
+
+    @property
+    def proven(self) -> bool:
+        return self.verification.proven
+
+
+def verify(mapping_path: Path, options: ServerOptions) -> VerifyResult:
+    """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `record_verification`)."""
+    # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
+    from consolidate.verify import verify as prove
+
+    return record_verification(mapping_path, prove(mapping_path, options))
+
+
+def apply_generated_downs(
+    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
+) -> tuple[ApplyResult, VerifyResult]:
+    """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
+    them, and verify again so that every generated rollback is proven (or reported) at once; the proof is
+    recorded as `verify` records it."""
+    from consolidate.verify import generate_downs
+    from consolidate.verify import verify as prove
+
+    apply(mapping_path, force=force, templates=templates)
+    generated = generate_downs(mapping_path, options)
+    result = apply(mapping_path, force=force, templates=templates, generated=generated)
+    return result, record_verification(mapping_path, prove(mapping_path, options))
+
+
+def record_verification(mapping_path: Path, verification: Verification) -> VerifyResult:
     """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it."""
+    document = verification.document(today())
     output = output_of(load_mapping(mapping_path).mapping, None)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
     report(mapping_path)
+    return VerifyResult(verification, document)
 
 
 def _path(entry: LockEntry) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from consolidate import commands, pipeline
+from consolidate import pipeline
 from consolidate.core.comments import code_start
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
@@ -460,14 +460,3 @@ def _disproven(files: dict[str, bytes]) -> set[str]:
         for item in versions
         if isinstance(item, dict) and item.get("rollback") in ("wrong", "failing")
     }
-
-
-def apply_generated_downs(
-    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
-) -> tuple[commands.ApplyResult, Verification]:
-    """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
-    them, and verify again so that every generated rollback is proven (or reported) at once."""
-    commands.apply(mapping_path, force=force, templates=templates)
-    generated = generate_downs(mapping_path, options)
-    result = commands.apply(mapping_path, force=force, templates=templates, generated=generated)
-    return result, verify(mapping_path, options)
