@@ -39,7 +39,7 @@ def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
     return planned(mapping_path, jobs).plan
 
 
-def today() -> str:
+def _today() -> str:
     """The date a changed lock records: SOURCE_DATE_EPOCH when set (reproducible builds), else today."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
@@ -79,7 +79,7 @@ def apply(
     current = _consolidated(read_output(output), done.plan.mapping)
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
-    desired = render_outputs(done, environment(templates), current, lock, today(), consumed, generated)
+    desired = _render_outputs(done, environment(templates), current, lock, _today(), consumed, generated)
     # Sources read above may be overwritten in place: their bytes are in the lock now.
     owned = {LOCK_NAME} if lock else set()
     owned |= {at for at, item in consumed.items() if sha256(current[at]) == item.sha256}
@@ -120,7 +120,7 @@ def _consumed(done: Planned, output: Path, current: dict[str, bytes], lock: Lock
     return consumed
 
 
-def render_outputs(
+def _render_outputs(
     done: Planned,
     env: jinja2.Environment,
     current: dict[str, bytes],
@@ -157,7 +157,7 @@ def render_outputs(
     lock = replace(core, date=old.date if old is not None and unchanged else date_today)
     stale = {entry.path for entry in old.outputs} - set(files) if old is not None else set()
     tree = {path: data for path, data in current.items() if path not in stale} | files
-    files[REPORT_NAME] = build_report(env, done, lock, tree).encode("utf-8")
+    files[REPORT_NAME] = _build_report(env, done, lock, tree).encode("utf-8")
     report_entry = LockEntry(REPORT_NAME, sha256(files[REPORT_NAME]))
     lock = replace(lock, outputs=tuple(sorted((*lock.outputs, report_entry), key=_path)))
     files[LOCK_NAME] = lock_text(lock).encode("utf-8")
@@ -172,7 +172,7 @@ def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
     return found
 
 
-def build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
+def _build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
     """CONSOLIDATION.md from facts. The report and the lock describe each other, so neither takes part in
     the facts: apply (before writing) and report (after) then see the same inputs and render the same text."""
     outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
@@ -201,7 +201,7 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
             Location(str(output)),
             hint=f"run `consolidate apply --mapping {mapping_path}` first",
         )
-    text = build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
+    text = _build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
     path = output / REPORT_NAME
     if current.get(REPORT_NAME) == text:
         return ReportResult(path, changed=False, written=False)
@@ -226,11 +226,11 @@ class VerifyResult:
 
 
 def verify(mapping_path: Path, options: ServerOptions) -> VerifyResult:
-    """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `record_verification`)."""
+    """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `_record_verification`)."""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
     from consolidate.verify import verify as prove
 
-    return record_verification(mapping_path, prove(mapping_path, options))
+    return _record_verification(mapping_path, prove(mapping_path, options))
 
 
 def apply_generated_downs(
@@ -245,12 +245,12 @@ def apply_generated_downs(
     apply(mapping_path, force=force, templates=templates)
     generated = generate_downs(mapping_path, options)
     result = apply(mapping_path, force=force, templates=templates, generated=generated)
-    return result, record_verification(mapping_path, prove(mapping_path, options))
+    return result, _record_verification(mapping_path, prove(mapping_path, options))
 
 
-def record_verification(mapping_path: Path, verification: Verification) -> VerifyResult:
+def _record_verification(mapping_path: Path, verification: Verification) -> VerifyResult:
     """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it."""
-    document = verification.document(today())
+    document = verification.document(_today())
     output = output_of(load_mapping(mapping_path).mapping, None)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
