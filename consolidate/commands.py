@@ -1,4 +1,8 @@
-"""One library function per CLI verb: plain arguments in, a result out. The CLI only parses, calls and prints."""
+"""One library function per CLI verb: plain arguments in, a result out. The CLI only parses, calls and prints.
+
+The verbs plan through `consolidate.pipeline`; `verify` and `apply_generated_downs` call into `consolidate.verify`,
+which plans through the pipeline too and never imports this module.
+"""
 
 from __future__ import annotations
 
