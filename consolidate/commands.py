@@ -1,252 +1,41 @@
-"""One library function per CLI verb: plain arguments in, a result out. The CLI only parses, calls and prints."""
+"""One library function per CLI verb: plain arguments in, a result out. The CLI only parses, calls and prints.
+
+The verbs plan through `consolidate.pipeline`; `verify` and `apply_generated_downs` call into `consolidate.verify`,
+which plans through the pipeline too and never imports this module.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from multiprocessing import get_context
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from consolidate import __version__
 from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import PRELUDE_NAME, draft
-from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
 from consolidate.core.naming import parse_name
-from consolidate.core.plan import build_plan
-from consolidate.core.prelude import Prelude, read_prelude
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
-from consolidate.core.statements import parse_file
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
-from consolidate.model import (
-    Diagnostic,
-    Location,
-    Lock,
-    LockEntry,
-    Mapping,
-    ParsedFile,
-    Plan,
-    Preserved,
-    RawFile,
-    ScanResult,
-    Scheme,
-)
+from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
+from consolidate.pipeline import Planned, inside, load_mapping, output_of, planned, read_lock, root_of
 from consolidate.render.environment import environment
-from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
+from consolidate.render.lock import LOCK_NAME, lock_text
 from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
 from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
 
-# Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
-# files; below this many a pool is not worth it (a round number, not a measured break-even).
-PARALLEL_THRESHOLD = 64
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """A validated mapping and, for locating problems, the mapping line of every path it names."""
-
-    mapping: Mapping
-    lines: dict[str, int]
-    sha256: str
-    prelude: Prelude | None = None
-
-
-def load_mapping(path: Path) -> Loaded:
-    """Read and validate a mapping file; every problem is reported at once as a ConsolidateError."""
-    if not path.is_file():
-        raise ConsolidateError.at(
-            "mapping.not-found",
-            "mapping file not found",
-            Location(str(path)),
-            hint="pass --mapping PATH, or draft one with `consolidate init`",
-        )
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConsolidateError.at(
-            "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
-        ) from error
-    mapping = parse_mapping(text, str(path), str(path.parent))
-    return Loaded(mapping, source_lines(text), sha256(data), _prelude(mapping, text))
-
-
-def _prelude(mapping: Mapping, text: str) -> Prelude | None:
-    """The platform's prerequisites the mapping names (docs/mapping.md), read and checked for syntax."""
-    found = prelude_of(text)
-    if found is None:
-        return None
-    written, line = found
-    path = Path(mapping.base) / written
-    try:
-        prelude = read_prelude(path.as_posix(), path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConsolidateError.at(
-            "mapping.prelude-unreadable",
-            f"cannot read the prelude '{written}': {error.__class__.__name__}",
-            Location(mapping.path, line),
-            hint="prelude is relative to the mapping file's folder and must be a UTF-8 SQL file",
-        ) from error
-    if prelude.errors:
-        raise ConsolidateError(prelude.errors)
-    return prelude
-
-
-def root_of(mapping: Mapping) -> Path:
-    return Path(mapping.base) / mapping.root
-
-
-def display_path(mapping: Mapping, source: str) -> str:
-    """How a legacy file is shown: relative to the mapping's folder, so that file:line can be opened from there."""
-    return Path(mapping.root, source).as_posix()
-
-
-@dataclass(frozen=True)
-class Scanned:
-    mapping: Mapping
-    scan: ScanResult
-
-
-def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
-    """Read the legacy folders the mapping names and check that every file is accounted for.
-
-    When the output folder lies among the sources (in-place consolidation), the files the lock says apply
-    wrote are not legacy files: they are left out, and a legacy source that apply overwrote is read from the
-    copy the lock preserved.
-    """
-    mapping = loaded.mapping
-    root = root_of(mapping)
-    if not root.is_dir():
-        raise ConsolidateError.at(
-            "mapping.root-missing",
-            f"root folder '{mapping.root}' does not exist",
-            Location(mapping.path),
-            hint="root is relative to the mapping file's folder",
-        )
-    tree = read_sources(root, mapping.sources)
-    tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
-    scanned = scan(tree.files)
-    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
-    if problems:
-        raise ConsolidateError(problems)
-    # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
-    findings = tuple(
-        replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
-        for finding in scanned.findings
-    )
-    return Scanned(mapping, replace(scanned, findings=findings))
-
-
-def _inside(path: Path, folder: Path) -> str | None:
-    """`path` relative to `folder` (posix) when it lies inside it, else None."""
-    try:
-        relative = path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return None
-    return relative.as_posix()
-
-
-def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
-    """The output's files but the migrations written after the consolidation (see `later_migrations`)."""
-    later = later_migrations(files, mapping)
-    return {path: data for path, data in files.items() if path not in later}
-
-
-def _without_own_outputs(files: tuple[RawFile, ...], root: Path, output: Path) -> tuple[RawFile, ...]:
-    prefix = _inside(output, root)
-    lock = read_lock(output, read_output(output)) if prefix is not None else None
-    if lock is None:
-        return files
-    own = {Path(prefix or ".", entry.path).as_posix() for entry in lock.outputs}
-    preserved = {item.path: item for item in lock.preserved}
-    kept = []
-    for raw in files:
-        if raw.path in preserved:
-            kept.append(RawFile(raw.path, preserved[raw.path].data))
-        elif raw.path not in own:
-            kept.append(raw)
-    return tuple(kept)
-
-
-def _consumed(done: Planned, output: Path, current: dict[str, bytes], lock: Lock | None) -> dict[str, Preserved]:
-    """Mapped legacy sources that sit where apply writes (in place): output path → their original bytes,
-    read from disk on the first apply and from the lock's preserved copy after it."""
-    root = root_of(done.plan.mapping)
-    kept = {item.path: item for item in lock.preserved} if lock is not None else {}
-    consumed: dict[str, Preserved] = {}
-    for target in done.plan.targets:
-        for source in target.sources:
-            at = _inside(root / source.path, output)
-            legacy = done.scan.file(source.path)
-            data = current.get(at) if at is not None else None
-            if at is None or legacy is None or data is None:
-                continue
-            if source.path in kept:
-                consumed[at] = kept[source.path]
-            elif sha256(data) == legacy.sha256:
-                consumed[at] = Preserved(source.path, legacy.sha256, data)
-    return consumed
-
-
-def _parse_job(job: tuple[str, str, str]) -> ParsedFile:
-    path, text, dialect = job
-    return parse_file(path, text, dialect)
-
-
-def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, ParsedFile]:
-    """Split and parse every mapped source, in a process pool when there are enough of them."""
-    mapping = scanned.mapping
-    sources = [source for target in mapping.targets for source in target.sources]
-    work = []
-    for source in sources:
-        legacy = scanned.scan.file(source)
-        assert legacy is not None, source  # check_tree guarantees every mapped source was scanned
-        work.append((display_path(mapping, source), legacy.text, mapping.dialect))
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
-        # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            results = list(pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))))
-    else:
-        results = [_parse_job(job) for job in work]
-    return dict(zip(sources, results, strict=True))
-
-
-@dataclass(frozen=True)
-class Planned:
-    """Everything one planning pass produced, for the commands that go on to render."""
-
-    loaded: Loaded
-    scan: ScanResult
-    parsed: dict[str, ParsedFile]
-    plan: Plan
-
-
-def planned(
-    mapping_path: Path, jobs: int | None = None, out: Path | None = None, loaded: Loaded | None = None
-) -> Planned:
-    """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
-    loaded = loaded or load_mapping(mapping_path)
-    scanned = scan_mapping(loaded, out)
-    parsed = parse_sources(scanned, jobs)
-    mapping = scanned.mapping
-    if loaded.prelude is not None:  # what the prelude creates exists before any migration runs
-        mapping = replace(mapping, provided=tuple(dict.fromkeys(mapping.provided + loaded.prelude.provided)))
-    result, problems = build_plan(mapping, scanned.scan, parsed)
-    if problems:
-        raise ConsolidateError(problems)
-    return Planned(loaded, scanned.scan, parsed, result)
+if TYPE_CHECKING:
+    from consolidate.verify import ServerOptions, Verification
 
 
 def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
@@ -254,7 +43,7 @@ def plan(mapping_path: Path, jobs: int | None = None) -> Plan:
     return planned(mapping_path, jobs).plan
 
 
-def today() -> str:
+def _today() -> str:
     """The date a changed lock records: SOURCE_DATE_EPOCH when set (reproducible builds), else today."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
@@ -271,17 +60,6 @@ class ApplyResult:
     @property
     def pending(self) -> list[Change]:
         return [change for change in self.changes if change.status is not Status.UNCHANGED]
-
-
-def output_of(mapping: Mapping, out: Path | None) -> Path:
-    return out if out is not None else Path(mapping.base) / mapping.output
-
-
-def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
-    data = files.get(LOCK_NAME)
-    if data is None:
-        return None
-    return parse_lock(data.decode("utf-8", errors="replace"), str(output / LOCK_NAME))
 
 
 def apply(
@@ -305,7 +83,7 @@ def apply(
     current = _consolidated(read_output(output), done.plan.mapping)
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
-    desired = render_outputs(done, environment(templates), current, lock, today(), consumed, generated)
+    desired = _render_outputs(done, environment(templates), current, lock, _today(), consumed, generated)
     # Sources read above may be overwritten in place: their bytes are in the lock now.
     owned = {LOCK_NAME} if lock else set()
     owned |= {at for at, item in consumed.items() if sha256(current[at]) == item.sha256}
@@ -320,7 +98,33 @@ def apply(
     return ApplyResult(output, changes, written=True)
 
 
-def render_outputs(
+def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
+    """The output's files but the migrations written after the consolidation (see `later_migrations`)."""
+    later = later_migrations(files, mapping)
+    return {path: data for path, data in files.items() if path not in later}
+
+
+def _consumed(done: Planned, output: Path, current: dict[str, bytes], lock: Lock | None) -> dict[str, Preserved]:
+    """Mapped legacy sources that sit where apply writes (in place): output path → their original bytes,
+    read from disk on the first apply and from the lock's preserved copy after it."""
+    root = root_of(done.plan.mapping)
+    kept = {item.path: item for item in lock.preserved} if lock is not None else {}
+    consumed: dict[str, Preserved] = {}
+    for target in done.plan.targets:
+        for source in target.sources:
+            at = inside(root / source.path, output)
+            legacy = done.scan.file(source.path)
+            data = current.get(at) if at is not None else None
+            if at is None or legacy is None or data is None:
+                continue
+            if source.path in kept:
+                consumed[at] = kept[source.path]
+            elif sha256(data) == legacy.sha256:
+                consumed[at] = Preserved(source.path, legacy.sha256, data)
+    return consumed
+
+
+def _render_outputs(
     done: Planned,
     env: jinja2.Environment,
     current: dict[str, bytes],
@@ -357,7 +161,7 @@ def render_outputs(
     lock = replace(core, date=old.date if old is not None and unchanged else date_today)
     stale = {entry.path for entry in old.outputs} - set(files) if old is not None else set()
     tree = {path: data for path, data in current.items() if path not in stale} | files
-    files[REPORT_NAME] = build_report(env, done, lock, tree).encode("utf-8")
+    files[REPORT_NAME] = _build_report(env, done, lock, tree).encode("utf-8")
     report_entry = LockEntry(REPORT_NAME, sha256(files[REPORT_NAME]))
     lock = replace(lock, outputs=tuple(sorted((*lock.outputs, report_entry), key=_path)))
     files[LOCK_NAME] = lock_text(lock).encode("utf-8")
@@ -372,7 +176,7 @@ def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
     return found
 
 
-def build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
+def _build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
     """CONSOLIDATION.md from facts. The report and the lock describe each other, so neither takes part in
     the facts: apply (before writing) and report (after) then see the same inputs and render the same text."""
     outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
@@ -401,7 +205,7 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
             Location(str(output)),
             hint=f"run `consolidate apply --mapping {mapping_path}` first",
         )
-    text = build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
+    text = _build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
     path = output / REPORT_NAME
     if current.get(REPORT_NAME) == text:
         return ReportResult(path, changed=False, written=False)
@@ -413,12 +217,49 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
     return ReportResult(path, changed=True, written=True)
 
 
-def record_verification(mapping_path: Path, document: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class VerifyResult:
+    """A proof on PostgreSQL and verification.json as recorded beside the tree."""
+
+    verification: Verification
+    document: dict[str, Any]
+
+    @property
+    def proven(self) -> bool:
+        return self.verification.proven
+
+
+def verify(mapping_path: Path, options: ServerOptions) -> VerifyResult:
+    """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `_record_verification`)."""
+    # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
+    from consolidate.verify import verify as prove
+
+    return _record_verification(mapping_path, prove(mapping_path, options))
+
+
+def apply_generated_downs(
+    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
+) -> tuple[ApplyResult, VerifyResult]:
+    """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
+    them, and verify again so that every generated rollback is proven (or reported) at once; the proof is
+    recorded as `verify` records it."""
+    from consolidate.verify import generate_downs
+    from consolidate.verify import verify as prove
+
+    apply(mapping_path, force=force, templates=templates)
+    generated = generate_downs(mapping_path, options)
+    result = apply(mapping_path, force=force, templates=templates, generated=generated)
+    return result, _record_verification(mapping_path, prove(mapping_path, options))
+
+
+def _record_verification(mapping_path: Path, verification: Verification) -> VerifyResult:
     """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it."""
+    document = verification.document(_today())
     output = output_of(load_mapping(mapping_path).mapping, None)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
     report(mapping_path)
+    return VerifyResult(verification, document)
 
 
 def _path(entry: LockEntry) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from consolidate import commands
+from consolidate import pipeline
 from consolidate.core.comments import code_start
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
@@ -114,7 +114,7 @@ class _Tree:
     hashes: dict[str, str]
 
 
-def _read_tree(done: commands.Planned, output: Path) -> _Tree:
+def _read_tree(done: pipeline.Planned, output: Path) -> _Tree:
     files = read_output(output)
     if LOCK_NAME not in files:
         raise ConsolidateError.at(
@@ -146,7 +146,7 @@ def _read_tree(done: commands.Planned, output: Path) -> _Tree:
 
 
 def _stand_ins(
-    done: commands.Planned, server: Server, allow: bool, needed: dict[str, list[Location]]
+    done: pipeline.Planned, server: Server, allow: bool, needed: dict[str, list[Location]]
 ) -> dict[str, set[str]]:
     """Extensions the trees create that the server lacks, each with the functions of it the trees call."""
     missing = sorted(set(needed) - set(server.available_extensions))
@@ -197,7 +197,7 @@ def _no_stand_in(
     return Diagnostic("verify.extension", f"{lacks}; {named}", where, ways_out(extension))
 
 
-def legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
+def legacy_files(done: pipeline.Planned) -> list[tuple[str, str]]:
     """The mapped legacy files in mapping order, each (path as the plan shows it, text): what a legacy replay runs."""
     mapping = done.plan.mapping
     files = []
@@ -205,7 +205,7 @@ def legacy_files(done: commands.Planned) -> list[tuple[str, str]]:
         for source in target.sources:
             legacy = done.scan.file(source)
             assert legacy is not None
-            files.append((commands.display_path(mapping, source), legacy.text))
+            files.append((pipeline.display_path(mapping, source), legacy.text))
     return files
 
 
@@ -308,7 +308,7 @@ class ServerOptions:
 class _Run:
     """One run against a server: the plan, the canonical tree on disk, the server and what stands in."""
 
-    done: commands.Planned
+    done: pipeline.Planned
     tree: _Tree
     server: Server
     stand_ins: dict[str, set[str]]
@@ -318,8 +318,8 @@ class _Run:
 @contextmanager
 def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
     """Plan, read the tree, start or reach the server (with the prelude's roles) for the block."""
-    done = commands.planned(mapping_path)
-    tree = _read_tree(done, commands.output_of(done.plan.mapping, None))
+    done = pipeline.planned(mapping_path)
+    tree = _read_tree(done, pipeline.output_of(done.plan.mapping, None))
     needed = needed_extensions(list(done.parsed.values()))
     needs = frozenset(needed)
     prelude = done.loaded.prelude
@@ -338,7 +338,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude)
 
 
-def _refuse_server_changes(done: commands.Planned) -> None:
+def _refuse_server_changes(done: pipeline.Planned) -> None:
     """Stop before anything runs when a mapped statement would change the server at --database-url itself."""
     found = lent_server_changes(done.parsed.values())
     if found:
@@ -412,7 +412,7 @@ def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, Gene
     that version into the database at the one before (results.dbdiff), keyed by down path."""
     with _run(mapping_path, options) as run:
         mapping, tree = run.done.plan.mapping, run.tree
-        redo = _disproven(read_output(commands.output_of(mapping, None)))
+        redo = _disproven(read_output(pipeline.output_of(mapping, None)))
         chosen = {
             target.target.version: target
             for target in run.done.plan.targets
@@ -460,14 +460,3 @@ def _disproven(files: dict[str, bytes]) -> set[str]:
         for item in versions
         if isinstance(item, dict) and item.get("rollback") in ("wrong", "failing")
     }
-
-
-def apply_generated_downs(
-    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
-) -> tuple[commands.ApplyResult, Verification]:
-    """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
-    them, and verify again so that every generated rollback is proven (or reported) at once."""
-    commands.apply(mapping_path, force=force, templates=templates)
-    generated = generate_downs(mapping_path, options)
-    result = commands.apply(mapping_path, force=force, templates=templates, generated=generated)
-    return result, verify(mapping_path, options)

@@ -72,8 +72,8 @@ def test_the_runner_also_runs_as_python_m_consolidate_migrate(case: Path) -> Non
 
 def _legacy_database(case: Path, url: str) -> None:
     """A database built the old way: every mapped legacy source, in the mapping's order."""
-    from consolidate.commands import display_path, planned
     from consolidate.db.replay import replay_files
+    from consolidate.pipeline import display_path, planned
 
     done = planned(case / "mapping.yaml")
     files = []

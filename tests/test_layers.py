@@ -202,3 +202,8 @@ def test_the_runner_starts_without_parsers_templates_or_the_consolidation_comman
         or name == "consolidate.model"
     )
     assert heavy == []
+
+
+def test_the_proof_plans_through_the_pipeline_not_the_cli_verbs() -> None:
+    # verify is under the verbs: it plans with consolidate.pipeline; consolidate.commands calls verify, never back.
+    assert "consolidate.commands" not in imported_by("consolidate.verify")

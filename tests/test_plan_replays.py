@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import event as hypothesis_event
 
-from consolidate import commands
+from consolidate import pipeline
 from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.model import PlannedTarget, Statement
@@ -61,7 +61,7 @@ def mapping_text(tree: Tree, resolutions: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolutions_for(tree: Tree, done: commands.Planned, chosen: dict[str, str]) -> dict[str, str]:
+def resolutions_for(tree: Tree, done: pipeline.Planned, chosen: dict[str, str]) -> dict[str, str]:
     """`chosen` and one decision per object still in conflict, from the tree's decisions in turn (merge-columns
     applies to tables only)."""
     chosen = dict(chosen)
@@ -71,24 +71,24 @@ def resolutions_for(tree: Tree, done: commands.Planned, chosen: dict[str, str]) 
     return chosen
 
 
-def resolved_plan(tree: Tree, folder: Path) -> commands.Planned:
+def resolved_plan(tree: Tree, folder: Path) -> pipeline.Planned:
     """Plan as `consolidate plan` does, resolving conflicts as they show (a resolution may uncover another)."""
     tree.write(folder / "legacy")
     mapping = folder / "mapping.yaml"
     mapping.write_text(mapping_text(tree, {}), encoding="utf-8")
-    done = commands.planned(mapping)
+    done = pipeline.planned(mapping)
     chosen: dict[str, str] = {}
     for _ in range(3):
         if not done.plan.unresolved:
             break
         chosen = resolutions_for(tree, done, chosen)
         mapping.write_text(mapping_text(tree, chosen), encoding="utf-8")
-        done = commands.planned(mapping)
+        done = pipeline.planned(mapping)
     note(mapping.read_text(encoding="utf-8"))
     return done
 
 
-def clean_plan(tree: Tree, folder: Path) -> commands.Planned | None:
+def clean_plan(tree: Tree, folder: Path) -> pipeline.Planned | None:
     """The resolved plan of a tree when it is clean, else None."""
     done = resolved_plan(tree, folder)
     if not done.plan.clean:
@@ -97,7 +97,7 @@ def clean_plan(tree: Tree, folder: Path) -> commands.Planned | None:
     return done
 
 
-def canonical_versions(done: commands.Planned) -> list[tuple[str, str, PlannedTarget]]:
+def canonical_versions(done: pipeline.Planned) -> list[tuple[str, str, PlannedTarget]]:
     """The canonical tree rendered in memory: (path, text, target) per version, in order."""
     rendered = render_tree(environment(None), done.plan, done.scan, done.parsed)
     width = done.plan.mapping.width
@@ -175,7 +175,7 @@ def new_failures(
     return found
 
 
-def replays(server: Server, done: commands.Planned) -> Iterator[str]:
+def replays(server: Server, done: pipeline.Planned) -> Iterator[str]:
     """Replay both trees on scratch databases (always dropped) and yield each canonical failure the legacy lacks."""
     versions = canonical_versions(done)
     for path, text, _ in versions:

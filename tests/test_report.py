@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consolidate.commands import Planned, planned
 from consolidate.model import (
     Diagnostic,
     Direction,
@@ -34,6 +33,7 @@ from consolidate.model import (
     ScanResult,
     Scheme,
 )
+from consolidate.pipeline import Planned, planned
 from consolidate.render.environment import environment
 from consolidate.render.report import (
     REPORT_NAME,

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from consolidate.render.report import REPORT_NAME
+
+if TYPE_CHECKING:
+    from consolidate.verify import ServerOptions
 
 # Locals in a traceback could hold a database URL with its password: never show them.
 app = typer.Typer(
@@ -127,16 +130,22 @@ def _apply_generated(
     templates: Path | None,
 ) -> None:
     from consolidate.cli.verify_view import print_verification
-    from consolidate.db.urls import resolve_url
-    from consolidate.verify import ServerOptions, apply_generated_downs
 
-    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
-    result, proof = call(lambda: apply_generated_downs(mapping, options, force=force, templates=templates))
-    call(lambda: commands.record_verification(mapping, proof.document(commands.today())))
+    options = _server_options(database_url, postgres_bin, no_stand_ins)
+    result, proof = call(lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates))
     console = _stdout()
     print_changes(console, result.changes, diffs=False)
-    print_verification(console, proof)
+    print_verification(console, proof.verification)
     raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
+
+
+def _server_options(database_url: str | None, postgres_bin: Path | None, no_stand_ins: bool) -> ServerOptions:
+    """The server options of `verify` and `apply --generate-down`: --database-url, else DATABASE_URL, …"""
+    # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
+    from consolidate.db.urls import resolve_url
+    from consolidate.verify import ServerOptions
+
+    return ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
 
 
 @app.command()
@@ -164,20 +173,14 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
-    # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
     from consolidate.cli.verify_view import print_verification
-    from consolidate.db.urls import resolve_url
-    from consolidate.verify import ServerOptions
-    from consolidate.verify import verify as verify_tree
 
-    options = ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
-    result = call(lambda: verify_tree(mapping, options))
-    document = result.document(commands.today())
-    call(lambda: commands.record_verification(mapping, document))
+    options = _server_options(database_url, postgres_bin, no_stand_ins)
+    result = call(lambda: commands.verify(mapping, options))
     if as_json:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
-        print_verification(_stdout(), result)
+        print_verification(_stdout(), result.verification)
     raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
 
 

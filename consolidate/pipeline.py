@@ -1,0 +1,210 @@
+"""The pipeline under the verbs: load the mapping, scan the legacy folders it names, parse them, plan.
+
+Every command that needs a plan (plan, apply, report, init, verify) goes through `planned`; nothing here writes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+from consolidate.core.changes import sha256
+from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.plan import build_plan
+from consolidate.core.prelude import Prelude, read_prelude
+from consolidate.core.scan import scan
+from consolidate.core.statements import parse_file
+from consolidate.errors import ConsolidateError
+from consolidate.io.output import read_output
+from consolidate.io.tree import read_sources
+from consolidate.model import Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
+from consolidate.render.lock import LOCK_NAME, parse_lock
+
+# Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
+# files; below this many a pool is not worth it (a round number, not a measured break-even).
+PARALLEL_THRESHOLD = 64
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated mapping and, for locating problems, the mapping line of every path it names."""
+
+    mapping: Mapping
+    lines: dict[str, int]
+    sha256: str
+    prelude: Prelude | None = None
+
+
+def load_mapping(path: Path) -> Loaded:
+    """Read and validate a mapping file; every problem is reported at once as a ConsolidateError."""
+    if not path.is_file():
+        raise ConsolidateError.at(
+            "mapping.not-found",
+            "mapping file not found",
+            Location(str(path)),
+            hint="pass --mapping PATH, or draft one with `consolidate init`",
+        )
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConsolidateError.at(
+            "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
+        ) from error
+    mapping = parse_mapping(text, str(path), str(path.parent))
+    return Loaded(mapping, source_lines(text), sha256(data), _prelude(mapping, text))
+
+
+def _prelude(mapping: Mapping, text: str) -> Prelude | None:
+    """The platform's prerequisites the mapping names (docs/mapping.md), read and checked for syntax."""
+    found = prelude_of(text)
+    if found is None:
+        return None
+    written, line = found
+    path = Path(mapping.base) / written
+    try:
+        prelude = read_prelude(path.as_posix(), path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConsolidateError.at(
+            "mapping.prelude-unreadable",
+            f"cannot read the prelude '{written}': {error.__class__.__name__}",
+            Location(mapping.path, line),
+            hint="prelude is relative to the mapping file's folder and must be a UTF-8 SQL file",
+        ) from error
+    if prelude.errors:
+        raise ConsolidateError(prelude.errors)
+    return prelude
+
+
+def root_of(mapping: Mapping) -> Path:
+    return Path(mapping.base) / mapping.root
+
+
+def display_path(mapping: Mapping, source: str) -> str:
+    """How a legacy file is shown: relative to the mapping's folder, so that file:line can be opened from there."""
+    return Path(mapping.root, source).as_posix()
+
+
+def output_of(mapping: Mapping, out: Path | None) -> Path:
+    return out if out is not None else Path(mapping.base) / mapping.output
+
+
+def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
+    data = files.get(LOCK_NAME)
+    if data is None:
+        return None
+    return parse_lock(data.decode("utf-8", errors="replace"), str(output / LOCK_NAME))
+
+
+@dataclass(frozen=True)
+class Scanned:
+    mapping: Mapping
+    scan: ScanResult
+
+
+def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
+    """Read the legacy folders the mapping names and check that every file is accounted for.
+
+    When the output folder lies among the sources (in-place consolidation), the files the lock says apply
+    wrote are not legacy files: they are left out, and a legacy source that apply overwrote is read from the
+    copy the lock preserved.
+    """
+    mapping = loaded.mapping
+    root = root_of(mapping)
+    if not root.is_dir():
+        raise ConsolidateError.at(
+            "mapping.root-missing",
+            f"root folder '{mapping.root}' does not exist",
+            Location(mapping.path),
+            hint="root is relative to the mapping file's folder",
+        )
+    tree = read_sources(root, mapping.sources)
+    tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
+    scanned = scan(tree.files)
+    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
+    if problems:
+        raise ConsolidateError(problems)
+    # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
+    findings = tuple(
+        replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
+        for finding in scanned.findings
+    )
+    return Scanned(mapping, replace(scanned, findings=findings))
+
+
+def inside(path: Path, folder: Path) -> str | None:
+    """`path` relative to `folder` (posix) when it lies inside it, else None."""
+    try:
+        relative = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return relative.as_posix()
+
+
+def _without_own_outputs(files: tuple[RawFile, ...], root: Path, output: Path) -> tuple[RawFile, ...]:
+    prefix = inside(output, root)
+    lock = read_lock(output, read_output(output)) if prefix is not None else None
+    if lock is None:
+        return files
+    own = {Path(prefix or ".", entry.path).as_posix() for entry in lock.outputs}
+    preserved = {item.path: item for item in lock.preserved}
+    kept = []
+    for raw in files:
+        if raw.path in preserved:
+            kept.append(RawFile(raw.path, preserved[raw.path].data))
+        elif raw.path not in own:
+            kept.append(raw)
+    return tuple(kept)
+
+
+def _parse_job(job: tuple[str, str, str]) -> ParsedFile:
+    path, text, dialect = job
+    return parse_file(path, text, dialect)
+
+
+def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, ParsedFile]:
+    """Split and parse every mapped source, in a process pool when there are enough of them."""
+    mapping = scanned.mapping
+    sources = [source for target in mapping.targets for source in target.sources]
+    work = []
+    for source in sources:
+        legacy = scanned.scan.file(source)
+        assert legacy is not None, source  # check_tree guarantees every mapped source was scanned
+        work.append((display_path(mapping, source), legacy.text, mapping.dialect))
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
+        # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            results = list(pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))))
+    else:
+        results = [_parse_job(job) for job in work]
+    return dict(zip(sources, results, strict=True))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Everything one planning pass produced, for the commands that go on to render."""
+
+    loaded: Loaded
+    scan: ScanResult
+    parsed: dict[str, ParsedFile]
+    plan: Plan
+
+
+def planned(
+    mapping_path: Path, jobs: int | None = None, out: Path | None = None, loaded: Loaded | None = None
+) -> Planned:
+    """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
+    loaded = loaded or load_mapping(mapping_path)
+    scanned = scan_mapping(loaded, out)
+    parsed = parse_sources(scanned, jobs)
+    mapping = scanned.mapping
+    if loaded.prelude is not None:  # what the prelude creates exists before any migration runs
+        mapping = replace(mapping, provided=tuple(dict.fromkeys(mapping.provided + loaded.prelude.provided)))
+    result, problems = build_plan(mapping, scanned.scan, parsed)
+    if problems:
+        raise ConsolidateError(problems)
+    return Planned(loaded, scanned.scan, parsed, result)
