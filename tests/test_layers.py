@@ -57,20 +57,25 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         frozenset({"psycopg"}),
         "`consolidate migrate`: runs what deploys run, so it stays light",
     ),
+    "pipeline": (
+        frozenset({"model", "diagnostics", "errors", "core", "io", "render"}),
+        frozenset(),
+        "load the mapping, scan, parse, plan: what every verb starts from",
+    ),
     "verify": (
         frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "io", "render"})
-        | frozenset({"commands"}),
+        | frozenset({"pipeline"}),
         frozenset(),
-        "the proof on PostgreSQL",
+        "the proof on PostgreSQL; never the verbs (commands calls verify, not the other way)",
     ),
     "commands": (
-        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "io", "render"}),
+        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "io", "render", "pipeline", "verify"}),
         frozenset({"jinja2"}),
         "one library function per CLI verb",
     ),
     "cli": (
         frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"})
-        | frozenset({"commands", "verify"}),
+        | frozenset({"commands", "verify", "pipeline"}),
         frozenset({"typer", "rich"}),
         "parse options, call one function, print",
     ),
