@@ -227,7 +227,7 @@ def test_create_index_concurrently_beside_other_statements_warns_that_the_versio
     [finding] = [finding for finding in found if finding.code == "plan.no-transaction"]
     assert (str(finding.location), finding.severity) == ("b.sql:1", Severity.WARNING)
     assert finding.message.startswith("CREATE INDEX CONCURRENTLY cannot run in a transaction block")
-    assert "statement by statement" in finding.message and "version of its own" in finding.hint
+    assert "in parts" in finding.message and "version of its own" in finding.hint
 
 
 def test_several_such_statements_in_one_version_are_one_finding_naming_the_others() -> None:

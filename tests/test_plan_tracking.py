@@ -30,6 +30,12 @@ def test_a_table_that_comes_into_being_by_a_rename_may_be_referenced() -> None:
     assert ordering(plan) == []
 
 
+def test_a_column_renamed_without_the_word_column_leaves_its_table_where_it_was() -> None:
+    # ALTER TABLE t RENAME a TO b renames a column (crates.io writes it so): t keeps its name.
+    plan = plan_sql("CREATE TABLE t (a int);\nALTER TABLE t RENAME a TO b;", "ALTER TABLE t ADD COLUMN c int;")
+    assert ordering(plan) == []
+
+
 def test_a_table_renamed_twice_is_found_under_its_last_name() -> None:
     plan = plan_sql(
         "CREATE TABLE a (id int);\nALTER TABLE a RENAME TO b;",

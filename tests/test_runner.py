@@ -19,7 +19,7 @@ from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 from consolidate.runner import Progress, State, baseline, down, status, up, verify
 from consolidate.runner.runner import compare, read_tree
-from consolidate.runner.tracking import LOCK_ID, Row, checksum
+from consolidate.runner.tracking import LOCK_ID, Limits, Row, checksum
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Pa55word"
@@ -184,6 +184,21 @@ def test_a_version_opening_with_a_long_header_then_create_index_concurrently_run
     )
     up(root, database)
     assert (exists(database, "a_id"), rows(database)) == (True, ["001", "002"])
+
+
+def test_a_lock_timeout_is_located_under_the_same_timeout_never_waiting_for_the_lock(
+    tmp_path: Path, database: str
+) -> None:
+    # Locating a failure without a position reruns the version: on the runner's own session, so with its
+    # lock_timeout; a fresh session without it would wait for the lock forever.
+    with psycopg.connect(database, autocommit=True) as setup:
+        setup.execute("CREATE TABLE held (a int)")
+    root = tree(tmp_path, {"001_alter": "SELECT 1;\nALTER TABLE held ADD COLUMN b int;\n"})
+    with psycopg.connect(database) as holder:
+        holder.execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+        error = failure(up, root, database, limits=Limits(lock_timeout="200ms"))
+    found = error.diagnostics[0]
+    assert (found.code, found.location.line, rows(database)) == ("migrate.55P03", 2, [])
 
 
 def test_a_non_transactional_version_failing_says_what_already_ran(tmp_path: Path, database: str) -> None:

@@ -529,8 +529,12 @@ def _sg_alter(expr: exp.Alter) -> Facts | None:
         for column in a.args.get("tables") or ()
         if isinstance(column, exp.Column)
     )
+    # sqlglot reads `RENAME a TO b` (a column, COLUMN left out) as a rename to a, then a TO b option.
+    column_rename = any(isinstance(option, exp.ToTableProperty) for option in expr.args.get("options") or ())
     # RENAME TO takes a bare name: the object stays in its schema.
-    renamed_to = _renamed(target, _sg_name(renamed.this)) if isinstance(renamed, exp.Table) else None
+    renamed_to = (
+        _renamed(target, _sg_name(renamed.this)) if isinstance(renamed, exp.Table) and not column_rename else None
+    )
     return Facts(
         Action.ALTER,
         target,
