@@ -25,7 +25,7 @@ FORBIDDEN_IN_CORE = (
     "consolidate.io",
     "consolidate.cli",
 )
-ALLOWED_IN_MODEL = ("consolidate.model", "consolidate.diagnostics")
+ALLOWED_IN_MODEL = ("consolidate.model", "consolidate.diagnostics", "consolidate.layout")
 
 
 def imported_by(module: str) -> set[str]:
@@ -56,6 +56,17 @@ def test_the_model_imports_only_the_standard_library() -> None:
     )
     third_party = sorted(name for name in pulled if name.split(".")[0] in ("sqlglot", "pglast", "yaml", "psycopg"))
     assert (ours, third_party) == ([], [])
+
+
+def test_the_layout_imports_only_the_standard_library() -> None:
+    # The model labels versions with it and the runner reads the tree with it: it stays a leaf.
+    pulled = imported_by("consolidate.layout")
+    outside = sorted(
+        name
+        for name in pulled
+        if name.split(".")[0] not in sys.stdlib_module_names and name not in ("consolidate", "consolidate.layout")
+    )
+    assert outside == []
 
 
 def test_the_runner_starts_without_parsers_templates_or_the_consolidation_commands() -> None:
