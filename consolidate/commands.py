@@ -29,6 +29,7 @@ from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
+from consolidate.layout import DOWNS, LOCK_NAME, REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME
 from consolidate.model import (
     Diagnostic,
     Location,
@@ -43,8 +44,8 @@ from consolidate.model import (
     Scheme,
 )
 from consolidate.render.environment import environment
-from consolidate.render.lock import LOCK_NAME, lock_text, parse_lock
-from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
+from consolidate.render.lock import lock_text, parse_lock
+from consolidate.render.report import render_report, report_facts
 from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
@@ -367,7 +368,7 @@ def render_outputs(
 def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
     found = {}
     for path, data in current.items():
-        if path.startswith("down/") and (item := read_generated(data.decode("utf-8", errors="replace"))):
+        if path.startswith(f"{DOWNS}/") and (item := read_generated(data.decode("utf-8", errors="replace"))):
             found[path] = item
     return found
 

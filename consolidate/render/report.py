@@ -31,6 +31,21 @@ from typing import Any, TypeAlias
 import jinja2
 
 from consolidate.core.plan_json import down_status
+from consolidate.layout import (
+    DOWNS,
+    GENERATED_MARKER,
+    LEGACY_MARKER,
+    LOCK_NAME,
+    REPORT_NAME,
+    RUNNER_NAME,
+    STUB_MARKER,
+    VERIFICATION_NAME,
+    VERSIONS,
+    down_path,
+    label,
+    number,
+    version_path,
+)
 from consolidate.model import (
     Conflict,
     Decision,
@@ -46,19 +61,14 @@ from consolidate.model import (
     Redefinition,
     ScanResult,
 )
-from consolidate.render.lock import LOCK_NAME
-from consolidate.render.tree import GENERATED_MARKER, LEGACY_MARKER, STUB_MARKER, down_path, version_path
 
-REPORT_NAME = "CONSOLIDATION.md"
-VERIFICATION_NAME = "verification.json"
-RUNNER_NAME = "migrate.py"
 RUNNER_COMMAND = "consolidate apply"  # writes the runner into the output once it exists
 TEMPLATE_NAME = "CONSOLIDATION.md.j2"
 TITLE = "Migration consolidation report"
 OTHER_TITLE = "Other"  # versions outside every group
 UNGROUPED_TITLE = "Migrations"  # the one table of a mapping without groups
-VERSIONS = "versions/"
-DOWNS = "down/"
+VERSIONS_FOLDER = f"{VERSIONS}/"  # the tree's paths in versions/ start with it
+DOWNS_FOLDER = f"{DOWNS}/"
 SHOWN_DRIFT = 20  # the status lists the first differences; the count says how many there are
 
 
@@ -318,13 +328,14 @@ def _plural(count: int, word: str) -> str:
 def _ranges(numbers: Iterable[int], width: int) -> str:
     """1, 2, 3, 5 → "001–003, 005"."""
     spans: list[list[int]] = []
-    for number in sorted(set(numbers)):
-        if spans and number == spans[-1][1] + 1:
-            spans[-1][1] = number
+    for version in sorted(set(numbers)):
+        if spans and version == spans[-1][1] + 1:
+            spans[-1][1] = version
         else:
-            spans.append([number, number])
+            spans.append([version, version])
     return ", ".join(
-        f"{first:0{width}d}" if first == last else f"{first:0{width}d}–{last:0{width}d}" for first, last in spans
+        number(first, width) if first == last else f"{number(first, width)}–{number(last, width)}"
+        for first, last in spans
     )
 
 
@@ -448,19 +459,21 @@ def _under(tree: Lookup[str, bytes], folder: str) -> list[str]:
 
 def _after(context: _Context) -> tuple[Listing, ...]:
     width = context.mapping.width
-    descriptions = {version_path(t, width): t.target.description for t in context.plan.targets}
+    descriptions = {version_path(t.target.label(width)): t.target.description for t in context.plan.targets}
     version_notes = {
-        path[len(VERSIONS) :]: descriptions.get(path, "not in the mapping")
+        path[len(VERSIONS_FOLDER) :]: descriptions.get(path, "not in the mapping")
         for path in context.tree
-        if path.startswith(VERSIONS)
+        if path.startswith(VERSIONS_FOLDER)
     }
     down_notes = {
-        path[len(DOWNS) :]: rollback_of(context.tree[path]).value for path in context.tree if path.startswith(DOWNS)
+        path[len(DOWNS_FOLDER) :]: rollback_of(context.tree[path]).value
+        for path in context.tree
+        if path.startswith(DOWNS_FOLDER)
     }
     output = posixpath.normpath(context.mapping.output)
     return (
-        Listing(f"{output}/{VERSIONS}", draw(_under(context.tree, VERSIONS), version_notes)),
-        Listing(f"{output}/{DOWNS}", draw(_under(context.tree, DOWNS), down_notes)),
+        Listing(f"{output}/{VERSIONS_FOLDER}", draw(_under(context.tree, VERSIONS_FOLDER), version_notes)),
+        Listing(f"{output}/{DOWNS_FOLDER}", draw(_under(context.tree, DOWNS_FOLDER), down_notes)),
     )
 
 
@@ -487,7 +500,7 @@ def _rollback_detail(target: PlannedTarget, rollback: Rollback) -> str:
 
 
 def _row(context: _Context, target: PlannedTarget) -> Row:
-    rollback = rollback_of(context.tree.get(down_path(target, context.mapping.width)))
+    rollback = rollback_of(context.tree.get(down_path(context.label(target))))
     return Row(
         version=target.target.version,
         label=context.label(target),
@@ -597,7 +610,7 @@ def _output_drift(lock: Lock, tree: Lookup[str, bytes], planned: Sequence[str]) 
             yield f"`{path}` is in the lock but missing from the tree"
         elif _sha256(tree[path]) != checksum:
             yield f"`{path}` differs from the checksum in the lock"
-    for path in sorted(p for p in tree if p.startswith((VERSIONS, DOWNS)) and p not in recorded):
+    for path in sorted(p for p in tree if p.startswith((VERSIONS_FOLDER, DOWNS_FOLDER)) and p not in recorded):
         yield f"`{path}` is not in the lock"
     for path in planned:
         if path not in recorded:
@@ -625,7 +638,8 @@ def _sha256(data: bytes) -> str:
 
 def _planned_outputs(plan: Plan) -> list[str]:
     width = plan.mapping.width
-    return sorted(path for t in plan.targets for path in (version_path(t, width), down_path(t, width)))
+    stems = [t.target.label(width) for t in plan.targets]
+    return sorted(path for stem in stems for path in (version_path(stem), down_path(stem)))
 
 
 # --- checks -------------------------------------------------------------------------------------------------
@@ -636,8 +650,8 @@ def _first(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def _migrations_check(context: _Context, lock: Lock) -> Check:
-    width, count = context.mapping.width, len(context.plan.targets)
-    paths = [version_path(target, width) for target in context.plan.targets]
+    count = len(context.plan.targets)
+    paths = [version_path(context.label(target)) for target in context.plan.targets]
     recorded = {entry.path: entry.sha256 for entry in lock.outputs}
     missing = [path for path in paths if path not in context.tree]
     differing = [path for path in paths if path in context.tree and _sha256(context.tree[path]) != recorded.get(path)]
@@ -647,7 +661,9 @@ def _migrations_check(context: _Context, lock: Lock) -> Check:
     if differing:
         evidence += f"; differ from the lock: {', '.join(f'`{path}`' for path in differing)}"
     output = posixpath.normpath(context.mapping.output)
-    claim = f"All {_plural(count, 'migration')} present in `{output}/{VERSIONS}` and matching the lock's checksums"
+    claim = (
+        f"All {_plural(count, 'migration')} present in `{output}/{VERSIONS_FOLDER}` and matching the lock's checksums"
+    )
     return Check(not missing and not differing, claim, evidence)
 
 
@@ -658,7 +674,7 @@ def _number(name: str) -> int | None:
 
 def _numbering_check(context: _Context) -> Check:
     count, width = len(context.plan.targets), context.mapping.width
-    names = [path[len(VERSIONS) :] for path in context.tree if path.startswith(VERSIONS)]
+    names = [path[len(VERSIONS_FOLDER) :] for path in context.tree if path.startswith(VERSIONS_FOLDER)]
     numbers = sorted(n for n in (_number(name) for name in names) if n is not None)
     expected = list(range(1, count + 1))
     problems = []
@@ -733,8 +749,8 @@ def _duplicates_check(plan: Plan, current: bool) -> Check:
 
 
 def _rollback_check(context: _Context) -> Check:
-    width, count = context.mapping.width, len(context.plan.targets)
-    states = [rollback_of(context.tree.get(down_path(t, width))) for t in context.plan.targets]
+    count = len(context.plan.targets)
+    states = [rollback_of(context.tree.get(down_path(context.label(t)))) for t in context.plan.targets]
     legacy = states.count(Rollback.LEGACY)
     evidence = f"{legacy} of {count} carried from legacy, {_plural(states.count(Rollback.STUB), 'stub')}"
     if generated := states.count(Rollback.GENERATED):
@@ -852,7 +868,7 @@ def _redefinition(item: Redefinition) -> RedefinitionNote:
 def _missing_rollbacks(context: _Context) -> tuple[MissingRollback, ...]:
     notes = []
     for target in context.plan.targets:
-        rollback = rollback_of(context.tree.get(down_path(target, context.mapping.width)))
+        rollback = rollback_of(context.tree.get(down_path(context.label(target))))
         if rollback in (Rollback.LEGACY, Rollback.GENERATED, Rollback.HAND_WRITTEN):
             continue
         without = tuple(shown(context.mapping, s.path) for s in target.sources if s.down is None)
@@ -903,14 +919,17 @@ def _next_steps(context: _Context, facts: _Steps) -> tuple[str, ...]:
         stubs = ", ".join(f"`{label}`" for label in facts.stubs)
         steps.append(f"Generate and prove rollbacks for {stubs}: `consolidate apply --generate-down`.")
     if not facts.runner_present:
-        steps.append(f"Until the runner exists (`{facts.runner}`), apply `versions/` in order with your own tool.")
+        steps.append(
+            f"Until the runner exists (`{facts.runner}`), apply `{VERSIONS_FOLDER}` in order with your own tool."
+        )
     if facts.removal:
         steps.append("Once verified, remove the replaced legacy files (see *Files ready for removal*).")
     width = context.mapping.width
     last = max((target.target.version for target in context.plan.targets), default=0)
+    new = version_path(label(last + 1, "<name>", width))
     steps.append(
-        f"Write new migrations from `versions/{last + 1:0{width}d}_<name>.sql` on, each with its "
-        f"`down/…_down.sql`: consolidate leaves the versions after {last:0{width}d} alone, and the runner applies them."
+        f"Write new migrations from `{new}` on, each with its `{down_path('…')}`: consolidate leaves the versions "
+        f"after {number(last, width)} alone, and the runner applies them."
     )
     return tuple(steps)
 
