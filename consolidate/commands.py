@@ -22,6 +22,7 @@ from consolidate.core.naming import parse_name
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
+from consolidate.core.report_facts import report_facts
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.core.statements import parse_file
@@ -45,7 +46,7 @@ from consolidate.model import (
 )
 from consolidate.render.environment import environment
 from consolidate.render.lock import lock_text, parse_lock
-from consolidate.render.report import render_report, report_facts
+from consolidate.render.report import render_report
 from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen

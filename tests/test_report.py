@@ -1,5 +1,8 @@
 """CONSOLIDATION.md: every tick, number and command follows from a fact, and each falls when its fact does.
 
+The facts are computed in consolidate/core/report_facts.py and laid out by consolidate/render/report.py; the
+tests check both, mostly through the facts.
+
 The reference case (mapping.yaml, legacy_fixtures/) is planned once and "applied" in memory: its tree comes from
 render_tree, its lock records that tree's checksums and the legacy files read, as apply records them.
 """
@@ -19,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consolidate.commands import Planned, planned
+from consolidate.core.report_facts import Check, ReportFacts, draw, removal, report_facts, shown
 from consolidate.layout import LEGACY_MARKER, LOCK_NAME, REPORT_NAME, RUNNER_NAME, STUB_MARKER, down_path, version_path
 from consolidate.model import (
     Diagnostic,
@@ -36,15 +40,7 @@ from consolidate.model import (
     Scheme,
 )
 from consolidate.render.environment import environment
-from consolidate.render.report import (
-    Check,
-    ReportFacts,
-    draw,
-    removal,
-    render_report,
-    report_facts,
-    shown,
-)
+from consolidate.render.report import render_report
 from consolidate.render.tree import render_tree
 from tests.planning import mapping as small_mapping
 from tests.planning import scan_of
