@@ -21,17 +21,19 @@ from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import PRELUDE_NAME, draft
 from consolidate.core.naming import parse_name
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
+from consolidate.core.report_facts import report_facts
 from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
+from consolidate.layout import DOWNS, LOCK_NAME, REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME
 from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
 from consolidate.pipeline import Planned, inside, load_mapping, output_of, planned, read_lock, root_of
 from consolidate.render.environment import environment
-from consolidate.render.lock import LOCK_NAME, lock_text
-from consolidate.render.report import REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME, render_report, report_facts
+from consolidate.render.lock import lock_text
+from consolidate.render.report import render_report
 from consolidate.render.tree import GeneratedDown, later_migrations, read_generated, render_tree
 
 if TYPE_CHECKING:
@@ -171,7 +173,7 @@ def _render_outputs(
 def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
     found = {}
     for path, data in current.items():
-        if path.startswith("down/") and (item := read_generated(data.decode("utf-8", errors="replace"))):
+        if path.startswith(f"{DOWNS}/") and (item := read_generated(data.decode("utf-8", errors="replace"))):
             found[path] = item
     return found
 

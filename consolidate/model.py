@@ -1,7 +1,7 @@
 """Frozen values that flow through the pipeline: files, statements, objects, mapping, plan.
 
-This module imports nothing but the standard library and consolidate.diagnostics: every other layer depends on
-it, it depends on none.
+This module imports nothing but the standard library, consolidate.diagnostics and consolidate.layout (itself
+standard library only): every other layer depends on it, it depends on none.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
+from consolidate import layout
 from consolidate.diagnostics import Diagnostic, Location, Severity
 
 __all__ = ["Diagnostic", "Location", "Severity"]  # re-exported: every layer imports them from here
@@ -246,7 +247,7 @@ class Target:
     location: Location  # the mapping entry
 
     def label(self, width: int) -> str:
-        return f"{self.version:0{width}d}_{self.name}"
+        return layout.label(self.version, self.name, width)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ from consolidate.core.statements import parse_file
 from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
+from consolidate.layout import LOCK_NAME
 from consolidate.model import Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
-from consolidate.render.lock import LOCK_NAME, parse_lock
+from consolidate.render.lock import parse_lock
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).

@@ -30,6 +30,7 @@ from consolidate.db.replay import replay_files
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
+from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
 from consolidate.model import Decision, Diagnostic, Location, Plan, Statement
 from consolidate.postgres.consequences import link
 from consolidate.postgres.extensions import (
@@ -40,8 +41,7 @@ from consolidate.postgres.extensions import (
     ways_out,
 )
 from consolidate.postgres.failures import Failure
-from consolidate.render.lock import LOCK_NAME
-from consolidate.render.tree import STUB_MARKER, GeneratedDown, down_path, merged_columns, version_path
+from consolidate.render.tree import GeneratedDown, merged_columns
 
 FORMAT = 1
 
@@ -129,9 +129,9 @@ def _read_tree(done: pipeline.Planned, output: Path) -> _Tree:
     down: dict[int, tuple[str, str]] = {}
     hashes: dict[str, str] = {}
     for target in done.plan.targets:
-        version = target.target.version
-        labels.append((version, target.target.label(width)))
-        for kind, path in (("up", version_path(target, width)), ("down", down_path(target, width))):
+        version, label = target.target.version, target.target.label(width)
+        labels.append((version, label))
+        for kind, path in (("up", version_path(label)), ("down", down_path(label))):
             data = files.get(path)
             if data is None:
                 raise ConsolidateError.at(
@@ -425,8 +425,8 @@ def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, Gene
             for version, target in chosen.items():
                 sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()
                 body = sql or "-- The schema at this version equals the one before it: nothing to undo."
-                up_sha256 = tree.hashes[version_path(target, mapping.width)]
-                generated[down_path(target, mapping.width)] = GeneratedDown(up_sha256, body)
+                label = target.target.label(mapping.width)
+                generated[down_path(label)] = GeneratedDown(tree.hashes[version_path(label)], body)
     return generated
 
 
@@ -451,7 +451,7 @@ def droppable(sql: str) -> str:
 def _disproven(files: dict[str, bytes]) -> set[str]:
     """Labels whose rollback the last verification found wrong or failing."""
     try:
-        document = json.loads(files.get("verification.json", b"{}"))
+        document = json.loads(files.get(VERIFICATION_NAME, b"{}"))
     except ValueError:
         return set()
     versions = document.get("versions", []) if isinstance(document, dict) else []

@@ -24,11 +24,12 @@ PACKAGE = Path(consolidate.core.__file__).parent.parent
 # why. "consolidate" is the package root (__version__). Lower layers never import higher ones: no cycle.
 CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "consolidate": (frozenset(), frozenset(), "the package root: its version"),
+    "layout": (frozenset(), frozenset(), "the canonical tree's names and markers: stdlib-only, the runner reads them"),
     "diagnostics": (frozenset(), frozenset(), "findings and locations: every layer's vocabulary"),
     "errors": (frozenset({"diagnostics"}), frozenset(), "the one user-facing error type"),
-    "model": (frozenset({"diagnostics"}), frozenset(), "frozen dataclasses every layer shares"),
+    "model": (frozenset({"diagnostics", "layout"}), frozenset(), "frozen dataclasses every layer shares"),
     "core": (
-        frozenset({"model", "diagnostics", "errors"}),
+        frozenset({"layout", "model", "diagnostics", "errors"}),
         frozenset({"sqlglot", "pglast", "yaml"}),
         "pure: functions from inputs to frozen dataclasses, tested without disk or database",
     ),
@@ -39,11 +40,11 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         "of SQL; no connection",
     ),
     "render": (
-        frozenset({"consolidate", "model", "diagnostics", "errors", "core"}),
+        frozenset({"layout", "consolidate", "model", "diagnostics", "errors", "core"}),
         frozenset({"jinja2"}),
         "deterministic text from the plan",
     ),
-    "io": (frozenset({"model", "diagnostics", "errors"}), frozenset(), "the disk"),
+    "io": (frozenset({"layout", "model", "diagnostics", "errors"}), frozenset(), "the disk"),
     "db": (
         frozenset({"model", "diagnostics", "errors", "core", "postgres"}),
         # pglast: the executor's quick look cuts scripts with PostgreSQL's own scanner before the exact split.
@@ -53,28 +54,32 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "runner": (
         # core: lazily, for `baseline --check-schema` (the plan's refusal of server changes) and `down`
         # (whether a script holds SQL); `up` starts without it.
-        frozenset({"diagnostics", "errors", "core", "postgres", "db"}),
+        frozenset({"layout", "diagnostics", "errors", "core", "postgres", "db"}),
         frozenset({"psycopg"}),
         "`consolidate migrate`: runs what deploys run, so it stays light",
     ),
     "pipeline": (
-        frozenset({"model", "diagnostics", "errors", "core", "io", "render"}),
+        frozenset({"layout", "model", "diagnostics", "errors", "core", "io", "render"}),
         frozenset(),
         "load the mapping, scan, parse, plan: what every verb starts from",
     ),
     "verify": (
-        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "io", "render"})
+        frozenset({"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "io", "render"})
         | frozenset({"pipeline"}),
         frozenset(),
         "the proof on PostgreSQL; never the verbs (commands calls verify, not the other way)",
     ),
     "commands": (
-        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "io", "render", "pipeline", "verify"}),
+        frozenset(
+            {"layout", "consolidate", "model", "diagnostics", "errors", "core", "io", "render", "pipeline", "verify"}
+        ),
         frozenset({"jinja2"}),
         "one library function per CLI verb",
     ),
     "cli": (
-        frozenset({"consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"})
+        frozenset(
+            {"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"}
+        )
         | frozenset({"commands", "verify", "pipeline"}),
         frozenset({"typer", "rich"}),
         "parse options, call one function, print",
@@ -163,7 +168,7 @@ FORBIDDEN_IN_CORE = (
     "consolidate.io",
     "consolidate.cli",
 )
-ALLOWED_IN_MODEL = ("consolidate.model", "consolidate.diagnostics")
+ALLOWED_IN_MODEL = ("consolidate.model", "consolidate.diagnostics", "consolidate.layout")
 
 
 def imported_by(module: str) -> set[str]:
@@ -196,15 +201,30 @@ def test_the_model_imports_only_the_standard_library() -> None:
     assert (ours, third_party) == ([], [])
 
 
+def test_the_layout_imports_only_the_standard_library() -> None:
+    # The model labels versions with it and the runner reads the tree with it: it stays a leaf.
+    pulled = imported_by("consolidate.layout")
+    outside = sorted(
+        name
+        for name in pulled
+        if name.split(".")[0] not in sys.stdlib_module_names and name not in ("consolidate", "consolidate.layout")
+    )
+    assert outside == []
+
+
+# Stdlib-only modules the runner shares with the rest (the executor's lexical rules, the shared dataclasses).
+LIGHT = ("consolidate.core", "consolidate.core.comments", "consolidate.core.transactions", "consolidate.model")
+
+
 def test_the_runner_starts_without_parsers_templates_or_the_consolidation_commands() -> None:
     # `migrate up` runs on every deploy: its start-up pays for the driver and the CLI, not for the toolkit.
-    pulled = imported_by("consolidate.migrate")
+    pulled = imported_by("consolidate.migrate") | imported_by("consolidate.runner.runner")
     heavy = sorted(
         name
         for name in pulled
         if name.split(".")[0] in ("sqlglot", "pglast", "jinja2", "yaml", "results")
-        or name.startswith(("consolidate.commands", "consolidate.core", "consolidate.render", "consolidate.verify"))
-        or name == "consolidate.model"
+        or name.startswith(("consolidate.commands", "consolidate.pipeline", "consolidate.render", "consolidate.verify"))
+        or (name.startswith(("consolidate.core", "consolidate.model")) and name not in LIGHT)
     )
     assert heavy == []
 

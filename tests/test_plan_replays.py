@@ -35,11 +35,12 @@ from hypothesis import event as hypothesis_event
 from consolidate import pipeline
 from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
+from consolidate.layout import version_path
 from consolidate.model import PlannedTarget, Statement
 from consolidate.postgres.consequences import link
 from consolidate.postgres.failures import Failure
 from consolidate.render.environment import environment
-from consolidate.render.tree import render_tree, version_path
+from consolidate.render.tree import render_tree
 from consolidate.verify import legacy_files
 from tests.legacy_trees import File, Tree, trees
 
@@ -100,8 +101,8 @@ def clean_plan(tree: Tree, folder: Path) -> pipeline.Planned | None:
 def canonical_versions(done: pipeline.Planned) -> list[tuple[str, str, PlannedTarget]]:
     """The canonical tree rendered in memory: (path, text, target) per version, in order."""
     rendered = render_tree(environment(None), done.plan, done.scan, done.parsed)
-    width = done.plan.mapping.width
-    return [(version_path(t, width), rendered[version_path(t, width)], t) for t in done.plan.targets]
+    paths = [(version_path(t.target.label(done.plan.mapping.width)), t) for t in done.plan.targets]
+    return [(path, rendered[path], t) for path, t in paths]
 
 
 def replay_canonical(url: str, versions: list[tuple[str, str, PlannedTarget]]) -> tuple[Failure, ...]:

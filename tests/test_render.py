@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from consolidate.core.plan import build_plan
 from consolidate.core.statements import parse_file
+from consolidate.layout import GENERATED_MARKER, STUB_MARKER
 from consolidate.render.environment import environment
-from consolidate.render.tree import GENERATED_MARKER, STUB_MARKER, GeneratedDown, read_generated, render_tree
+from consolidate.render.tree import GeneratedDown, read_generated, render_tree
 from tests.planning import mapping, scan_of
 
 POOL = [

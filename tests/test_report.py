@@ -1,5 +1,8 @@
 """CONSOLIDATION.md: every tick, number and command follows from a fact, and each falls when its fact does.
 
+The facts are computed in consolidate/core/report_facts.py and laid out by consolidate/render/report.py; the
+tests check both, mostly through the facts.
+
 The reference case (mapping.yaml, legacy_fixtures/) is planned once and "applied" in memory: its tree comes from
 render_tree, its lock records that tree's checksums and the legacy files read, as apply records them.
 """
@@ -18,6 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consolidate.core.report_facts import Check, ReportFacts, draw, removal, report_facts, shown
+from consolidate.layout import LEGACY_MARKER, LOCK_NAME, REPORT_NAME, RUNNER_NAME, STUB_MARKER, down_path, version_path
 from consolidate.model import (
     Diagnostic,
     Direction,
@@ -35,18 +40,8 @@ from consolidate.model import (
 )
 from consolidate.pipeline import Planned, planned
 from consolidate.render.environment import environment
-from consolidate.render.report import (
-    REPORT_NAME,
-    RUNNER_NAME,
-    Check,
-    ReportFacts,
-    draw,
-    removal,
-    render_report,
-    report_facts,
-    shown,
-)
-from consolidate.render.tree import LEGACY_MARKER, STUB_MARKER, down_path, render_tree, version_path
+from consolidate.render.report import render_report
+from consolidate.render.tree import render_tree
 from tests.planning import mapping as small_mapping
 from tests.planning import scan_of
 
@@ -123,11 +118,11 @@ def label(done: Planned, version: int) -> str:
 
 
 def version_file(done: Planned, version: int) -> str:
-    return version_path(done.plan.targets[version - 1], done.plan.mapping.width)
+    return version_path(label(done, version))
 
 
 def down_file(done: Planned, version: int) -> str:
-    return down_path(done.plan.targets[version - 1], done.plan.mapping.width)
+    return down_path(label(done, version))
 
 
 def stub(name: str) -> bytes:
@@ -418,7 +413,7 @@ def test_the_before_listing_marks_excluded_files(reference: Planned) -> None:
 def test_the_after_listing_marks_each_down_file_legacy_or_stub(reference: Planned) -> None:
     _, downs = facts_of(reference).after
     for target in reference.plan.targets:
-        name = posixpath.basename(down_path(target, reference.plan.mapping.width))
+        name = posixpath.basename(down_path(target.target.label(reference.plan.mapping.width)))
         expected = "legacy" if target.has_down else "stub"
         assert any(name in line and line.endswith(f"# {expected}") for line in downs.lines)
 
@@ -528,7 +523,7 @@ def test_the_report_and_the_lock_in_the_tree_do_not_change_the_report(reference:
     tree, lock = applied(reference)
     before = text_of(facts_of(reference, tree=tree, lock=lock))
     report = before.encode("utf-8")
-    after_tree = tree | {REPORT_NAME: report, "consolidation.lock": b"{}\n"}
+    after_tree = tree | {REPORT_NAME: report, LOCK_NAME: b"{}\n"}
     after_lock = replace(lock, outputs=(*lock.outputs, LockEntry(REPORT_NAME, sha(report))))
     assert text_of(facts_of(reference, tree=after_tree, lock=after_lock)) == before
 

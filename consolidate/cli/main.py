@@ -20,7 +20,7 @@ from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from consolidate.render.report import REPORT_NAME
+from consolidate.layout import REPORT_NAME
 
 if TYPE_CHECKING:
     from consolidate.verify import ServerOptions

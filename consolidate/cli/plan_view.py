@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from consolidate.cli.tables import Section
 from consolidate.core.plan_json import down_status
+from consolidate.layout import number
 from consolidate.model import Diagnostic, Plan, Statement
 
 
@@ -15,7 +16,7 @@ def _mapping(plan: Plan) -> Section:
     width = plan.mapping.width
     rows = tuple(
         (
-            f"{target.target.version:0{width}d}",
+            number(target.target.version, width),
             target.target.name,
             "\n".join(source.path for source in target.sources),
             str(target.kept),

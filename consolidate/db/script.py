@@ -38,7 +38,6 @@ from consolidate.core.transactions import FIRST_WORDS, cannot_run_in_transaction
 from consolidate.db.urls import CONNECT_HINT, endpoint
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
-from consolidate.postgres.consequences import Skip
 from consolidate.postgres.extensions import (
     CORE_FUNCTIONS,
     STAND_IN_MARK,
@@ -50,6 +49,7 @@ from consolidate.postgres.extensions import (
 from consolidate.postgres.failures import (
     DUPLICATE_TABLE,
     Failure,
+    Skip,
     extension_function_hint,
     fold_ignored,
     hints,

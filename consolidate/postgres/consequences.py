@@ -15,26 +15,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from consolidate.core.statements import parse_file
 from consolidate.model import Action, Facts, ObjectRef
-from consolidate.postgres.failures import Failure
+from consolidate.postgres.failures import Failure, Skip
 
 # "does not exist" errors: undefined table, function, object (type, role, ...), schema.
 MISSING = frozenset({"42P01", "42883", "42704", "3F000"})
 _MISSING_NAME = re.compile(r'^\w+(?: \w+)? "?(?P<name>[^"(]+)"?(?:\(|\s+does not exist)')
 _QUOTED = re.compile(r'"([^"]+)"')
 _CAUSED = "a consequence of"
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A CREATE TABLE IF NOT EXISTS that PostgreSQL skipped because the table existed."""
-
-    table: str  # as PostgreSQL named it in its notice
-    path: str
-    line: int
 
 
 def link(

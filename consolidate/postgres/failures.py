@@ -57,6 +57,15 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A CREATE TABLE IF NOT EXISTS that PostgreSQL skipped because the table existed."""
+
+    table: str  # as PostgreSQL named it in its notice
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
 class Replayed:
     """What a replay found: every failure in file order, how many statements ran, how long it took."""
 

@@ -11,7 +11,6 @@ from typing import Any
 from consolidate.errors import ConsolidateError
 from consolidate.model import Decision, Location, Lock, LockEntry, Preserved, Resolution
 
-LOCK_NAME = "consolidation.lock"
 FORMAT = 1
 
 

@@ -23,6 +23,7 @@ from consolidate import __version__
 from consolidate.core.comments import code_end
 from consolidate.core.session import resets
 from consolidate.core.statements import split
+from consolidate.layout import GENERATED_MARKER, down_path, tree_version, version_path
 from consolidate.model import (
     Action,
     Conflict,
@@ -43,17 +44,10 @@ SESSION_RESET_NOTE = (
     "the next source"
 )
 TRANSACTION_NOTE = "-- consolidate: transaction control left out: the version runs in one transaction"
-STUB_MARKER = "-- consolidate: stub"
-LEGACY_MARKER = "-- consolidate: legacy"
-GENERATED_MARKER = "-- consolidate: generated"
 GENERATED_SQL = "-- ==== consolidate: generated SQL ===="  # everything after this line is the generated rollback
 _UP_LINE = re.compile(r"^-- up: (?P<path>\S+) sha256 (?P<sha>[0-9a-f]{64})$", re.M)
 DATA_KINDS = frozenset({"Insert", "Update", "Delete", "Merge"})
 _LINE_BREAKS = re.compile(r"[\r\n]+")  # what ends a -- comment for PostgreSQL
-
-
-# A migration file of the canonical tree's layout: versions/NNN_name.sql or down/NNN_name_down.sql.
-_TREE_FILE = re.compile(r"versions/(?P<up>\d+)_[^/]+\.sql|down/(?P<down>\d+)_[^/]+_down\.sql")
 
 
 def later_migrations(paths: Iterable[str], mapping: MappingModel) -> set[str]:
@@ -63,18 +57,10 @@ def later_migrations(paths: Iterable[str], mapping: MappingModel) -> set[str]:
     last = max((target.version for target in mapping.targets), default=0)
     later = set()
     for path in paths:
-        found = _TREE_FILE.fullmatch(path)
-        if found is not None and int(found["up"] or found["down"]) > last:
+        version = tree_version(path)
+        if version is not None and version > last:
             later.add(path)
     return later
-
-
-def version_path(target: PlannedTarget, width: int) -> str:
-    return f"versions/{target.target.label(width)}.sql"
-
-
-def down_path(target: PlannedTarget, width: int) -> str:
-    return f"down/{target.target.label(width)}_down.sql"
 
 
 @dataclass(frozen=True)
@@ -279,7 +265,7 @@ def render_down(
             stub=False,
             generated=generated.sql,
             label=label,
-            up_path=version_path(target, plan.mapping.width),
+            up_path=version_path(label),
             up_sha256=up_sha256,
             data_changes=[_one_line(change) for change in _data_changes(target)],
         )
@@ -320,8 +306,9 @@ def render_tree(
     files: dict[str, str] = {}
     for target in plan.targets:
         up = render_migration(env, plan, target, parsed)
-        files[version_path(target, width)] = up
-        path = down_path(target, width)
+        label = target.target.label(width)
+        files[version_path(label)] = up
+        path = down_path(label)
         up_sha256 = hashlib.sha256(up.encode("utf-8")).hexdigest()
         files[path] = render_down(env, plan, target, scan, (generated or {}).get(path), up_sha256)
     return files

@@ -9,7 +9,6 @@ statement instead, and is recorded once all of them ran.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from consolidate.db.script import Executor, Piece, failure, located, may_need_pi
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, parse_up_file, stem
 from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
 from consolidate.runner.tracking import (
@@ -47,14 +47,11 @@ from consolidate.runner.tracking import (
 )
 
 LOCK_WAIT = 60.0  # seconds
-STUB_MARK = "-- consolidate: stub"
 MAX_VERSION = 10  # _migrations.version is varchar(10)
 BEGIN = "BEGIN;\n"
 # Between versions: a version's SET (search_path, role, timeouts) must not reach the next one. Not DISCARD ALL:
 # it would also release the runner's advisory lock.
 RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD TEMP; DISCARD PLANS"
-
-_UP_NAME = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
 
 
 # --- the tree ----------------------------------------------------------------------------------------------------
@@ -85,18 +82,19 @@ class Version:
 
 def read_tree(directory: Path) -> list[Version]:
     """The versions below `directory`/versions, in order; two files of one version or a bad name are errors."""
-    folder = directory / "versions"
+    folder = directory / VERSIONS
     if not folder.is_dir():
-        raise ConsolidateError.at("migrate.tree", "no versions/ folder here", Location(str(directory)))
+        raise ConsolidateError.at("migrate.tree", f"no {VERSIONS}/ folder here", Location(str(directory)))
     found: list[Version] = []
     problems: list[Diagnostic] = []
     for path in sorted(folder.glob("*.sql")):
-        match = _UP_NAME.fullmatch(path.name)
-        if match is None or len(match["version"]) > MAX_VERSION:
+        parsed = parse_up_file(path.name)
+        if parsed is None or len(parsed[0]) > MAX_VERSION:
             problems.append(Diagnostic("migrate.name", "not a version file (NNN_name.sql)", Location(str(path))))
             continue
-        down = directory / "down" / f"{match['version']}_{match['name']}_down.sql"
-        found.append(Version(match["version"], match["name"], path, down, path.read_bytes()))
+        version, name = parsed
+        down = directory / DOWNS / down_file(stem(version, name))
+        found.append(Version(version, name, path, down, path.read_bytes()))
     problems += _duplicates(found)
     if problems:
         raise ConsolidateError(problems)
@@ -606,17 +604,17 @@ def _down_scripts(
     problems: list[Diagnostic] = []
     for version in chosen:
         item = versions.get(version)
-        path = item.down if item else directory / "down" / f"{version}_{rows[version].name}_down.sql"
+        path = item.down if item else directory / DOWNS / down_file(stem(version, rows[version].name))
         text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-        if text is None or text.startswith(STUB_MARK) or not has_content(text):
+        if text is None or text.startswith(STUB_MARKER) or not has_content(text):
             what = (
                 "has no down script"
                 if text is None
                 else "has only a stub down script, which refuses to run"
-                if text.startswith(STUB_MARK)
+                if text.startswith(STUB_MARKER)
                 else "has a down script without SQL: running it would forget the version and keep its objects"
             )
-            message = f"version {version}_{rows[version].name} {what}: nothing was rolled back"
+            message = f"version {stem(version, rows[version].name)} {what}: nothing was rolled back"
             problems.append(
                 Diagnostic(
                     "migrate.no-down",
