@@ -22,6 +22,9 @@ SCRIPTS = {
     "plain": "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1);\n",
     "concurrent_index": "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE TABLE u (b int);\n",
     "concurrent_index_failing": "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_x ON t (missing);\n",
+    "unique_index_concurrently_failing": (
+        "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\nCREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a);\n"
+    ),
     "after_outside_failing": "CREATE TABLE t (a int);\nVACUUM t;\nCREATE TABLE u (b int);\nSELECT 1/0;\n",
     "enum_value_used": "CREATE TYPE e AS ENUM ('a');\nALTER TYPE e ADD VALUE 'b';\nSELECT 'b'::e;\n",
     "enum_value_then_outside": (

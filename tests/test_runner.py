@@ -209,6 +209,22 @@ def test_a_non_transactional_version_failing_says_what_already_ran(tmp_path: Pat
     assert "lines 1 ran" in error.diagnostics[0].hint
 
 
+def test_a_failed_create_index_concurrently_leaves_no_invalid_index_and_says_it_dropped_one(
+    tmp_path: Path, database: str
+) -> None:
+    text = "CREATE TABLE d (a int);\nINSERT INTO d VALUES (1), (1);\nCREATE UNIQUE INDEX CONCURRENTLY d_a ON d (a);\n"
+    error = failure(up, tree(tmp_path, {"001_unique": text}), database)
+    found = error.diagnostics[0]
+    assert (found.code, found.location.line, exists(database, "d_a"), rows(database)) == ("migrate.23505", 3, False, [])
+    assert "invalid index public.d_a behind: it was dropped" in found.hint
+    assert "the statements at lines 1, 2 ran and stay" in found.hint
+
+
+def test_a_version_failing_at_its_first_part_says_nothing_of_it_ran(tmp_path: Path, database: str) -> None:
+    error = failure(up, tree(tmp_path, {"001_vacuum": "VACUUM missing;\nCREATE TABLE e (a int);\n"}), database)
+    assert "nothing of it ran before this statement" in error.diagnostics[0].hint
+
+
 def test_passwords_never_appear_in_errors(tmp_path: Path, database: str) -> None:
     root = tree(tmp_path, {"001_broken": "SELECT missing_column FROM pg_class;"})
     unreachable = make_conninfo(database, port="1", host="127.0.0.1")

@@ -269,12 +269,36 @@ class Executor:
 
     def attempt(self, piece: Piece) -> Failure | None:
         """Run one statement; its failure, if any."""
+        # A statement run outside a transaction (CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY) that fails
+        # half-way leaves an invalid index behind, which nothing rolls back.
+        invalid = self.invalid_indexes() if piece.mode is Mode.OUTSIDE else None
         try:
             self.execute(piece)
         except psycopg.Error as error:
             self.check(piece)
-            return failure(piece, error)
+            found = failure(piece, error)
+            return found if invalid is None else self.drop_left_behind(found, invalid)
         return None
+
+    def invalid_indexes(self) -> set[str]:
+        query = """SELECT format('%I.%I', n.nspname, c.relname) FROM pg_index i
+                   JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+                   WHERE NOT i.indisvalid"""
+        return {str(row[0]) for row in self.connection.execute(query).fetchall()}
+
+    def drop_left_behind(self, found: Failure, before: set[str]) -> Failure:
+        """Drop the invalid indexes the failed statement left, and say so; the exact command where it cannot."""
+        notes = []
+        for name in sorted(self.invalid_indexes() - before):
+            try:
+                self.execute_text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+                notes.append(f"PostgreSQL left the invalid index {name} behind: it was dropped")
+            except psycopg.Error as error:
+                reason = " ".join(str(error).split())
+                notes.append(
+                    f"PostgreSQL left the invalid index {name} behind ({reason}): run DROP INDEX CONCURRENTLY {name};"
+                )
+        return replace(found, hint=hints(found.hint, *notes)) if notes else found
 
     def execute(self, piece: Piece) -> None:
         if piece.mode is Mode.EXTENSION and piece.command is not None:

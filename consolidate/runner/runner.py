@@ -527,10 +527,11 @@ def _run_in_parts(session: _Session, parts: list[Piece], item: Version | _Down) 
     failures = executor.run(parts, legacy=False, stop=True)
     if failures:
         _end_transaction(session.connection)
-        ran = ", ".join(str(piece.head) for piece in executor.completed) or "none"
+        ran = ", ".join(str(piece.head) for piece in executor.completed)
+        stays = f"the statements at lines {ran} ran and stay" if ran else "nothing of it ran before this statement"
         note = (
-            "this version runs in parts (statements PostgreSQL refuses in a transaction run alone); the "
-            f"statements at lines {ran} ran and stay: the version is not recorded"
+            "this version runs in parts (statements PostgreSQL refuses in a transaction run alone); "
+            f"{stays}: the version is not recorded"
         )
         raise _refusal(failures[0], note)
 
