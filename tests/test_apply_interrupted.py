@@ -50,7 +50,12 @@ def test_apply_killed_at_random_moments_leaves_the_old_tree_or_the_new_one(tmp_p
     rng = random.Random(20261124)
     # Most of apply is parsing; draw delays over the whole run, denser towards its end where the write is.
     delays = sorted(runtime * rng.uniform(0.3, 1.15) for _ in range(TRIALS))
-    for delay in delays:
+    # Under load a run can take longer than the measured one: when no kill came late enough to find the new tree,
+    # later ones follow, each later than the last, so that both sides of the switch are seen.
+    extra = [runtime * (1.2 + 0.3 * step) for step in range(TRIALS)]
+    for delay in delays + extra:
+        if delay in extra and seen["new"]:
+            break
         shutil.rmtree(case / OUTPUT)
         shutil.copytree(case / "pristine", case / OUTPUT)
         process = _apply(case)
