@@ -34,7 +34,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from consolidate.core.comments import code_start
-from consolidate.core.transactions import FIRST_WORDS, cannot_run_in_transaction, is_control
+from consolidate.core.transactions import CONTROL_WORDS, FIRST_WORDS, cannot_run_in_transaction, is_control
 from consolidate.db.urls import CONNECT_HINT, endpoint
 from consolidate.errors import ConsolidateError
 from consolidate.model import Action, Diagnostic, Location, Severity
@@ -72,18 +72,8 @@ _DO_BODY = re.compile(r"\s*DO\s+(?:LANGUAGE\s+[\w\"]+\s+)?(?P<body>\$[^$\s]*\$|[
 _QUOTED_NAME = re.compile(r'"([^"]+)"')
 _CREATE_TABLE_IF_NOT_EXISTS = r"CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE\s+IF\s+NOT\s+EXISTS\s+"
 _INLINE_LINE = re.compile(r"inline_code_block line (?P<line>\d+)")
-_LOOKED_AT = FIRST_WORDS | {
-    "COPY",
-    "BEGIN",
-    "COMMIT",
-    "END",
-    "ROLLBACK",
-    "ABORT",
-    "SAVEPOINT",
-    "RELEASE",
-    "START",
-    "PREPARE",
-}
+# First words after which the next ones matter to the quick look.
+_LOOKED_AT = FIRST_WORDS | CONTROL_WORDS | {"COPY", "START", "PREPARE"}
 _ALONE_PAIRS = frozenset({("SET", "LOCAL"), ("SET", "TRANSACTION"), ("SET", "CONSTRAINTS")})
 
 
@@ -92,7 +82,7 @@ _ALONE_PAIRS = frozenset({("SET", "LOCAL"), ("SET", "TRANSACTION"), ("SET", "CON
 
 class Mode(Enum):
     SQL = "sql"  # may share a round trip and a transaction with its neighbours
-    CONTROL = "control"  # BEGIN, COMMIT, SAVEPOINT, ...: the file manages its own transactions
+    CONTROL = "control"  # BEGIN, COMMIT, ROLLBACK, ...: the file opens and ends its own transactions
     OUTSIDE = "outside"  # PostgreSQL refuses it inside a transaction block
     ALONE = "alone"  # its effect depends on when its transaction ends: never batched in legacy mode
     COPY = "copy"  # COPY FROM STDIN / TO STDOUT: needs the copy protocol
@@ -101,6 +91,8 @@ class Mode(Enum):
 
 # The statements of a version that run inside its one transaction (and so are rolled back with it).
 IN_TRANSACTION = frozenset({Mode.SQL, Mode.ALONE, Mode.COPY, Mode.EXTENSION})
+# Of those, the ones sent as plain text, several to a message.
+_PLAIN = frozenset({Mode.SQL, Mode.ALONE})
 
 
 @dataclass(frozen=True)
@@ -160,7 +152,7 @@ def _mode(
 
 @dataclass
 class Executor:
-    """The replay's connection and what it learns on the way."""
+    """A connection running scripts (a replay's, or the runner's with its timeouts) and what it learns."""
 
     connection: Connection
     stand_ins: Mapping[str, Set[str]] = field(default_factory=dict)
@@ -401,38 +393,29 @@ class Executor:
 
 def runs(pieces: list[Piece], *, legacy: bool) -> Iterator[list[Piece]]:
     """Consecutive statements that may go together: one round trip (legacy) or one transaction (canonical)."""
-    run: list[Piece] = []
-    for piece in pieces:
-        if _together(piece, legacy):
-            run.append(piece)
-            continue
-        if run:
-            yield run
-            run = []
-        yield [piece]
-    if run:
-        yield run
-
-
-def _together(piece: Piece, legacy: bool) -> bool:
     if legacy:
-        return piece.mode is Mode.SQL
-    return piece.mode is not Mode.OUTSIDE
+        return _grouped(pieces, {Mode.SQL})
+    return _grouped(pieces, set(Mode) - {Mode.OUTSIDE})
 
 
 def _steps(run: list[Piece]) -> Iterator[list[Piece]]:
     """Inside a version's transaction: plain statements in one round trip, the others one by one."""
-    batch: list[Piece] = []
-    for piece in run:
-        if piece.mode in (Mode.SQL, Mode.ALONE):
-            batch.append(piece)
+    return _grouped(run, _PLAIN)
+
+
+def _grouped(pieces: list[Piece], together: Set[Mode]) -> Iterator[list[Piece]]:
+    """Consecutive pieces of the `together` modes as one group; every other piece as a group of its own."""
+    group: list[Piece] = []
+    for piece in pieces:
+        if piece.mode in together:
+            group.append(piece)
             continue
-        if batch:
-            yield batch
-        batch = []
+        if group:
+            yield group
+            group = []
         yield [piece]
-    if batch:
-        yield batch
+    if group:
+        yield group
 
 
 # --- failures ----------------------------------------------------------------------------------------------------
@@ -533,4 +516,4 @@ def runs_whole(pieces: list[Piece]) -> bool:
 def sent_whole(pieces: list[Piece]) -> bool:
     """Whether a version can be sent as one message: one transaction, plain statements only (no COPY, no
     stand-in)."""
-    return all(piece.mode in (Mode.SQL, Mode.ALONE) for piece in pieces)
+    return all(piece.mode in _PLAIN for piece in pieces)

@@ -2,8 +2,9 @@
 
 Every command holds the runner's advisory lock from before the tracking table is created to its end. A version
 runs in its own transaction together with its `_migrations` row, sent as one simple-query message; a version
-holding a statement PostgreSQL refuses inside a transaction block (or its own BEGIN/COMMIT) runs statement by
-statement instead, and is recorded once all of them ran.
+holding a statement PostgreSQL refuses inside a transaction block runs in parts, and one with its own
+BEGIN/COMMIT statement by statement (the one executor's rule, db/script.py, which verify replays too), and is
+recorded once all of it ran.
 """
 
 from __future__ import annotations
@@ -178,7 +179,6 @@ class _Session:
     connection: Connection
     table: sql.Composed
     user: str
-    url: str
     reset: str  # ends every version: nothing a version SET reaches the next one; the runner's own settings again
     batching: bool  # several versions may share a message
 
@@ -204,7 +204,7 @@ def _session(url: str, lock_wait: float, limits: Limits | None = None, *, writes
             reset = "; ".join(filter(None, [RESET_SESSION, defaults]))
             timeout_per_message = connection.info.server_version < PER_STATEMENT_TIMEOUT_SINCE
             batching = not (limits and limits.statement_timeout and timeout_per_message)
-            yield _Session(connection, table, str(row[0]) if row else "", url, reset, batching)
+            yield _Session(connection, table, str(row[0]) if row else "", reset, batching)
         finally:
             if not connection.broken:
                 _end_transaction(connection)
@@ -484,8 +484,8 @@ def _run_alone(
 
 
 def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> int:
-    """Run a down script with its bookkeeping, whole in one transaction or, when it must, statement by
-    statement; its milliseconds as the client saw them."""
+    """Run a down script with its bookkeeping, whole in one transaction or, when it must, in parts; its
+    milliseconds as the client saw them."""
     parts = _in_parts(str(item.path), text, session.connection.info.server_version)
     if parts:
         return _run_alone(session, parts, item, lambda _elapsed: bookkeeping)
@@ -512,9 +512,6 @@ def _run_whole(session: _Session, item: _Down, text: str, bookkeeping: sql.Compo
     except psycopg.Error as error:
         _end_transaction(session.connection)
         raise _failed(session, item, text, error, len(BEGIN)) from None
-
-
-# --- statement by statement ---------------------------------------------------------------------------------------
 
 
 # --- failures -----------------------------------------------------------------------------------------------------
