@@ -31,10 +31,6 @@ _RENAME_COLUMN = re.compile(
     r'\bRENAME\s+(?:COLUMN\s+)?(?!TO\b|CONSTRAINT\b)(?P<old>"(?:[^"]|"")+"|\w+)\s+TO\s+(?P<new>"(?:[^"]|"")+"|\w+)',
     re.IGNORECASE,
 )
-_DROP_COLUMN = re.compile(
-    r'\bDROP\s+(?:COLUMN\s+)?(?!CONSTRAINT\b|DEFAULT\b|NOT\b|IDENTITY\b|EXPRESSION\b)(?:IF\s+EXISTS\s+)?(?P<old>"(?:[^"]|"")+"|\w+)',
-    re.IGNORECASE,
-)
 
 StatementKey = tuple[str, int]
 
@@ -88,7 +84,7 @@ def _follow_columns(statement: Statement, added: dict[tuple[str, str], set[str]]
     elif facts.action is Action.ALTER:
         # A column renamed or dropped away is gone again: RENAME a TO b then b TO a leaves b absent.
         columns = added.setdefault(table, set())
-        columns -= _renamed_from(statement.text) | _dropped(statement.text)
+        columns -= _renamed_from(statement.text) | set(facts.dropped_columns)
         columns |= _added(statement.text) | _renamed_to(statement.text)
 
 
@@ -118,7 +114,7 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
             again = sorted(watch.merged & (_added(statement.text, plainly=True) | _renamed_to(statement.text)))
             if again:
                 found.append(_added_again(statement, watch.conflict, again))
-            watch.merged -= set(again) | _renamed_from(statement.text) | _dropped(statement.text)
+            watch.merged -= set(again) | _renamed_from(statement.text) | set(facts.dropped_columns)
         used = sorted(watch.missing & words)
         if used:
             found.append(_dependent(statement, watch.conflict, used, sure=len(tables) == 1))
@@ -156,11 +152,6 @@ def _renamed_to(text: str) -> set[str]:
 def _renamed_from(text: str) -> set[str]:
     """Columns an ALTER TABLE … RENAME [COLUMN] x TO y renames away: the x's."""
     return {_name(found["old"]) for found in _RENAME_COLUMN.finditer(text)}
-
-
-def _dropped(text: str) -> set[str]:
-    """Columns an ALTER TABLE … DROP [COLUMN] [IF EXISTS] x removes."""
-    return {_name(found["old"]) for found in _DROP_COLUMN.finditer(text)}
 
 
 def _name(word: str) -> str:
