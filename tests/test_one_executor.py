@@ -5,6 +5,7 @@ objects left behind, on both servers.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import psycopg
@@ -71,7 +72,9 @@ def applied(server: Server, name: str, text: str, root: Path) -> Outcome:
             first = None
         except ConsolidateError as error:
             diagnostic = error.diagnostics[0]
-            first = (diagnostic.location.line or 0, diagnostic.code.removeprefix("migrate.").replace("failed", ""))
+            code = diagnostic.code.removeprefix("migrate.")
+            # migrate.<SQLSTATE> when the server refused it; a refusal of the runner's own has no SQLSTATE.
+            first = (diagnostic.location.line or 0, code if re.fullmatch(r"[0-9A-Z]{5}", code) else "")
         return first, [name for name in objects(url) if name != "_migrations" and not name.startswith("_migrations")]
 
 

@@ -18,12 +18,12 @@ def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words
     assert piece.mode is Mode.EXTENSION
 
 
-@pytest.mark.parametrize("control", ["BEGIN;", "START TRANSACTION;", "COMMIT;", "ROLLBACK TO SAVEPOINT a;"])
+@pytest.mark.parametrize("control", ["BEGIN;", "START TRANSACTION;", "COMMIT;", "ROLLBACK;", "END;"])
 def test_a_script_with_its_own_transaction_control_does_not_run_whole(control: str) -> None:
     assert not runs_whole(pieces("f.sql", f"CREATE TABLE t (a int);\n{control}\n"))
 
 
-@pytest.mark.parametrize("savepoint", ["SAVEPOINT a;", "RELEASE a;"])
+@pytest.mark.parametrize("savepoint", ["SAVEPOINT a;", "RELEASE a;", "ROLLBACK TO SAVEPOINT a;", "ROLLBACK WORK TO a;"])
 def test_a_savepoint_runs_inside_the_versions_transaction(savepoint: str) -> None:
     assert sent_whole(pieces("f.sql", f"CREATE TABLE t (a int);\n{savepoint}\n"))
 

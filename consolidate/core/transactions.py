@@ -47,14 +47,17 @@ def cannot_run_in_transaction(words: Sequence[str], server_version: int | None =
     return first == "ALTER" and second == "DATABASE" and "TABLESPACE" in words
 
 
-# Statements that open or end transactions themselves: a script holding one runs statement by statement, as
-# written. Not SAVEPOINT and RELEASE: inside a version's transaction they work as the file meant them to, and
-# outside a block (psql -f of a legacy file) PostgreSQL refuses them either way.
+# Statements that open or end transactions themselves: a legacy file holding one runs statement by statement, as
+# written; a version holding one is refused. Not SAVEPOINT, RELEASE and ROLLBACK TO: inside a version's
+# transaction they work as the file meant them to, and outside a block (psql -f of a legacy file) PostgreSQL
+# refuses them either way.
 CONTROL_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT"})
 
 
 def is_control(words: Sequence[str]) -> bool:
     """Whether a statement, given its first words in upper case, opens or ends a transaction (BEGIN, COMMIT,
-    ROLLBACK [TO SAVEPOINT], START TRANSACTION, PREPARE TRANSACTION, ...)."""
+    ROLLBACK, START TRANSACTION, PREPARE TRANSACTION, ...); ``ROLLBACK [WORK] TO [SAVEPOINT] s`` does neither."""
     first, second = [*words, "", ""][:2]
+    if first == "ROLLBACK" and "TO" in words[1:3]:
+        return False
     return first in CONTROL_WORDS or (first, second) in (("START", "TRANSACTION"), ("PREPARE", "TRANSACTION"))

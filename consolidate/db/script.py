@@ -11,7 +11,8 @@ Two ways to run a script, one per kind of tree:
   postgres/transactions.py, by server version) run alone, with the statements between them in their own
   transactions. A failing transaction is replayed with a savepoint around each statement, to find every failing
   statement (or, with ``stop``, the first), and rolled back. A script with its own transaction control (BEGIN,
-  COMMIT, SAVEPOINT, ...) runs statement by statement, as written.
+  COMMIT, ...) is refused before any of it runs: a COMMIT of its own would keep part of the version without its
+  ``_migrations`` row (``control_refusal``).
 * as ``psql -f`` ran a legacy file (``legacy=True``): every statement commits on its own and a failing one is
   skipped. For speed, statements go in one round trip; if that fails (PostgreSQL rolled it all back), the
   sequence positions it consumed are restored and the run is replayed statement by statement. Statements whose
@@ -179,7 +180,8 @@ class Executor:
         `stop`: end at the first failing statement. `completed` then holds the statements that ran and stay."""
         self.completed = []
         if any(piece.mode is Mode.CONTROL for piece in pieces):
-            return self.one_by_one(pieces, stop)
+            refused = None if legacy else control_refusal(pieces)
+            return [refused] if refused else self.one_by_one(pieces, stop)
         found: list[Failure] = []
         for run in runs(pieces, legacy=legacy):
             failures = self.legacy_run(run) if legacy else self.version_run(run)
@@ -421,6 +423,26 @@ def _grouped(pieces: list[Piece], together: Set[Mode]) -> Iterator[list[Piece]]:
 # --- failures ----------------------------------------------------------------------------------------------------
 
 
+def control_refusal(pieces: list[Piece]) -> Failure | None:
+    """A version's first statement that opens or ends a transaction itself, as the failure refusing the whole
+    version before any of it runs: the runner wraps a version and its row in one transaction, and a COMMIT of the
+    version's own would keep part of it without its row."""
+    control = next((piece for piece in pieces if piece.mode is Mode.CONTROL), None)
+    if control is None:
+        return None
+    code = blank_comments(control.text)
+    statement = " ".join(word.upper() for word in _WORD.findall(code)[:2] if word.upper() != "WORK")
+    message = (
+        f"{statement or 'transaction control'} in a version: the runner runs each version in one transaction "
+        "with its _migrations row, and a transaction of the version's own would commit part of it without its row"
+    )
+    hint = (
+        "remove BEGIN/COMMIT/ROLLBACK from the version (a statement that cannot run in a transaction, such as "
+        "CREATE INDEX CONCURRENTLY, is run alone by the runner); to commit in steps, make each step a version"
+    )
+    return Failure(control.path, control.head, None, "", message, hint, statement=control.text)
+
+
 def whole_script(path: str, text: str) -> Piece:
     """A script as one piece: the runner sends a version that runs whole in one message."""
     code = blank_comments(text)
@@ -480,15 +502,30 @@ def may_need_pieces(text: str, server_version: int | None = None) -> bool:
     Judged from the first words of each statement as PostgreSQL's own scanner (pglast, in C) cuts them: a few
     milliseconds per hundred files, where the exact cut (``pieces``, sqlglot's tokenizer, with line numbers)
     costs far more. A script the scanner cannot cut goes to the exact cut."""
+    heads = _heads(text)
+    return heads is None or any(_outside_version(words, server_version) for words in heads)
+
+
+def transaction_control(path: str, text: str) -> Failure | None:
+    """The refusal of a version holding its own transaction control (``control_refusal``), found with the quick
+    look: the exact cut only for a file where a statement starts with such a word."""
+    heads = _heads(text)
+    if heads is not None and not any(is_control(words) for words in heads):
+        return None
+    return control_refusal(pieces(path, text))
+
+
+def _heads(text: str) -> list[list[str]] | None:
+    """The first words of each statement as PostgreSQL's scanner cuts them; None when it cannot cut the text."""
     from pglast import parser  # imported here: status, verify and down never need it
 
     if "\x00" in text:
-        return True
+        return None
     try:
         cuts = parser.split(text, with_parser=False, only_slices=True)
     except parser.ParseError:
-        return True
-    return any(_outside_version(_first_words(text, cut.start or 0), server_version) for cut in cuts)
+        return None
+    return [_first_words(text, cut.start or 0) for cut in cuts]
 
 
 def _outside_version(words: list[str], server_version: int | None) -> bool:

@@ -2,9 +2,9 @@
 
 Every command holds the runner's advisory lock from before the tracking table is created to its end. A version
 runs in its own transaction together with its `_migrations` row, sent as one simple-query message; a version
-holding a statement PostgreSQL refuses inside a transaction block runs in parts, and one with its own
-BEGIN/COMMIT statement by statement (the one executor's rule, db/script.py, which verify replays too), and is
-recorded once all of it ran.
+holding a statement PostgreSQL refuses inside a transaction block runs in parts and is recorded once all of it
+ran; one with its own BEGIN/COMMIT is refused before anything runs (the one executor's rules, db/script.py, which
+verify replays too).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -24,7 +24,17 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from consolidate.db.script import Executor, Piece, failure, located, may_need_pieces, pieces, sent_whole, whole_script
+from consolidate.db.script import (
+    Executor,
+    Piece,
+    failure,
+    located,
+    may_need_pieces,
+    pieces,
+    sent_whole,
+    transaction_control,
+    whole_script,
+)
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
@@ -253,6 +263,7 @@ def up(
         if not allow_drift:
             _refuse_drift(versions, rows)
         chosen = _pending(versions, rows, steps, limit)
+        _refuse_control((str(item.up), _text(item.data)) for item in chosen)
         if dry_run:
             return [Applied(item.version, item.name, item.checksum, None) for item in chosen]
         report = progress or Progress()
@@ -293,6 +304,19 @@ def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
             )
         )
         raise ConsolidateError(problems, EXIT_FAIL)
+
+
+def _refuse_control(scripts: Iterable[tuple[str, str]]) -> None:
+    """Refuse, before anything runs, every script (path, text) holding its own BEGIN/COMMIT: its COMMIT would
+    keep part of a version without the version's row."""
+    refused = [found.diagnostic() for path, text in scripts if (found := transaction_control(path, text))]
+    if refused:
+        codes = [replace(diagnostic, code="migrate.transaction-control") for diagnostic in refused]
+        raise ConsolidateError(codes)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace").removeprefix("\ufeff")
 
 
 def _pending(versions: list[Version], rows: dict[str, Row], steps: int | None, limit: int | None) -> list[Version]:
@@ -342,7 +366,7 @@ class _Ready:
 
 
 def _ready(item: Version, server_version: int) -> _Ready:
-    text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    text = _text(item.data)
     return _Ready(item, text, _in_parts(str(item.up), text, server_version))
 
 
@@ -585,6 +609,7 @@ def down(
         chosen = sorted(rows, key=_order, reverse=True)
         chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
         scripts = _down_scripts(directory, chosen, rows, versions)
+        _refuse_control((str(script.path), script.text) for script in scripts)
         report = progress or Progress()
         report.begin(len(scripts))
         for script in scripts:
