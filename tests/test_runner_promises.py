@@ -3,6 +3,9 @@ row, never another tool's history table touched, every argument error one line, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import pytest
 from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_USAGE, ConsolidateError
-from consolidate.runner import down, up
+from consolidate.runner import baseline, down, status, up
 
 pytestmark = pytest.mark.db
 
@@ -35,7 +38,8 @@ def tree(root: Path, versions: dict[str, str], downs: dict[str, str] | None = No
 
 def query(url: str, text: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as connection:
-        return list(connection.execute(text).fetchall())
+        cursor = connection.execute(text)
+        return list(cursor.fetchall()) if cursor.description else []
 
 
 def relation(url: str, name: str) -> bool:
@@ -120,3 +124,79 @@ def test_a_legacy_file_with_its_own_commit_still_runs_as_psql_ran_it(service_ser
         replayed = replay_files(url, [("legacy/001.sql", OWN_COMMIT)], per_file_transaction=False)
         assert [(f.line, f.sqlstate) for f in replayed.failures] == [(5, "22012")]
         assert relation(url, "before_commit") and relation(url, "half")
+
+
+# --- a history table the runner did not create ---------------------------------------------------------------------
+
+GOLANG_MIGRATE = "CREATE TABLE _migrations (version bigint PRIMARY KEY, dirty boolean NOT NULL);"
+
+
+def layout(url: str, table: str = "_migrations") -> list[tuple[object, ...]]:
+    return query(
+        url,
+        f"""SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+            WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum""",
+    )
+
+
+@pytest.mark.parametrize("command", ["up", "status", "baseline", "down"])
+def test_another_tools_table_named_migrations_is_never_altered_and_is_named(
+    database: str, tmp_path: Path, command: str
+) -> None:
+    query(database, GOLANG_MIGRATE + "INSERT INTO _migrations VALUES (100, false);")
+    before = layout(database)
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"}, {"001_a": "DROP TABLE a;"})
+    calls = {
+        "up": lambda: up(root, database),
+        "status": lambda: status(root, database),
+        "baseline": lambda: baseline(root, database, "1"),
+        "down": lambda: down(root, database),
+    }
+    error = refusal(calls[command])
+    assert error.exit_code == EXIT_USAGE
+    (diagnostic,) = error.diagnostics
+    assert diagnostic.code == "migrate.foreign-table"
+    assert "golang-migrate" in diagnostic.message and "--history-table" in diagnostic.hint
+    assert layout(database) == before and query(database, "SELECT * FROM _migrations") == [(100, False)]
+    assert not relation(database, "a")
+
+
+def test_a_table_of_no_known_tool_is_refused_too(database: str, tmp_path: Path) -> None:
+    query(database, "CREATE TABLE _migrations (label text, happened date);")
+    error = refusal(up, tree(tmp_path, {"001_a": "SELECT 1;"}), database)
+    assert "no migration tool's layout we know" in error.diagnostics[0].message
+
+
+def test_an_older_runners_table_is_ours_and_gains_the_columns_it_lacked(database: str, tmp_path: Path) -> None:
+    query(
+        database,
+        """CREATE TABLE _migrations (id serial PRIMARY KEY, version varchar(10) UNIQUE NOT NULL, name text NOT NULL,
+           checksum varchar(32) NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""",
+    )
+    up(tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"}), database)
+    assert [name for name, _ in layout(database)][-3:] == ["execution_time_ms", "git_commit", "applied_by"]
+    assert recorded(database) == ["001"]
+
+
+def test_the_history_table_can_be_named_and_the_foreign_one_is_left_alone(database: str, tmp_path: Path) -> None:
+    query(database, GOLANG_MIGRATE + "CREATE SCHEMA ops;")
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (x int);", "002_b": "CREATE TABLE b (x int);"})
+    assert [item.version for item in up(root, database, history="ops.consolidate_history")] == ["001", "002"]
+    assert query(database, "SELECT version FROM ops.consolidate_history ORDER BY 1") == [("001",), ("002",)]
+    assert status(root, database, history="ops.consolidate_history").clean
+    assert layout(database) == [("version", "bigint"), ("dirty", "boolean")]
+
+
+def test_a_history_table_name_postgresql_cannot_hold_is_bad_input(database: str, tmp_path: Path) -> None:
+    error = refusal(up, tree(tmp_path, {"001_a": "SELECT 1;"}), database, history="a.b.c")
+    assert error.exit_code == EXIT_USAGE and error.diagnostics[0].location.path == "--history-table"
+
+
+def test_the_cli_takes_the_history_table_from_the_environment(database: str, tmp_path: Path) -> None:
+    query(database, GOLANG_MIGRATE)
+    root = tree(tmp_path / "tree", {"001_a": "CREATE TABLE a (x int);"})
+    environment = {**os.environ, "CONSOLIDATE_HISTORY_TABLE": "ours", "DATABASE_URL": database}
+    command = [sys.executable, "-m", "consolidate.migrate", "up", "--dir", str(root)]
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert query(database, "SELECT version FROM ours") == [("001",)]

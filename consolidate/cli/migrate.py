@@ -46,6 +46,14 @@ EmbeddedOption = Annotated[
         "--embedded", help="Run on a throw-away local PostgreSQL, deleted when the command ends (for trying out)."
     ),
 ]
+HistoryOption = Annotated[
+    str,
+    typer.Option(
+        "--history-table",
+        envvar="CONSOLIDATE_HISTORY_TABLE",
+        help="The history table, NAME or SCHEMA.NAME (when another tool's table holds the name _migrations).",
+    ),
+]
 DEFAULT_DIR = Path("deploy/migrations")
 
 
@@ -134,6 +142,7 @@ def up(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
     from consolidate.runner import Limits
@@ -152,6 +161,7 @@ def up(
                 lock_wait=lock_wait,
                 limits=limits,
                 progress=progress,
+                history=history,
             )
         )
     if dry_run:
@@ -171,6 +181,7 @@ def down(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Roll back the newest versions with their down scripts; a stub or missing one stops before anything runs."""
     from consolidate.runner import Limits
@@ -180,7 +191,14 @@ def down(
     with _database(database_url, embedded, directory) as url, _progress("rolled back", "rolling back") as progress:
         rolled = call(
             lambda: run_down(
-                directory, url, steps=steps, target=target, lock_wait=lock_wait, limits=limits, progress=progress
+                directory,
+                url,
+                steps=steps,
+                target=target,
+                lock_wait=lock_wait,
+                limits=limits,
+                progress=progress,
+                history=history,
             )
         )
     _rolled_back(rolled)
@@ -199,6 +217,7 @@ def reset(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Roll back every applied version, newest first. Asks first unless --yes."""
     from consolidate.postgres.redaction import redact
@@ -213,7 +232,11 @@ def reset(
             if not typer.confirm(f"Roll back every migration applied to {redact(url)}?", default=False):
                 raise typer.Exit(EXIT_FAIL)
         with _progress("rolled back", "rolling back") as progress:
-            rolled = call(lambda: run_reset(directory, url, lock_wait=lock_wait, limits=limits, progress=progress))
+            rolled = call(
+                lambda: run_reset(
+                    directory, url, lock_wait=lock_wait, limits=limits, progress=progress, history=history
+                )
+            )
     _rolled_back(rolled)
 
 
@@ -227,26 +250,37 @@ def baseline(
     ] = False,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
     from consolidate.runner import baseline as run_baseline
 
     with _database(database_url, embedded, directory) as url:
-        recorded = call(lambda: run_baseline(directory, url, version, check_schema=check_schema, lock_wait=lock_wait))
+        recorded = call(
+            lambda: run_baseline(
+                directory, url, version, check_schema=check_schema, lock_wait=lock_wait, history=history
+            )
+        )
     for item in recorded:
         _say(f"recorded {item} as applied")
     _say(f"{len(recorded)} version(s) recorded" if recorded else "nothing to record: already baselined")
 
 
 def _report(
-    directory: Path, database_url: str | None, embedded: bool, lock_wait: float, as_json: bool, check_only: bool
+    directory: Path,
+    database_url: str | None,
+    embedded: bool,
+    lock_wait: float,
+    as_json: bool,
+    check_only: bool,
+    history: str,
 ) -> None:
     from consolidate.runner import status as run_status
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
     with _database(database_url, embedded, directory) as url:
-        report = call(lambda: runner(directory, url, lock_wait=lock_wait))
+        report = call(lambda: runner(directory, url, lock_wait=lock_wait, history=history))
     if as_json:
         entries = [_as_json(entry) for entry in report.entries]
         sys.stdout.write(json.dumps({"clean": report.clean, "versions": entries}, indent=2) + "\n")
@@ -293,9 +327,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Every version: applied, pending, checksum mismatch, missing file or unknown row. Exit 0 only when clean."""
-    _report(directory, database_url, embedded, lock_wait, as_json, check_only=False)
+    _report(directory, database_url, embedded, lock_wait, as_json, check_only=False, history=history)
 
 
 @app.command()
@@ -305,6 +340,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
-    _report(directory, database_url, embedded, lock_wait, as_json, check_only=True)
+    _report(directory, database_url, embedded, lock_wait, as_json, check_only=True, history=history)

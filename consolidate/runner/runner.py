@@ -42,14 +42,17 @@ from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, parse_up
 from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
 from consolidate.runner.tracking import (
+    TABLE,
     Connection,
     Limits,
     Row,
     acquire_lock,
+    check_owner,
     checksum,
     connect,
     delete_row,
     ensure_table,
+    history_name,
     insert_row,
     read_rows,
     release_lock,
@@ -194,17 +197,22 @@ class _Session:
 
 
 @contextmanager
-def _session(url: str, lock_wait: float, limits: Limits | None = None, *, writes: bool = True) -> Iterator[_Session]:
-    """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked.
+def _session(
+    url: str, lock_wait: float, limits: Limits | None = None, *, writes: bool = True, history: str = TABLE
+) -> Iterator[_Session]:
+    """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked in
+    the table `history`, which must be the runner's own if it exists.
 
     Without `writes` (status, verify, a dry run) the tracking table is neither created nor altered: a read-only
     user can run them, and a health check leaves no trace.
     """
+    history_name(history)  # a bad name is bad input, before connecting
     where = redact(endpoint(url))
     with connect(url, limits) as connection, _translated(where, url):
         acquire_lock(connection, lock_wait, where)
         try:
-            table = table_name(connection)
+            table = table_name(connection, history)
+            check_owner(connection, table)
             if writes:
                 ensure_table(connection, table)
             row = connection.execute("SELECT current_user").fetchone()
@@ -250,6 +258,7 @@ def up(
     lock_wait: float = LOCK_WAIT,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    history: str = TABLE,
 ) -> list[Applied]:
     """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing.
 
@@ -258,7 +267,7 @@ def up(
     """
     versions = read_tree(directory)
     limit = None if target is None else version_number(target)  # checked before connecting
-    with _session(url, lock_wait, limits, writes=not dry_run) as session:
+    with _session(url, lock_wait, limits, writes=not dry_run, history=history) as session:
         rows = read_rows(session.connection, session.table)
         if not allow_drift:
             _refuse_drift(versions, rows)
@@ -597,6 +606,7 @@ def down(
     lock_wait: float = LOCK_WAIT,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    history: str = TABLE,
 ) -> list[str]:
     """Roll back the last `steps` applied versions (all when None, or every one above `target`), newest first.
 
@@ -604,7 +614,7 @@ def down(
     """
     versions = {item.version: item for item in read_tree(directory)}
     limit = None if target is None else version_number(target)  # checked before connecting
-    with _session(url, lock_wait, limits) as session:
+    with _session(url, lock_wait, limits, history=history) as session:
         rows = read_rows(session.connection, session.table)
         chosen = sorted(rows, key=_order, reverse=True)
         chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
@@ -664,9 +674,10 @@ def reset(
     lock_wait: float = LOCK_WAIT,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    history: str = TABLE,
 ) -> list[str]:
     """Roll back every applied version, newest first (nothing runs if any of them has no real down script)."""
-    return down(directory, url, steps=None, lock_wait=lock_wait, limits=limits, progress=progress)
+    return down(directory, url, steps=None, lock_wait=lock_wait, limits=limits, progress=progress, history=history)
 
 
 # --- baseline -----------------------------------------------------------------------------------------------------
@@ -679,6 +690,7 @@ def baseline(
     *,
     check_schema: bool = False,
     lock_wait: float = LOCK_WAIT,
+    history: str = TABLE,
 ) -> list[str]:
     """Record versions up to `version` as applied without running them, for a database the legacy migrations built.
 
@@ -691,8 +703,8 @@ def baseline(
     limit = version_number(version)
     chosen = [item for item in read_tree(directory) if item.number <= limit]
     if check_schema:
-        _prove_schema(url, chosen)
-    with _session(url, lock_wait) as session:
+        _prove_schema(url, chosen, history)
+    with _session(url, lock_wait, history=history) as session:
         rows = read_rows(session.connection, session.table)
         commit = git_commit(directory)
         recorded = []
@@ -705,7 +717,7 @@ def baseline(
         return recorded
 
 
-def _prove_schema(url: str, chosen: list[Version]) -> None:
+def _prove_schema(url: str, chosen: list[Version], history: str) -> None:
     # Imported here: the comparison brings results and the server layer, which up/down/status never need.
     from consolidate.core.plan import lent_server_changes
     from consolidate.core.statements import parse_file
@@ -721,7 +733,7 @@ def _prove_schema(url: str, chosen: list[Version]) -> None:
         replayed = replay_files(scratch, files, per_file_transaction=True)
         if replayed.failures:
             raise ConsolidateError([failure.diagnostic() for failure in replayed.failures], EXIT_FAIL)
-        diff = compare(url, scratch)
+        diff = compare(url, scratch, ignore_tables=(history_name(history)[1],))
     # Production's rows are its own, and its objects belong to whoever ran the legacy migrations there.
     differences = [line for line in diff.objects() if line not in diff.rows and line not in diff.owners]
     if differences:
@@ -743,17 +755,17 @@ def _prove_schema(url: str, chosen: list[Version]) -> None:
 # --- status and verify --------------------------------------------------------------------------------------------
 
 
-def status(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT) -> Report:
+def status(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, history: str = TABLE) -> Report:
     """Every version of the tree and every recorded row: applied, pending, drifted, missing file, unknown row."""
     versions = read_tree(directory)
-    with _session(url, lock_wait, writes=False) as session:
+    with _session(url, lock_wait, writes=False, history=history) as session:
         rows = read_rows(session.connection, session.table)
     return Report(tuple(_entries(versions, rows)))
 
 
-def verify(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT) -> Report:
+def verify(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, history: str = TABLE) -> Report:
     """The recorded versions only, checked against their files; `clean` when none drifted."""
-    report = status(directory, url, lock_wait=lock_wait)
+    report = status(directory, url, lock_wait=lock_wait, history=history)
     return Report(tuple(entry for entry in report.entries if entry.row is not None))
 
 

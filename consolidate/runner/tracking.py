@@ -22,11 +22,13 @@ from consolidate.db.urls import CONNECT_HINT, endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.postgres.redaction import redact
+from consolidate.runner.foreign import is_own, looks_like
 
 Connection = psycopg.Connection[TupleRow]
 
 APPLICATION_NAME = "consolidate migrate"
 TABLE = "_migrations"
+MAX_IDENTIFIER = 63  # bytes: PostgreSQL's NAMEDATALEN - 1
 CHECKSUM_DIGITS = 16
 CONNECT_TIMEOUT = 10  # seconds
 POLL_SECONDS = 0.2  # between two pg_try_advisory_lock attempts
@@ -136,15 +138,60 @@ def session_defaults(connection: Connection) -> str:
     return CONNECTION_CHECK if connection.info.server_version >= CONNECTION_CHECK_SINCE else ""
 
 
-def table_name(connection: Connection) -> sql.Composed:
-    """`_migrations` qualified with the schema the session creates in, so a migration's search_path cannot move it."""
-    row = connection.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
-    schema = str(row[0]) if row else "public"
-    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(TABLE))
+def history_name(name: str) -> tuple[str | None, str]:
+    """A history table's name as given (``name`` or ``schema.name``) split in two; a bad one is bad input."""
+    schema, _, table = name.rpartition(".")
+    parts = [part for part in (schema, table) if part]
+    if not table or "." in schema or any(len(part.encode()) > MAX_IDENTIFIER for part in parts) or name != name.strip():
+        raise ConsolidateError.at(
+            "migrate.history-table",
+            f"not a table name: {name!r}",
+            Location("--history-table"),
+            f"give NAME or SCHEMA.NAME, each at most {MAX_IDENTIFIER} bytes (PostgreSQL's limit), without quotes",
+        )
+    return schema or None, table
+
+
+def table_name(connection: Connection, name: str = TABLE) -> sql.Composed:
+    """The history table, qualified with the schema the session creates in unless `name` names one, so a
+    migration's search_path cannot move it."""
+    schema, table = history_name(name)
+    if schema is None:
+        row = connection.execute("SELECT coalesce(current_schema(), 'public')").fetchone()
+        schema = str(row[0]) if row else "public"
+    return sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+
+
+def columns(connection: Connection, table: sql.Composed) -> dict[str, str]:
+    """The table's columns and their types; empty when it does not exist."""
+    query = """SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+               WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum"""
+    found = connection.execute(query, [table.as_string(connection)]).fetchall()
+    return {str(name): str(kind) for name, kind in found}
+
+
+def check_owner(connection: Connection, table: sql.Composed) -> None:
+    """Refuse a table of that name that the runner did not create (another tool's history, say): it is never
+    altered, read or written."""
+    present = columns(connection, table)
+    if not present or is_own(present.keys()):
+        return
+    shown = table.as_string(connection)
+    tool = looks_like(present.keys())
+    whose = f"it looks like {tool}" if tool else "no migration tool's layout we know"
+    layout = ", ".join(f"{name} {kind}" for name, kind in present.items())
+    raise ConsolidateError.at(
+        "migrate.foreign-table",
+        f"{shown} is not consolidate's history table ({layout}: {whose}); nothing was read or changed",
+        Location(shown),
+        "keep consolidate's history elsewhere with --history-table NAME (or CONSOLIDATE_HISTORY_TABLE); "
+        "to take over a database another tool migrated, see `consolidate migrate baseline`",
+    )
 
 
 def ensure_table(connection: Connection, table: sql.Composed) -> None:
-    """Create the tracking table if missing; add the columns an older runner's table lacks."""
+    """Create the tracking table if missing; add the columns an older runner's table lacks (ours only:
+    `check_owner` first)."""
     connection.execute(sql.SQL(CREATE_TABLE).format(table=table))
     for column in ADDED_COLUMNS:
         connection.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS " + column).format(table))
@@ -153,12 +200,11 @@ def ensure_table(connection: Connection, table: sql.Composed) -> None:
 def read_rows(connection: Connection, table: sql.Composed) -> dict[str, Row]:
     """Every recorded version, by version: none when the table does not exist, NULL for a column an older
     runner's table lacks (read-only commands neither create nor alter the table)."""
-    query = "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
-    present = {str(row[0]) for row in connection.execute(query, [table.as_string(connection)]).fetchall()}
+    present = columns(connection, table)
     if not present:
         return {}
-    columns = sql.SQL(", ").join(sql.Identifier(name) if name in present else sql.NULL for name in ROW_COLUMNS)
-    rows = connection.execute(sql.SQL("SELECT {} FROM {} ORDER BY id").format(columns, table)).fetchall()
+    chosen = sql.SQL(", ").join(sql.Identifier(name) if name in present else sql.NULL for name in ROW_COLUMNS)
+    rows = connection.execute(sql.SQL("SELECT {} FROM {} ORDER BY id").format(chosen, table)).fetchall()
     return {str(values[0]): Row(*values) for values in rows}
 
 
