@@ -16,6 +16,7 @@ from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_USAGE, ConsolidateError
 from consolidate.runner import baseline, down, status, up
+from consolidate.runner.tracking import LOCK_ID
 
 pytestmark = pytest.mark.db
 
@@ -200,3 +201,72 @@ def test_the_cli_takes_the_history_table_from_the_environment(database: str, tmp
     result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert query(database, "SELECT version FROM ours") == [("001",)]
+
+
+# --- arguments -----------------------------------------------------------------------------------------------------
+
+TWO = {"001_a": "CREATE TABLE a (x int);", "003_c": "CREATE TABLE c (x int);"}
+
+
+def test_a_target_beyond_the_tree_is_refused_naming_its_last_version(database: str, tmp_path: Path) -> None:
+    error = refusal(up, tree(tmp_path, TWO), database, target="999")
+    assert error.exit_code == EXIT_USAGE and "its last version is 003" in error.diagnostics[0].message
+    assert recorded(database) == []
+
+
+def test_a_target_between_versions_names_the_nearest_below(database: str, tmp_path: Path) -> None:
+    error = refusal(up, tree(tmp_path, TWO), database, target="2")
+    assert "the nearest below is 001" in error.diagnostics[0].message and recorded(database) == []
+
+
+def test_down_to_zero_rolls_back_everything(database: str, tmp_path: Path) -> None:
+    root = tree(tmp_path, TWO, {"001_a": "DROP TABLE a;", "003_c": "DROP TABLE c;"})
+    up(root, database)
+    assert down(root, database, target="0") == ["003", "001"]
+
+
+def test_baseline_beyond_the_tree_records_nothing(database: str, tmp_path: Path) -> None:
+    error = refusal(baseline, tree(tmp_path, TWO), database, "100")
+    assert error.diagnostics[0].location.path == "--version" and recorded(database) == []
+
+
+# --- recorded facts ------------------------------------------------------------------------------------------------
+
+
+def test_versions_sharing_a_message_each_record_their_own_start_and_duration(database: str, tmp_path: Path) -> None:
+    # Small versions travel several to a message (the batch doubles while a message takes < 0.25 s): with eight
+    # of 0.05 s, the last ones share one. now() is the message's arrival for all of them.
+    versions = {f"{n:03d}_nap": "SELECT pg_sleep(0.05);" for n in range(1, 9)}
+    up(tree(tmp_path, versions), database)
+    found = query(database, "SELECT applied_at, execution_time_ms FROM _migrations ORDER BY version")
+    starts = [started for started, _ in found]
+    durations = [int(str(ms)) for _, ms in found]
+    assert all(ms >= 50 for ms in durations)
+    for (this, ms), following in zip(found, starts[1:], strict=False):
+        gap = (following - this).total_seconds() * 1000  # type: ignore[operator]
+        # Each version starts after the one before ended, and its own time fits between the two starts.
+        assert gap >= 50 and ms <= gap + 5  # type: ignore[operator]
+
+
+def test_a_version_run_in_parts_records_when_it_began(database: str, tmp_path: Path) -> None:
+    text = "CREATE TABLE t (a int);\nSELECT pg_sleep(0.05);\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n"
+    up(tree(tmp_path, {"001_first": "SELECT pg_sleep(0.05);", "002_parts": text}), database)
+    ((first, first_ms), (second, second_ms)) = query(
+        database, "SELECT applied_at, execution_time_ms FROM _migrations ORDER BY version"
+    )
+    assert (second - first).total_seconds() * 1000 >= first_ms  # type: ignore[operator]
+    assert int(str(second_ms)) >= 50
+
+
+def test_status_does_not_wait_for_a_deploy_holding_the_lock_and_names_it(database: str, tmp_path: Path) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"})
+    up(root, database)
+    with psycopg.connect(database, autocommit=True, application_name="a deploy") as deploy:
+        deploy.execute("SELECT pg_advisory_lock(%s)", [LOCK_ID])
+        report = status(root, database)
+    assert report.clean and report.running is not None and report.running.application_name == "a deploy"
+
+
+def test_status_says_no_runner_is_at_work_when_none_is(database: str, tmp_path: Path) -> None:
+    root = tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"})
+    assert status(root, database).running is None

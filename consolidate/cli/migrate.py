@@ -33,6 +33,8 @@ UrlOption = Annotated[
 LockWaitOption = Annotated[
     float, typer.Option("--lock-wait", min=0, help="Seconds to wait for another runner's lock before giving up.")
 ]
+# status and verify never wait for the lock; the option stays accepted so that existing health checks keep working.
+IgnoredLockWaitOption = Annotated[float, typer.Option("--lock-wait", hidden=True)]
 LockTimeoutOption = Annotated[
     str | None, typer.Option("--lock-timeout", help="Server lock_timeout for each statement (e.g. 5s).")
 ]
@@ -267,26 +269,24 @@ def baseline(
 
 
 def _report(
-    directory: Path,
-    database_url: str | None,
-    embedded: bool,
-    lock_wait: float,
-    as_json: bool,
-    check_only: bool,
-    history: str,
+    directory: Path, database_url: str | None, embedded: bool, as_json: bool, check_only: bool, history: str
 ) -> None:
     from consolidate.runner import status as run_status
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
     with _database(database_url, embedded, directory) as url:
-        report = call(lambda: runner(directory, url, lock_wait=lock_wait, history=history))
+        report = call(lambda: runner(directory, url, history=history))
+    running = str(report.running) if report.running else None
     if as_json:
         entries = [_as_json(entry) for entry in report.entries]
-        sys.stdout.write(json.dumps({"clean": report.clean, "versions": entries}, indent=2) + "\n")
+        document = {"clean": report.clean, "running": running, "versions": entries}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         for entry in report.entries:
             _say(str(entry.diagnostic()) + _applied_text(entry))
+        if running:
+            _say(f"a migration is running ({running}): versions may still be applied after this was read")
         _say("clean" if report.clean else "not clean")
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FAIL)
 
@@ -325,12 +325,12 @@ def status(
     directory: DirOption = DEFAULT_DIR,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
-    lock_wait: LockWaitOption = 60.0,
+    lock_wait: IgnoredLockWaitOption = 0.0,
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
 ) -> None:
     """Every version: applied, pending, checksum mismatch, missing file or unknown row. Exit 0 only when clean."""
-    _report(directory, database_url, embedded, lock_wait, as_json, check_only=False, history=history)
+    _report(directory, database_url, embedded, as_json, check_only=False, history=history)
 
 
 @app.command()
@@ -338,9 +338,9 @@ def verify(
     directory: DirOption = DEFAULT_DIR,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    lock_wait: LockWaitOption = 60.0,
+    lock_wait: IgnoredLockWaitOption = 0.0,
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
-    _report(directory, database_url, embedded, lock_wait, as_json, check_only=True, history=history)
+    _report(directory, database_url, embedded, as_json, check_only=True, history=history)

@@ -42,8 +42,10 @@ from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, parse_up
 from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
 from consolidate.runner.tracking import (
+    MARK_START,
     TABLE,
     Connection,
+    Holder,
     Limits,
     Row,
     acquire_lock,
@@ -54,6 +56,7 @@ from consolidate.runner.tracking import (
     ensure_table,
     history_name,
     insert_row,
+    lock_holder,
     read_rows,
     release_lock,
     session_defaults,
@@ -62,7 +65,7 @@ from consolidate.runner.tracking import (
 
 LOCK_WAIT = 60.0  # seconds
 MAX_VERSION = 10  # _migrations.version is varchar(10)
-BEGIN = "BEGIN;\n"
+BEGIN = f"BEGIN;\n{MARK_START};\n"  # opens every version's transaction, marking its start
 # Between versions: a version's SET (search_path, role, timeouts) must not reach the next one. Not DISCARD ALL:
 # it would also release the runner's advisory lock.
 RESET_SESSION = "RESET SESSION AUTHORIZATION; RESET ALL; SET ROLE NONE; DISCARD TEMP; DISCARD PLANS"
@@ -177,6 +180,7 @@ class Report:
     """What status or verify found, one entry per version, in version order."""
 
     entries: tuple[Entry, ...]
+    running: Holder | None = None  # a runner holding the lock while this was read: the rows may still change
 
     @property
     def clean(self) -> bool:
@@ -198,18 +202,26 @@ class _Session:
 
 @contextmanager
 def _session(
-    url: str, lock_wait: float, limits: Limits | None = None, *, writes: bool = True, history: str = TABLE
+    url: str,
+    lock_wait: float,
+    limits: Limits | None = None,
+    *,
+    writes: bool = True,
+    locks: bool = True,
+    history: str = TABLE,
 ) -> Iterator[_Session]:
     """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked in
     the table `history`, which must be the runner's own if it exists.
 
     Without `writes` (status, verify, a dry run) the tracking table is neither created nor altered: a read-only
-    user can run them, and a health check leaves no trace.
+    user can run them, and a health check leaves no trace. Without `locks` (status, verify) the session neither
+    takes nor waits for the lock: a health check during a deploy reads the rows committed so far.
     """
     history_name(history)  # a bad name is bad input, before connecting
     where = redact(endpoint(url))
     with connect(url, limits) as connection, _translated(where, url):
-        acquire_lock(connection, lock_wait, where)
+        if locks:
+            acquire_lock(connection, lock_wait, where)
         try:
             table = table_name(connection, history)
             check_owner(connection, table)
@@ -226,7 +238,8 @@ def _session(
         finally:
             if not connection.broken:
                 _end_transaction(connection)
-                release_lock(connection)
+                if locks:
+                    release_lock(connection)
 
 
 @contextmanager
@@ -266,7 +279,7 @@ def up(
     validate-on-migrate does), unless `allow_drift`; a change of line endings alone is not drift.
     """
     versions = read_tree(directory)
-    limit = None if target is None else version_number(target)  # checked before connecting
+    limit = None if target is None else tree_version(target, versions)  # checked before connecting
     with _session(url, lock_wait, limits, writes=not dry_run, history=history) as session:
         rows = read_rows(session.connection, session.table)
         if not allow_drift:
@@ -335,11 +348,27 @@ def _pending(versions: list[Version], rows: dict[str, Row], steps: int | None, l
     return pending if steps is None else pending[:steps]
 
 
-def version_number(target: str) -> int:
+def version_number(target: str, option: str = "--target") -> int:
     """A --target as a version number ("3" and "003" are the same version)."""
     if not target.isdigit():
-        raise ConsolidateError.at("migrate.target", f"not a version number: {target!r}", Location("--target"))
+        raise ConsolidateError.at("migrate.target", f"not a version number: {target!r}", Location(option))
     return int(target)
+
+
+def tree_version(target: str, versions: list[Version], option: str = "--target", *, zero: bool = False) -> int:
+    """A version the tree has, as a number; with `zero`, 0 too (below every version: `down --target 0`)."""
+    number = version_number(target, option)
+    if number in {item.number for item in versions} or (zero and number == 0):
+        return number
+    last = f"its last version is {versions[-1].version}" if versions else "it has no version"
+    below = [item.version for item in versions if item.number < number]
+    nearest = f"; the nearest below is {below[-1]}" if below and number < versions[-1].number else ""
+    raise ConsolidateError.at(
+        "migrate.target",
+        f"{option} {target}: the tree has no such version ({last}{nearest})",
+        Location(option),
+        "give one of the versions in versions/" + (", or 0 for below all of them" if zero else ""),
+    )
 
 
 def git_commit(directory: Path) -> str | None:
@@ -438,10 +467,13 @@ def _batch(ready: _Ahead, index: int, size: int) -> list[_Ready]:
     return batch
 
 
-def _row(session: _Session, item: Version, commit: str | None, elapsed: int | None = None) -> sql.Composed:
-    """The INSERT recording `item`; without `elapsed` the server measures the version's transaction."""
-    row = Row(item.version, item.name, item.checksum, datetime.now(), elapsed, commit, session.user)
-    return insert_row(session.table, row, server_timing=elapsed is None)
+def _row(
+    session: _Session, item: Version, commit: str | None, elapsed: int | None = None, started: datetime | None = None
+) -> sql.Composed:
+    """The INSERT recording `item`; without `elapsed` the server measures the version's transaction, else it
+    began at `started` (the server's clock) and took `elapsed` ms."""
+    row = Row(item.version, item.name, item.checksum, started or datetime.now(), elapsed, commit, session.user)
+    return insert_row(session.table, row, server_timing=elapsed is None, started=started)
 
 
 def _apply_batch(session: _Session, batch: list[_Ready], commit: str | None, report: Progress) -> list[Applied]:
@@ -499,19 +531,27 @@ def _report_applied(items: list[Version], times: dict[str, int | None], report: 
 def _apply_alone(session: _Session, ready: _Ready, commit: str | None, report: Progress) -> Applied:
     item = ready.item
     report.start(item.version, item.name)
-    milliseconds = _run_alone(session, ready.pieces, item, lambda elapsed: _row(session, item, commit, elapsed))
+    milliseconds = _run_alone(
+        session, ready.pieces, item, lambda elapsed, started: _row(session, item, commit, elapsed, started)
+    )
     report.done(item.version, item.name, milliseconds)
     return Applied(item.version, item.name, item.checksum, milliseconds)
 
 
 def _run_alone(
-    session: _Session, parts: list[Piece], item: Version | _Down, bookkeeping: Callable[[int], sql.Composed]
+    session: _Session,
+    parts: list[Piece],
+    item: Version | _Down,
+    bookkeeping: Callable[[int, datetime], sql.Composed],
 ) -> int:
-    """In parts (db/script.py), then the bookkeeping (given the milliseconds that took) and the session reset."""
+    """In parts (db/script.py), then the bookkeeping (given the milliseconds that took and the server's clock
+    when it began) and the session reset."""
+    row = session.connection.execute("SELECT clock_timestamp()").fetchone()
+    began = row[0] if row else datetime.now().astimezone()
     started = time.perf_counter()
     _run_in_parts(session, parts, item)
     milliseconds = int((time.perf_counter() - started) * 1000)
-    _record(session, bookkeeping(milliseconds))
+    _record(session, bookkeeping(milliseconds, began))
     session.connection.execute(session.reset)
     return milliseconds
 
@@ -521,7 +561,7 @@ def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Comp
     milliseconds as the client saw them."""
     parts = _in_parts(str(item.path), text, session.connection.info.server_version)
     if parts:
-        return _run_alone(session, parts, item, lambda _elapsed: bookkeeping)
+        return _run_alone(session, parts, item, lambda _elapsed, _began: bookkeeping)
     started = time.perf_counter()
     _run_whole(session, item, text, bookkeeping)
     return int((time.perf_counter() - started) * 1000)
@@ -612,8 +652,9 @@ def down(
 
     A stub or missing down script stops the command before anything runs.
     """
-    versions = {item.version: item for item in read_tree(directory)}
-    limit = None if target is None else version_number(target)  # checked before connecting
+    tree = read_tree(directory)
+    versions = {item.version: item for item in tree}
+    limit = None if target is None else tree_version(target, tree, zero=True)  # checked before connecting
     with _session(url, lock_wait, limits, history=history) as session:
         rows = read_rows(session.connection, session.table)
         chosen = sorted(rows, key=_order, reverse=True)
@@ -700,8 +741,9 @@ def baseline(
     migrations). Refuses, naming the differences, when it does not.
     Returns the versions recorded now (those already recorded are left as they are).
     """
-    limit = version_number(version)
-    chosen = [item for item in read_tree(directory) if item.number <= limit]
+    versions = read_tree(directory)
+    limit = tree_version(version, versions, "--version")
+    chosen = [item for item in versions if item.number <= limit]
     if check_schema:
         _prove_schema(url, chosen, history)
     with _session(url, lock_wait, history=history) as session:
@@ -755,18 +797,22 @@ def _prove_schema(url: str, chosen: list[Version], history: str) -> None:
 # --- status and verify --------------------------------------------------------------------------------------------
 
 
-def status(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, history: str = TABLE) -> Report:
-    """Every version of the tree and every recorded row: applied, pending, drifted, missing file, unknown row."""
+def status(directory: Path, url: str, *, history: str = TABLE) -> Report:
+    """Every version of the tree and every recorded row: applied, pending, drifted, missing file, unknown row.
+
+    Never waits for the runner's lock (a health check must not block on a deploy): it reads the rows committed
+    so far and names the runner at work, if any."""
     versions = read_tree(directory)
-    with _session(url, lock_wait, writes=False, history=history) as session:
+    with _session(url, 0.0, writes=False, locks=False, history=history) as session:
         rows = read_rows(session.connection, session.table)
-    return Report(tuple(_entries(versions, rows)))
+        running = lock_holder(session.connection)
+    return Report(tuple(_entries(versions, rows)), running)
 
 
-def verify(directory: Path, url: str, *, lock_wait: float = LOCK_WAIT, history: str = TABLE) -> Report:
+def verify(directory: Path, url: str, *, history: str = TABLE) -> Report:
     """The recorded versions only, checked against their files; `clean` when none drifted."""
-    report = status(directory, url, lock_wait=lock_wait, history=history)
-    return Report(tuple(entry for entry in report.entries if entry.row is not None))
+    report = status(directory, url, history=history)
+    return Report(tuple(entry for entry in report.entries if entry.row is not None), report.running)
 
 
 def _entries(versions: list[Version], rows: dict[str, Row]) -> Iterator[Entry]:

@@ -208,16 +208,31 @@ def read_rows(connection: Connection, table: sql.Composed) -> dict[str, Row]:
     return {str(values[0]): Row(*values) for values in rows}
 
 
-def insert_row(table: sql.Composed, row: Row, *, server_timing: bool) -> sql.Composed:
-    """The INSERT recording `row`, all literals (simple protocol); with `server_timing` the duration is measured
-    by the server: since the start of the enclosing transaction, which holds the migration."""
-    elapsed = "(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer"
-    duration = sql.SQL(elapsed) if server_timing else sql.Literal(row.execution_time_ms)
+# When a version starts, as the server's clock has it. In a message holding several versions now() is the time the
+# message arrived, the same for all of them: each version's transaction marks its own start (a transaction-local
+# setting; if the version resets it, now() stands in).
+STARTED_SETTING = "consolidate.version_started"
+MARK_START = f"SELECT set_config('{STARTED_SETTING}', clock_timestamp()::text, true)"
+_STARTED = f"coalesce(nullif(current_setting('{STARTED_SETTING}', true), '')::timestamptz, now())"
+
+
+def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: datetime | None = None) -> sql.Composed:
+    """The INSERT recording `row`, all literals (simple protocol). With `server_timing` the start and duration
+    are the server's, from the mark MARK_START set when the version's transaction began; else the duration is
+    `row`'s and the start `started` (the server's clock when the version began), or now()."""
+    applied_at: sql.Composable
+    duration: sql.Composable
+    if server_timing:
+        applied_at = sql.SQL(_STARTED)
+        duration = sql.SQL(f"(extract(epoch FROM clock_timestamp() - {_STARTED}) * 1000)::integer")
+    else:
+        applied_at = sql.Literal(started) if started is not None else sql.SQL("now()")
+        duration = sql.Literal(row.execution_time_ms)
     values = [sql.Literal(value) for value in (row.version, row.name, row.checksum)]
     return sql.SQL(
-        "INSERT INTO {} (version, name, checksum, execution_time_ms, git_commit, applied_by)"
-        " VALUES ({}, {}, {}, {}, {}, {})"
-    ).format(table, *values, duration, sql.Literal(row.git_commit), sql.Literal(row.applied_by))
+        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {})"
+    ).format(table, *values, applied_at, duration, sql.Literal(row.git_commit), sql.Literal(row.applied_by))
 
 
 def delete_row(table: sql.Composed, version: str) -> sql.Composed:
