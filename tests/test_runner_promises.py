@@ -16,7 +16,7 @@ from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_USAGE, ConsolidateError
 from consolidate.runner import baseline, down, status, up
-from consolidate.runner.tracking import LOCK_ID
+from consolidate.runner.tracking import LOCK_ID, Limits
 
 pytestmark = pytest.mark.db
 
@@ -270,3 +270,12 @@ def test_status_does_not_wait_for_a_deploy_holding_the_lock_and_names_it(databas
 def test_status_says_no_runner_is_at_work_when_none_is(database: str, tmp_path: Path) -> None:
     root = tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"})
     assert status(root, database).running is None
+
+
+def test_a_statement_timeout_is_reported_at_the_statement_that_ran_too_long(database: str, tmp_path: Path) -> None:
+    text = "CREATE TABLE quick (a int);\nSELECT 1;\nSELECT pg_sleep(5);\nCREATE TABLE after (a int);\n"
+    root = tree(tmp_path, {"001_slow": text})
+    error = refusal(up, root, database, limits=Limits(statement_timeout="200ms"))
+    (diagnostic,) = error.diagnostics
+    assert (diagnostic.code, diagnostic.location.line) == ("migrate.57014", 3)
+    assert recorded(database) == [] and not relation(database, "quick")
