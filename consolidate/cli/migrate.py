@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from consolidate.cli.calling import call
-from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from consolidate.cli.calling import call, json_output, usage
+from consolidate.cli.console import terminal
+from consolidate.errors import EXIT_FAIL, EXIT_OK
 
 if TYPE_CHECKING:
     from consolidate.runner import Entry, Progress
@@ -50,8 +51,7 @@ DEFAULT_DIR = Path("deploy/migrations")
 
 
 def _usage_error(text: str) -> typer.Exit:
-    Console(stderr=True).print(f"error: {text}", markup=False)
-    return typer.Exit(EXIT_USAGE)
+    return usage(text)
 
 
 @contextmanager
@@ -81,7 +81,7 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
 
 
 def _say(text: str) -> None:
-    Console(highlight=False, soft_wrap=True).print(text, markup=False)
+    terminal().print(text, markup=False)
 
 
 @contextmanager
@@ -89,7 +89,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
     """A bar with the running version on a terminal; elsewhere (CI logs, pipes) one plain line per version."""
     from consolidate.runner import Progress
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = terminal()
     if not console.is_terminal:
 
         class Lines(Progress):
@@ -245,14 +245,14 @@ def _report(
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
-    with _database(database_url, embedded, directory) as url:
+    with json_output(as_json), _database(database_url, embedded, directory) as url:
         report = call(lambda: runner(directory, url, lock_wait=lock_wait))
     if as_json:
         entries = [_as_json(entry) for entry in report.entries]
         sys.stdout.write(json.dumps({"clean": report.clean, "versions": entries}, indent=2) + "\n")
     else:
         for entry in report.entries:
-            _say(str(entry.diagnostic()) + _applied_text(entry))
+            _say(entry.diagnostic().headline() + _applied_text(entry))
         _say("clean" if report.clean else "not clean")
     raise typer.Exit(EXIT_OK if report.clean else EXIT_FAIL)
 
