@@ -208,3 +208,18 @@ def test_verify_json_prints_the_error_as_json_before_apply(tmp_path: Path, servi
     document = json.loads(result.stdout)
     assert (result.exit_code, document["ok"], document["exit_code"]) == (2, False, 2)
     assert any("consolidate apply" in error["hint"] + error["message"] for error in document["errors"])
+
+
+@pytest.mark.parametrize("on_a_terminal", [False, True], ids=["log", "terminal"])
+def test_migrate_up_shows_control_characters_in_a_version_name_as_escapes(
+    on_a_terminal: bool, tmp_path: Path, service_server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if on_a_terminal:  # the progress bar, whose description is the running version's name
+        monkeypatch.setenv("FORCE_COLOR", "1")
+    (tmp_path / "versions").mkdir()
+    (tmp_path / f"versions/001_clear{HOSTILE}.sql").write_text("CREATE TABLE cleared (id int);\n")
+    with scratch_database(service_server, "output") as url:
+        result = run("migrate", "up", "--dir", str(tmp_path), "--database-url", url)
+    assert result.exit_code == 0, result.output
+    assert HOSTILE[:4] not in result.output and "\x07" not in result.output  # the terminal's own codes remain
+    assert "001_clear\\x1b[2J\\x07" in result.output

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.console import terminal
+from consolidate.diagnostics import printable
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 
 if TYPE_CHECKING:
@@ -102,7 +103,12 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
     from rich.progress import Progress as Bar
 
     with Bar(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        # The description holds a file's name: literal text (no markup, no emoji codes), escaped as console prints.
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         task = bar.add_task(doing, total=None)
 
@@ -111,7 +117,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
                 bar.update(task, total=total)
 
             def start(self, version: str, name: str) -> None:
-                bar.update(task, description=f"{doing} {version}_{name}")
+                bar.update(task, description=printable(f"{doing} {version}_{name}"))
 
             def done(self, version: str, name: str, milliseconds: int) -> None:
                 bar.console.print(f"{verb} {version}_{name} ({milliseconds} ms)", markup=False)
