@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from consolidate.diagnostics import Diagnostic, Location
 
@@ -29,8 +30,13 @@ class ConsolidateError(Exception):
         return cls([Diagnostic(code, message, location, hint)])
 
     def message(self) -> str:
-        lines = [str(diagnostic) for diagnostic in self.diagnostics[:MAX_SHOWN]]
+        """Every finding as compilers print it (`path:line: error: …`, its hint indented below), up to MAX_SHOWN."""
+        lines = [line for diagnostic in self.diagnostics[:MAX_SHOWN] for line in diagnostic.lines()]
         hidden = len(self.diagnostics) - MAX_SHOWN
         if hidden > 0:
             lines.append(f"... and {hidden} more")
         return "\n".join(lines)
+
+    def document(self) -> dict[str, Any]:
+        """What a `--json` command prints on stdout when it fails: every finding, uncapped, and the exit code."""
+        return {"ok": False, "exit_code": self.exit_code, "errors": [d.to_dict() for d in self.diagnostics]}

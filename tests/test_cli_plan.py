@@ -51,7 +51,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def plan_fails_with(project: Path, edit: Callable[[str], str], expected: str) -> None:
-    """Edit the mapping, run plan: exit 2, the expected `file:line: message` on stderr, nothing written."""
+    """Edit the mapping, run plan: exit 2, the expected `file:line: error: message` on stderr, nothing written."""
     mapping = project / "mapping.yaml"
     mapping.write_text(edit(mapping.read_text()))
     before = snapshot(project)
@@ -105,7 +105,7 @@ def test_a_syntax_error_is_a_plan_error_with_file_line_and_postgresql_message(pr
 
 
 def test_an_unknown_key_exits_2_at_its_line(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("output: out\n", "output: out\ncolour: blue\n"), "MAP:4:")
+    plan_fails_with(project, lambda t: t.replace("output: out\n", "output: out\ncolour: blue\n"), "MAP:4: error:")
 
 
 def test_a_missing_required_key_exits_2(project: Path) -> None:
@@ -117,27 +117,27 @@ def test_versions_with_a_gap_exit_2_naming_the_missing_one(project: Path) -> Non
 
 
 def test_a_repeated_version_exits_2_at_the_second_entry(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("  - version: 2", "  - version: 1"), "MAP:12:")
+    plan_fails_with(project, lambda t: t.replace("  - version: 2", "  - version: 1"), "MAP:12: error:")
 
 
 def test_a_bad_name_exits_2_at_its_line(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("name: more", "name: More-Stuff"), "MAP:13:")
+    plan_fails_with(project, lambda t: t.replace("name: more", "name: More-Stuff"), "MAP:13: error:")
 
 
 def test_a_source_that_does_not_exist_exits_2_at_its_line(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/003_missing.sql"), "MAP:15:")
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/003_missing.sql"), "MAP:15: error:")
 
 
 def test_a_source_listed_twice_exits_2_at_the_second_listing(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/001_init.sql"), "MAP:15:")
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "db/001_init.sql"), "MAP:15: error:")
 
 
 def test_a_source_with_dotdot_escaping_root_exits_2(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "../outside.sql"), "MAP:15:")
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "../outside.sql"), "MAP:15: error:")
 
 
 def test_an_absolute_source_exits_2(project: Path) -> None:
-    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "/etc/passwd.sql"), "MAP:15:")
+    plan_fails_with(project, lambda t: t.replace("db/002_more.sql", "/etc/passwd.sql"), "MAP:15: error:")
 
 
 def test_a_symlink_pointing_outside_root_exits_2(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -154,13 +154,13 @@ def test_an_unmapped_legacy_file_exits_2_naming_it(project: Path) -> None:
 
 def test_an_exclude_without_reason_exits_2_at_its_line(project: Path) -> None:
     plan_fails_with(
-        project, lambda t: t.replace("    reason: bootstrap, run once by an administrator\n", ""), "MAP:17:"
+        project, lambda t: t.replace("    reason: bootstrap, run once by an administrator\n", ""), "MAP:17: error:"
     )
 
 
 def test_a_resolution_for_an_object_without_conflict_exits_2_at_its_line(project: Path) -> None:
     extra = "resolutions:\n  - object: table robots\n    decision: keep-first\n    reason: no conflict here\n"
-    plan_fails_with(project, lambda t: t + extra, "MAP:20:")
+    plan_fails_with(project, lambda t: t + extra, "MAP:20: error:")
 
 
 def test_a_missing_mapping_file_exits_2_with_a_hint(tmp_path: Path) -> None:
@@ -251,7 +251,7 @@ def test_an_acceptance_that_covers_no_error_exits_2_at_its_line(project: Path) -
     plan_fails_with(
         project,
         lambda text: text + "accept:\n  - {finding: plan.ordering, at: db/001_init.sql:1, reason: stale}\n",
-        "MAP:20: accepts plan.ordering at legacy/db/001_init.sql:1, which this plan does not report as an error",
+        "MAP:20: error: accepts plan.ordering at legacy/db/001_init.sql:1, which this plan does not report as an error",
     )
 
 

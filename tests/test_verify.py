@@ -243,6 +243,14 @@ def test_a_called_function_without_stand_in_stops_naming_it_at_the_line_that_cal
     assert "--postgres-bin" in problem.hint
 
 
+def problem(output: str, needle: str) -> tuple[str, str]:
+    """The one printed problem whose first line holds `needle`: that line, and the hint line below it."""
+    lines = output.splitlines()
+    (at,) = [index for index, line in enumerate(lines) if needle in line]
+    assert lines[at + 1].startswith("  hint: "), lines[at : at + 2]
+    return lines[at], lines[at + 1]
+
+
 def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp_path: Path, service_url: str) -> None:
     folder = tmp_path / "db"
     folder.mkdir()
@@ -252,8 +260,9 @@ def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp
     (folder / "002_fill.sql").write_text("INSERT INTO jobs VALUES (1);\n")
     assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
-    lines = [line for line in result.stdout.splitlines() if "versions/002_fill.sql" in line]
-    assert result.exit_code == 1 and lines and "versions/001_jobs.sql" in lines[0] and "rolled back whole" in lines[0]
+    head, hint = problem(result.stdout, "versions/002_fill.sql")
+    assert result.exit_code == 1 and ": error: 42P01: " in head
+    assert "versions/001_jobs.sql" in hint and "rolled back whole" in hint
 
 
 def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
@@ -267,8 +276,8 @@ def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
     (tmp_path / "b" / "002_again.sql").write_text(trigger)  # psql failed here: the trigger exists
     assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
-    (line,) = [line for line in result.stdout.splitlines() if "42710" in line]
-    assert "b/002_again.sql:1" in line and "leaves this statement out: it repeats a/001_t.sql:3" in line
+    head, hint = problem(result.stdout, "42710")
+    assert head.startswith("b/002_again.sql:1") and "leaves this statement out: it repeats a/001_t.sql:3" in hint
 
 
 def test_a_statement_that_would_change_a_lent_server_stops_verify_before_anything_runs(

@@ -7,6 +7,7 @@ import difflib
 from rich.console import Console
 
 from consolidate.core.changes import Change, Status
+from consolidate.diagnostics import printable
 
 
 def _lines(data: bytes | None) -> list[str]:
@@ -20,6 +21,6 @@ def print_changes(console: Console, changes: list[Change], diffs: bool) -> None:
             console.print(f"{change.status.value:9} {change.path}", markup=False, highlight=False)
         if diffs and change.status is Status.CHANGED:
             diff = difflib.unified_diff(_lines(change.old), _lines(change.new), f"a/{change.path}", f"b/{change.path}")
-            console.file.write("".join(diff))
+            console.file.write(printable("".join(diff)))
     summary = ", ".join(f"{counts[status]} {status.value}" for status in Status)
     console.print(summary, markup=False, highlight=False)

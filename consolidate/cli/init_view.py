@@ -31,7 +31,7 @@ def init_summary(result: InitResult) -> list[str]:
         return ["plan on the draft: clean"]
     errors = result.remaining
     lines = [f"plan on the draft: {len(errors)} error(s) remain"]
-    lines += [f"  {error.location}: {error.message}" for error in errors[:SHOWN]]
+    lines += [error.headline() for error in errors[:SHOWN]]
     if len(errors) > SHOWN:
         lines.append(f"  and {len(errors) - SHOWN} more")
     lines.append("why they remain, and what to do:")

@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from consolidate import commands
-from consolidate.cli.calling import call
+from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.changes_view import print_changes
+from consolidate.cli.console import terminal
 from consolidate.cli.init_view import init_summary
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
-from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from consolidate.errors import EXIT_FAIL, EXIT_OK
 from consolidate.layout import REPORT_NAME
 
 if TYPE_CHECKING:
@@ -36,10 +36,6 @@ app = typer.Typer(
 MappingOption = Annotated[Path, typer.Option("--mapping", "-m", help="The mapping file.")]
 
 
-def _stdout() -> Console:
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
-
-
 @app.command()
 def plan(
     mapping: MappingOption = Path("mapping.yaml"),
@@ -47,11 +43,12 @@ def plan(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
 ) -> None:
     """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
-    result = call(lambda: commands.plan(mapping, jobs))
+    with json_output(as_json):
+        result = call(lambda: commands.plan(mapping, jobs))
     if as_json:
         sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
     else:
-        console = _stdout()
+        console = terminal()
         print_sections(console, plan_sections(result))
         console.print(plan_summary(result), markup=False)
     raise typer.Exit(EXIT_OK if result.clean else EXIT_FAIL)
@@ -97,7 +94,7 @@ def apply(
         _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
         return
     result = call(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
-    console = _stdout()
+    console = terminal()
     if check:
         for change in result.pending:
             console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
@@ -117,8 +114,7 @@ def apply(
 
 
 def _usage(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"error: {message}", markup=False)
-    raise typer.Exit(EXIT_USAGE)
+    raise usage(message)
 
 
 def _apply_generated(
@@ -133,7 +129,7 @@ def _apply_generated(
 
     options = _server_options(database_url, postgres_bin, no_stand_ins)
     result, proof = call(lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates))
-    console = _stdout()
+    console = terminal()
     print_changes(console, result.changes, diffs=False)
     print_verification(console, proof.verification)
     raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
@@ -156,7 +152,7 @@ def report(
 ) -> None:
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
     result = call(lambda: commands.report(mapping, check=check, templates=templates))
-    console = _stdout()
+    console = terminal()
     if check and result.changed:
         console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
         raise typer.Exit(EXIT_FAIL)
@@ -175,12 +171,13 @@ def verify(
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
     from consolidate.cli.verify_view import print_verification
 
-    options = _server_options(database_url, postgres_bin, no_stand_ins)
-    result = call(lambda: commands.verify(mapping, options))
+    with json_output(as_json):
+        options = _server_options(database_url, postgres_bin, no_stand_ins)
+        result = call(lambda: commands.verify(mapping, options))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
-        print_verification(_stdout(), result.verification)
+        print_verification(terminal(), result.verification)
     raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
 
 
@@ -197,8 +194,8 @@ def init(
     """
     result = call(lambda: commands.init(mapping, root, sources or []))
     wrote = f"wrote {mapping}" + (f" and its prelude {result.prelude}" if result.prelude else "")
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"{wrote}; review it", markup=False)
-    console = _stdout()
+    terminal(stderr=True).print(f"{wrote}; review it", markup=False)
+    console = terminal()
     for line in init_summary(result):
         console.print(line, markup=False)
 

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from consolidate.cli.calling import call
-from consolidate.errors import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from consolidate.cli.calling import call, json_output, usage
+from consolidate.cli.console import terminal
+from consolidate.diagnostics import printable
+from consolidate.errors import EXIT_FAIL, EXIT_OK
 
 if TYPE_CHECKING:
     from consolidate.runner import Entry, Progress
@@ -60,8 +62,7 @@ DEFAULT_DIR = Path("deploy/migrations")
 
 
 def _usage_error(text: str) -> typer.Exit:
-    Console(stderr=True).print(f"error: {text}", markup=False)
-    return typer.Exit(EXIT_USAGE)
+    return usage(text)
 
 
 @contextmanager
@@ -91,7 +92,7 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
 
 
 def _say(text: str) -> None:
-    Console(highlight=False, soft_wrap=True).print(text, markup=False)
+    terminal().print(text, markup=False)
 
 
 @contextmanager
@@ -99,7 +100,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
     """A bar with the running version on a terminal; elsewhere (CI logs, pipes) one plain line per version."""
     from consolidate.runner import Progress
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = terminal()
     if not console.is_terminal:
 
         class Lines(Progress):
@@ -112,7 +113,12 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
     from rich.progress import Progress as Bar
 
     with Bar(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        # The description holds a file's name: literal text (no markup, no emoji codes), escaped as console prints.
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as bar:
         task = bar.add_task(doing, total=None)
 
@@ -121,7 +127,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
                 bar.update(task, total=total)
 
             def start(self, version: str, name: str) -> None:
-                bar.update(task, description=f"{doing} {version}_{name}")
+                bar.update(task, description=printable(f"{doing} {version}_{name}"))
 
             def done(self, version: str, name: str, milliseconds: int) -> None:
                 bar.console.print(f"{verb} {version}_{name} ({milliseconds} ms)", markup=False)
@@ -275,7 +281,7 @@ def _report(
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
-    with _database(database_url, embedded, directory) as url:
+    with json_output(as_json), _database(database_url, embedded, directory) as url:
         report = call(lambda: runner(directory, url, history=history))
     running = str(report.running) if report.running else None
     if as_json:
@@ -284,7 +290,7 @@ def _report(
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         for entry in report.entries:
-            _say(str(entry.diagnostic()) + _applied_text(entry))
+            _say(entry.diagnostic().headline() + _applied_text(entry))
         if running:
             _say(f"a migration is running ({running}): versions may still be applied after this was read")
         _say("clean" if report.clean else "not clean")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from consolidate.diagnostics import printable
 
 
 @dataclass(frozen=True)
@@ -19,10 +22,12 @@ class Section:
 
 def print_sections(console: Console, sections: Sequence[Section]) -> None:
     for section in sections:
+        # Cells hold the user's names and paths: escaped before the widths are measured, as they will be shown.
+        shown = replace(section, rows=tuple(tuple(printable(cell) for cell in row) for row in section.rows))
         if console.is_terminal:
-            _print_rich(console, section)
+            _print_rich(console, shown)
         else:
-            _print_plain(console, section)
+            _print_plain(console, shown)
 
 
 def _print_rich(console: Console, section: Section) -> None:
@@ -33,7 +38,7 @@ def _print_rich(console: Console, section: Section) -> None:
     for column in section.columns:
         table.add_column(column, overflow="fold")
     for row in section.rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))  # a `[b]` in a name is text, not markup
     console.print(table)
     console.print()
 

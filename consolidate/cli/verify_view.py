@@ -18,8 +18,8 @@ def print_verification(console: Console, result: Verification) -> None:
     for title, failures in (("legacy replay", result.legacy_failures), ("canonical replay", result.canonical_failures)):
         _say(console, f"{title}: {'clean' if not failures else f'{len(failures)} failing statement(s)'}")
         for failure in failures:
-            diagnostic = failure.diagnostic()
-            _say(console, f"  {diagnostic}")
+            for line in failure.diagnostic().lines():
+                _say(console, line)
     for line in result.expected:
         _say(console, f"expected difference (recorded resolution): {line}")
     if result.diff is not None and result.diff.equivalent:
