@@ -28,7 +28,7 @@ from consolidate.db.script import Executor, Piece, failure, located, may_need_pi
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
-from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, parse_up_file, stem
+from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, read_versions, stem
 from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
 from consolidate.runner.tracking import (
@@ -48,7 +48,6 @@ from consolidate.runner.tracking import (
 )
 
 LOCK_WAIT = 60.0  # seconds
-MAX_VERSION = 10  # _migrations.version is varchar(10)
 BEGIN = "BEGIN;\n"
 # Between versions: a version's SET (search_path, role, timeouts) must not reach the next one. Not DISCARD ALL:
 # it would also release the runner's advisory lock.
@@ -82,34 +81,29 @@ class Version:
 
 
 def read_tree(directory: Path) -> list[Version]:
-    """The versions below `directory`/versions, in order; two files of one version or a bad name are errors."""
+    """The versions below `directory`/versions, in order; a file it cannot read as a version, or a second file
+    of one version, is an error (the rules are layout.read_versions', which `apply --check` applies too)."""
     folder = directory / VERSIONS
     if not folder.is_dir():
         raise ConsolidateError.at("migrate.tree", f"no {VERSIONS}/ folder here", Location(str(directory)))
-    found: list[Version] = []
-    problems: list[Diagnostic] = []
-    for path in sorted(folder.glob("*.sql")):
-        parsed = parse_up_file(path.name)
-        if parsed is None or len(parsed[0]) > MAX_VERSION:
-            problems.append(Diagnostic("migrate.name", "not a version file (NNN_name.sql)", Location(str(path))))
-            continue
-        version, name = parsed
-        down = directory / DOWNS / down_file(stem(version, name))
-        found.append(Version(version, name, path, down, path.read_bytes()))
-    problems += _duplicates(found)
-    if problems:
-        raise ConsolidateError(problems)
-    return sorted(found, key=lambda version: version.number)
-
-
-def _duplicates(versions: list[Version]) -> list[Diagnostic]:
-    seen: dict[int, Version] = {}
-    problems = []
-    for version in versions:
-        if (first := seen.setdefault(version.number, version)) is not version:
-            message = f"version {version.version} is also {first.up.name}"
-            problems.append(Diagnostic("migrate.duplicate", message, Location(str(version.up))))
-    return problems
+    found, refused = read_versions(path.name for path in folder.glob("*.sql") if path.is_file())
+    if refused:
+        raise ConsolidateError(
+            [
+                Diagnostic(f"migrate.{item.code}", item.message, Location(str(folder / item.file_name)))
+                for item in refused
+            ]
+        )
+    return [
+        Version(
+            item.version,
+            item.name,
+            folder / item.file_name,
+            directory / DOWNS / down_file(stem(item.version, item.name)),
+            (folder / item.file_name).read_bytes(),
+        )
+        for item in found
+    ]
 
 
 # --- results ------------------------------------------------------------------------------------------------------
