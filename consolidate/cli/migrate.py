@@ -278,6 +278,7 @@ def _as_json(entry: Entry) -> dict[str, object]:
         "name": entry.name,
         "state": entry.state.value,
         "path": entry.path,
+        "recorded_name": row.name if row else None,  # differs from "name" when the file was renamed
         "applied_at": row.applied_at.isoformat() if row else None,
         "execution_time_ms": row.execution_time_ms if row else None,
         "git_commit": row.git_commit if row else None,
@@ -294,7 +295,7 @@ def status(
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
 ) -> None:
-    """Every version: applied, pending, checksum mismatch, missing file or unknown row. Exit 0 only when clean."""
+    """Every version: applied, pending, changed (and how), renamed, missing or unknown. Exit 0 only when clean."""
     _report(directory, database_url, embedded, lock_wait, as_json, check_only=False)
 
 

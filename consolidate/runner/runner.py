@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from consolidate.core.comments import folded
 from consolidate.db.script import Executor, Piece, failure, located, may_need_pieces, pieces, sent_whole, whole_script
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
@@ -79,6 +81,12 @@ class Version:
     def checksum(self) -> str:
         return checksum(self.data)
 
+    @cached_property
+    def text_checksum(self) -> str:
+        """The checksum of the file's SQL without comments, its white space folded: recorded beside `checksum`
+        so that a later change of white space or comments alone is named as such."""
+        return text_checksum(self.data)
+
 
 def read_tree(directory: Path) -> list[Version]:
     """The versions below `directory`/versions, in order; a file it cannot read as a version, or a second file
@@ -120,18 +128,26 @@ class Applied:
 
 
 class State(StrEnum):
+    """How a version stands; for an applied one whose file changed, what kind of change (see `compare`)."""
+
     APPLIED = "applied"
     PENDING = "pending"
-    MISMATCH = "checksum mismatch"
+    MISMATCH = "content changed"
     LINE_ENDINGS = "line endings changed"  # the file differs from the recorded one in its line endings only
+    BOM = "BOM changed"  # ... in a leading UTF-8 byte order mark only (added or removed)
+    BOM_AND_LINE_ENDINGS = "BOM and line endings changed"  # ... in both, as a Windows editor saves a file
+    WHITESPACE = "whitespace or comments changed"  # ... in white space and comments only
+    RENAMED = "renamed"  # the same bytes, under another name than the row's
     MISSING_FILE = "missing file"  # recorded, no file any more, though later versions have theirs
     UNKNOWN_ROW = "unknown row"  # recorded, newer than every file: applied from another tree
 
 
-FINE = frozenset({State.APPLIED, State.LINE_ENDINGS})
-# What `up` refuses to build on: an applied version whose file changed or is gone. A row newer than every file
-# (applied from a newer tree) is not: an older checkout has simply nothing to apply.
-DRIFT = frozenset({State.MISMATCH, State.MISSING_FILE})
+# What PostgreSQL cannot tell from the applied file: the runner strips a BOM, and reads CR as white space.
+FINE = frozenset({State.APPLIED, State.LINE_ENDINGS, State.BOM, State.BOM_AND_LINE_ENDINGS})
+# What `up` refuses to build on: an applied version whose file changed, was renamed or is gone (as Flyway's
+# validate does: a changed description or a reformatted file too). A row newer than every file (applied from a
+# newer tree) is not: an older checkout has simply nothing to apply.
+DRIFT = frozenset({State.MISMATCH, State.WHITESPACE, State.RENAMED, State.MISSING_FILE})
 
 
 @dataclass(frozen=True)
@@ -144,12 +160,19 @@ class Entry:
     row: Row | None
     path: str | None  # the up file, when there is one
 
+    @property
+    def change(self) -> str:
+        """The state in words: a rename says from which name."""
+        if self.state is State.RENAMED and self.row is not None:
+            return f"renamed from {stem(self.version, self.row.name)}"
+        return str(self.state)
+
     def diagnostic(self) -> Diagnostic:
         """The entry as a finding: an error unless it is fine or merely pending."""
         severity = Severity.ERROR if self.state not in FINE | {State.PENDING} else Severity.INFO
         where = Location(self.path or f"_migrations version {self.version}")
         return Diagnostic(
-            f"migrate.{self.state.name.lower()}", f"{self.version}_{self.name}: {self.state}", where, severity=severity
+            f"migrate.{self.state.name.lower()}", f"{self.version}_{self.name}: {self.change}", where, severity=severity
         )
 
 
@@ -267,18 +290,32 @@ class Progress:
         """A version was applied (or rolled back), taking `milliseconds` as the runner saw it."""
 
 
+# What `up` adds about each kind of drift, and how to settle it.
+_DRIFT_WORDS = {
+    State.MISMATCH: ("", "restore the applied file"),
+    State.WHITESPACE: (
+        " (only white space and comments: the statements read the same)",
+        "restore the applied file's white space and comments",
+    ),
+    State.RENAMED: (" (the same content)", "give the file its applied name back"),
+    State.MISSING_FILE: ("", "restore the applied file"),
+}
+
+
 def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
     drifted = [entry for entry in _entries(versions, rows) if entry.state in DRIFT]
     if drifted:
-        problems = [
-            Diagnostic(
-                f"migrate.{entry.state.name.lower()}",
-                f"{entry.version}_{entry.name} was applied from another file than this one: {entry.state}",
-                Location(entry.path or f"_migrations version {entry.version}"),
-                "restore the applied file (its commit is in _migrations.git_commit), or pass --allow-drift",
+        problems = []
+        for entry in drifted:
+            note, remedy = _DRIFT_WORDS[entry.state]
+            problems.append(
+                Diagnostic(
+                    f"migrate.{entry.state.name.lower()}",
+                    f"{entry.version}_{entry.name} was applied from another file than this one: {entry.change}{note}",
+                    Location(entry.path or f"_migrations version {entry.version}"),
+                    f"{remedy} (its commit is in _migrations.git_commit), or pass --allow-drift",
+                )
             )
-            for entry in drifted
-        ]
         problems.append(
             Diagnostic(
                 "migrate.drift",
@@ -337,6 +374,7 @@ class _Ready:
 
 def _ready(item: Version, server_version: int) -> _Ready:
     text = item.data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    item.text_checksum  # noqa: B018 -- computed here, on the reading thread, while the server runs the versions before
     return _Ready(item, text, _in_parts(str(item.up), text, server_version))
 
 
@@ -401,7 +439,7 @@ def _batch(ready: _Ahead, index: int, size: int) -> list[_Ready]:
 
 def _row(session: _Session, item: Version, commit: str | None, elapsed: int | None = None) -> sql.Composed:
     """The INSERT recording `item`; without `elapsed` the server measures the version's transaction."""
-    row = Row(item.version, item.name, item.checksum, datetime.now(), elapsed, commit, session.user)
+    row = Row(item.version, item.name, item.checksum, datetime.now(), elapsed, commit, session.user, item.text_checksum)
     return insert_row(session.table, row, server_timing=elapsed is None)
 
 
@@ -668,7 +706,9 @@ def baseline(
         for item in chosen:
             if item.version in rows:
                 continue
-            row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
+            row = Row(
+                item.version, item.name, item.checksum, datetime.now(), None, commit, session.user, item.text_checksum
+            )
             _record(session, insert_row(session.table, row, server_timing=False))
             recorded.append(item.version)
         return recorded
@@ -735,7 +775,9 @@ def _entries(versions: list[Version], rows: dict[str, Row]) -> Iterator[Entry]:
             state = State.MISSING_FILE if _order(version)[0] < last else State.UNKNOWN_ROW
             yield Entry(version, row.name, state, row, None)
         elif item is not None:
-            yield Entry(version, item.name, compare(item.data, row), row, str(item.up))
+            state = compare(item.data, row)
+            renamed = row is not None and row.name != item.name and state in FINE
+            yield Entry(version, item.name, State.RENAMED if renamed else state, row, str(item.up))
 
 
 def _order(version: str) -> tuple[float, str]:
@@ -743,13 +785,38 @@ def _order(version: str) -> tuple[float, str]:
     return (int(version), version) if version.isdigit() else (float("inf"), version)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def compare(data: bytes, row: Row | None) -> State:
-    """How a file stands against its recorded row."""
+    """How a file stands against its recorded row, and when it changed, how.
+
+    The row keeps checksums only, so each kind is found by a checksum of the file undone that way: with its BOM
+    toggled, its line endings the other way (CRLF ↔ LF), or both. White space and comments are told apart by the
+    row's `text_checksum` (which rows of an older runner lack: such a change is then content).
+    """
     if row is None:
         return State.PENDING
     if checksum(data) == row.checksum:
         return State.APPLIED
-    lf = data.replace(b"\r\n", b"\n")
-    if row.checksum in (checksum(lf), checksum(lf.replace(b"\n", b"\r\n"))):
-        return State.LINE_ENDINGS
+    bom = BOM if data.startswith(BOM) else b""
+    body, other_bom = data[len(bom) :], b"" if bom else BOM
+    lf = body.replace(b"\r\n", b"\n")
+    endings = [variant for variant in (lf, lf.replace(b"\n", b"\r\n")) if variant != body]
+    kinds = (
+        (State.BOM, [other_bom + body]),
+        (State.LINE_ENDINGS, [bom + variant for variant in endings]),
+        (State.BOM_AND_LINE_ENDINGS, [other_bom + variant for variant in endings]),
+    )
+    for state, variants in kinds:
+        if row.checksum in {checksum(variant) for variant in variants}:
+            return state
+    if row.text_checksum is not None and row.text_checksum == text_checksum(data):
+        return State.WHITESPACE
     return State.MISMATCH
+
+
+def text_checksum(data: bytes) -> str:
+    """The checksum of a file's SQL without comments, its white space folded (BOM and line endings included)."""
+    text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    return checksum(folded(text).encode("utf-8"))
