@@ -137,7 +137,11 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
     _, refused = read_versions(name for name in names if name.endswith(".sql"))
     problems = []
     for item in refused:
-        how = "name it NNN_name.sql, or move it out of versions/" if item.code == "name" else f"number it {after}"
+        how = (
+            "name it NNN_name.sql, or move it out of versions/"
+            if item.code == "name"
+            else "give it a version number no other file of versions/ has"
+        )
         problems.append(
             Diagnostic(
                 f"check.migrate-{item.code}",

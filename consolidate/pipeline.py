@@ -108,7 +108,7 @@ def edited_lock(output: Path, files: dict[str, bytes]) -> Diagnostic | None:
         return None
     return Diagnostic(
         "lock.edited",
-        f"{LOCK_NAME} was edited by hand since consolidate wrote it (its content no longer matches its digest)",
+        "edited by hand since consolidate wrote it (its content no longer matches its digest)",
         Location(str(output / LOCK_NAME)),
         hint="restore it from version control, or run `consolidate apply --force` to write it anew from the mapping "
         "and the sources (--force also overwrites any file in the way)",

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from consolidate.core.comments import folded
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import ConsolidateError
 from consolidate.runner import State, status, up, verify
@@ -128,3 +129,11 @@ def test_a_row_of_an_older_runner_without_the_text_checksum_calls_a_comment_chan
         connection.execute("UPDATE _migrations SET text_checksum = NULL")
     path.write_bytes(APPLIED.replace(b"-- accounts", b"-- the accounts"))
     assert state(root, database) is State.MISMATCH
+
+
+def test_folding_keeps_strings_and_quoted_identifiers_and_folds_function_bodies_as_code() -> None:
+    body = "CREATE FUNCTION f() RETURNS int AS $$ BEGIN -- one\n  RETURN  1; END $$ LANGUAGE plpgsql;"
+    assert folded(body) == folded(body.replace("-- one\n  RETURN  1", "RETURN 1"))
+    assert folded("SELECT 'a  b'") != folded("SELECT 'a b'")
+    assert folded('SELECT 1 AS "a  b"') != folded('SELECT 1 AS "a b"')
+    assert folded("SELECT a b") != folded("SELECT ab")
