@@ -28,9 +28,19 @@ from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
-from consolidate.layout import DOWNS, LOCK_NAME, REPORT_NAME, RUNNER_NAME, VERIFICATION_NAME
+from consolidate.layout import (
+    DOWNS,
+    LOCK_NAME,
+    REPORT_NAME,
+    RUNNER_NAME,
+    VERIFICATION_NAME,
+    VERSIONS,
+    number,
+    read_versions,
+    tree_version,
+)
 from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
-from consolidate.pipeline import Planned, inside, load_mapping, output_of, planned, read_lock, root_of
+from consolidate.pipeline import Planned, edited_lock, inside, load_mapping, output_of, planned, read_lock, root_of
 from consolidate.render.environment import environment
 from consolidate.render.lock import lock_text
 from consolidate.render.report import render_report
@@ -58,6 +68,10 @@ class ApplyResult:
     output: Path
     changes: list[Change]
     written: bool
+    # With check: what else fails the check (a tree `migrate` refuses, a file nobody wrote inside the
+    # consolidated range, an edited lock); each names its file.
+    problems: tuple[Diagnostic, ...] = ()
+    replaced_edited_lock: bool = False  # with force: the lock apply replaced had been edited by hand
 
     @property
     def pending(self) -> list[Change]:
@@ -69,12 +83,18 @@ def apply(
     out: Path | None = None,
     *,
     dry_run: bool = False,
+    check: bool = False,
     force: bool = False,
     templates: Path | None = None,
     jobs: int | None = None,
     generated: dict[str, GeneratedDown] | None = None,
 ) -> ApplyResult:
-    """Render the canonical tree in memory, check it against the disk, and write it atomically (unless dry_run)."""
+    """Render the canonical tree in memory, check it against the disk, and write it atomically (unless dry_run).
+
+    An edited lock is refused unless `force` (its checksums say which files are ours to overwrite). With `check`
+    nothing is written, and the result's `problems` also hold what `migrate` would refuse in the tree as it is.
+    """
+    dry_run = dry_run or check
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, out)
     if not dry_run:
@@ -82,7 +102,11 @@ def apply(
     done = planned(mapping_path, jobs, output, loaded)
     if not done.plan.clean:
         raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
-    current = _consolidated(read_output(output), done.plan.mapping)
+    on_disk = read_output(output)
+    current = _consolidated(on_disk, done.plan.mapping)
+    edited = edited_lock(output, current)
+    if edited is not None and not (force or check):
+        raise ConsolidateError([edited])
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
     desired = _render_outputs(done, environment(templates), current, lock, _today(), consumed, generated)
@@ -92,12 +116,57 @@ def apply(
     changes, refusals = compute_changes(desired, current, lock, str(output), force, always_owned=frozenset(owned))
     if refusals:
         raise ConsolidateError(refusals)
-    result = ApplyResult(output, changes, written=False)
+    found = [edited] if edited is not None else []
+    problems = (*found, *_tree_problems(output, on_disk, done.plan.mapping, lock)) if check else ()
+    result = ApplyResult(output, changes, False, problems, replaced_edited_lock=edited is not None)
     if dry_run or not result.pending:
         return result
     removed = [change.path for change in changes if change.status is Status.REMOVED]
     write_tree(output, {c.path: c.new for c in result.pending if c.new is not None}, removed)
-    return ApplyResult(output, changes, written=True)
+    return replace(result, written=True)
+
+
+def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock: Lock | None) -> list[Diagnostic]:
+    """What fails a check besides an out-of-date file or an edited lock: the files of versions/ `migrate` refuses
+    (by its own rules, `layout.read_versions`: then it runs nothing), and the migration files numbered inside the
+    consolidated range that the lock does not list (nobody checked them, yet `migrate` runs them). Migrations
+    numbered after the consolidation's last version are the team's own and none of the check's concern."""
+    last = max((target.version for target in mapping.targets), default=0)
+    after = f"after {number(last, mapping.width)}"
+    names = [path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS]
+    _, refused = read_versions(name for name in names if name.endswith(".sql"))
+    problems = []
+    for item in refused:
+        how = (
+            "name it NNN_name.sql, or move it out of versions/"
+            if item.code == "name"
+            else "give it a version number no other file of versions/ has"
+        )
+        problems.append(
+            Diagnostic(
+                f"check.migrate-{item.code}",
+                f"{item.message}: `consolidate migrate` refuses this tree and runs nothing",
+                Location(str(output / VERSIONS / item.file_name)),
+                hint=how,
+            )
+        )
+    known = {entry.path for entry in lock.outputs} if lock is not None else set()
+    named = {f"{VERSIONS}/{item.file_name}" for item in refused}
+    for path in sorted(files):
+        version = tree_version(path)
+        if version is None or version > last or path in known or path in named:
+            continue
+        problems.append(
+            Diagnostic(
+                "check.unknown-file",
+                f"consolidate did not write this file (the lock does not list it), yet it is numbered inside the "
+                f"consolidation (up to {number(last, mapping.width)}): nothing checked it",
+                Location(str(output / path)),
+                hint=f"number it {after} (migrations written after the consolidation are the team's own), or "
+                "move it out of the tree",
+            )
+        )
+    return problems
 
 
 def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
@@ -192,13 +261,18 @@ class ReportResult:
     path: Path
     changed: bool
     written: bool
+    problems: tuple[Diagnostic, ...] = ()  # with check: as apply --check finds them (`_tree_problems`)
 
 
 def report(mapping_path: Path, *, check: bool = False, templates: Path | None = None) -> ReportResult:
     """Regenerate CONSOLIDATION.md from the lock, the mapping and the tree as they are now."""
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
-    current = _consolidated(read_output(output), loaded.mapping)
+    on_disk = read_output(output)
+    current = _consolidated(on_disk, loaded.mapping)
+    edited = edited_lock(output, current)
+    if edited is not None and not check:
+        raise ConsolidateError([edited])  # rewriting the lock (for the report's checksum) would bless the edit
     lock = read_lock(output, current)
     if lock is None:
         raise ConsolidateError.at(
@@ -209,10 +283,12 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
         )
     text = _build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
     path = output / REPORT_NAME
+    found = [edited] if edited is not None else []
+    problems = (*found, *_tree_problems(output, on_disk, loaded.mapping, lock)) if check else ()
     if current.get(REPORT_NAME) == text:
-        return ReportResult(path, changed=False, written=False)
+        return ReportResult(path, changed=False, written=False, problems=problems)
     if check:
-        return ReportResult(path, changed=True, written=False)
+        return ReportResult(path, changed=True, written=False, problems=problems)
     entries = [entry for entry in lock.outputs if entry.path != REPORT_NAME]
     new_lock = replace(lock, outputs=tuple(sorted((*entries, LockEntry(REPORT_NAME, sha256(text))), key=_path)))
     write_tree(output, {REPORT_NAME: text, LOCK_NAME: lock_text(new_lock).encode("utf-8")})

@@ -14,6 +14,8 @@ imports nothing but the standard library (tests/test_layers.py checks it).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 VERSIONS = "versions"  # folder of the up scripts
 DOWNS = "down"  # folder of the rollbacks
@@ -27,6 +29,8 @@ VERIFICATION_NAME = "verification.json"
 STUB_MARKER = "-- consolidate: stub"  # refuses to run: there is no rollback
 LEGACY_MARKER = "-- consolidate: legacy"  # the legacy down scripts, carried over
 GENERATED_MARKER = "-- consolidate: generated"  # generated from a schema difference
+
+MAX_VERSION_DIGITS = 10  # the runner's _migrations.version is varchar(10)
 
 _UP_FILE = re.compile(r"(?P<version>\d+)_(?P<name>.+)\.sql")
 _TREE_FILE = re.compile(rf"{VERSIONS}/(?P<up>\d+)_[^/]+\.sql|{DOWNS}/(?P<down>\d+)_[^/]+_down\.sql")
@@ -79,3 +83,49 @@ def tree_version(path: str) -> int | None:
     output folder); None for any other path."""
     found = _TREE_FILE.fullmatch(path)
     return None if found is None else int(found["up"] or found["down"])
+
+
+# --- the tree as the runner reads it -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpFile:
+    """An up script of versions/ the runner reads: its file name, the version as written and its name."""
+
+    file_name: str
+    version: str
+    name: str
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A file of versions/ the runner refuses: why (`code`: "name" or "duplicate"), in words."""
+
+    file_name: str
+    code: str
+    message: str
+
+
+def read_versions(file_names: Iterable[str]) -> tuple[list[UpFile], list[Refused]]:
+    """The `.sql` files directly in versions/, as `migrate` reads them: the up scripts in version order, and the
+    files it refuses (a name that is not `NNN_name.sql` with at most MAX_VERSION_DIGITS digits, or a version
+    number a file sorted before it already has). `migrate` runs nothing while any file is refused; `apply
+    --check` fails on them: one definition, so the two agree."""
+    found: list[UpFile] = []
+    refused: list[Refused] = []
+    seen: dict[int, UpFile] = {}
+    for file_name in sorted(file_names):
+        parsed = parse_up_file(file_name)
+        if parsed is None or len(parsed[0]) > MAX_VERSION_DIGITS:
+            refused.append(Refused(file_name, "name", "not a version file (NNN_name.sql)"))
+            continue
+        item = UpFile(file_name, *parsed)
+        if (first := seen.setdefault(item.number, item)) is not item:
+            refused.append(Refused(file_name, "duplicate", f"version {item.version} is also {first.file_name}"))
+            continue
+        found.append(item)
+    return sorted(found, key=lambda item: item.number), refused

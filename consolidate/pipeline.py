@@ -21,8 +21,8 @@ from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
 from consolidate.layout import LOCK_NAME
-from consolidate.model import Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
-from consolidate.render.lock import parse_lock
+from consolidate.model import Diagnostic, Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
+from consolidate.render.lock import edited, parse_lock
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).
@@ -98,6 +98,21 @@ def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
     if data is None:
         return None
     return parse_lock(data.decode("utf-8", errors="replace"), str(output / LOCK_NAME))
+
+
+def edited_lock(output: Path, files: dict[str, bytes]) -> Diagnostic | None:
+    """The lock's being edited by hand since the tool wrote it, as a finding; None when it was not (or there is
+    none). Its checksums decide which files apply may overwrite: an edited one must not be trusted silently."""
+    data = files.get(LOCK_NAME)
+    if data is None or not edited(data.decode("utf-8", errors="replace")):
+        return None
+    return Diagnostic(
+        "lock.edited",
+        "edited by hand since consolidate wrote it (its content no longer matches its digest)",
+        Location(str(output / LOCK_NAME)),
+        hint="restore it from version control, or run `consolidate apply --force` to write it anew from the mapping "
+        "and the sources (--force also overwrites any file in the way)",
+    )
 
 
 @dataclass(frozen=True)

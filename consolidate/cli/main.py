@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from consolidate import commands
 from consolidate.cli.calling import call, json_output, usage
@@ -20,7 +21,8 @@ from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
-from consolidate.layout import REPORT_NAME
+from consolidate.layout import LOCK_NAME, REPORT_NAME
+from consolidate.model import Diagnostic
 
 if TYPE_CHECKING:
     from consolidate.verify import ServerOptions
@@ -93,16 +95,20 @@ def apply(
             _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
         _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
         return
-    result = call(lambda: commands.apply(mapping, out, dry_run=dry_run or check, force=force, templates=templates))
+    result = call(lambda: commands.apply(mapping, out, dry_run=dry_run, check=check, force=force, templates=templates))
     console = terminal()
     if check:
         for change in result.pending:
             console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+        _print_problems(console, result.problems)
         if result.pending:
             console.print("run `consolidate apply` to bring it up to date", markup=False)
+        if result.pending or result.problems:
             raise typer.Exit(EXIT_FAIL)
         console.print(f"{result.output} is up to date", markup=False)
         return
+    if result.replaced_edited_lock:
+        console.print(f"replacing {result.output / LOCK_NAME}, which was edited by hand (--force)", markup=False)
     if dry_run:
         print_changes(console, result.changes, diffs=True)
         return
@@ -111,6 +117,13 @@ def apply(
         return
     print_changes(console, result.changes, diffs=False)
     console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+
+
+def _print_problems(console: Console, problems: tuple[Diagnostic, ...]) -> None:
+    """What a check found besides out-of-date files, located first, as errors are printed."""
+    for problem in problems:
+        for line in problem.lines():
+            console.print(line, markup=False)
 
 
 def _usage(message: str) -> None:
@@ -153,8 +166,10 @@ def report(
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
     result = call(lambda: commands.report(mapping, check=check, templates=templates))
     console = terminal()
-    if check and result.changed:
-        console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
+    if check and (result.changed or result.problems):
+        if result.changed:
+            console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
+        _print_problems(console, result.problems)
         raise typer.Exit(EXIT_FAIL)
     state = "rewrote" if result.written else "up to date:"
     console.print(f"{state} {result.path}", markup=False)

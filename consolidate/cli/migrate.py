@@ -318,6 +318,7 @@ def _as_json(entry: Entry) -> dict[str, object]:
         "name": entry.name,
         "state": entry.state.value,
         "path": entry.path,
+        "recorded_name": row.name if row else None,  # differs from "name" when the file was renamed
         "applied_at": row.applied_at.isoformat() if row else None,
         "execution_time_ms": row.execution_time_ms if row else None,
         "git_commit": row.git_commit if row else None,
@@ -335,7 +336,7 @@ def status(
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
 ) -> None:
-    """Every version: applied, pending, checksum mismatch, missing file or unknown row. Exit 0 only when clean."""
+    """Every version: applied, pending, changed (and how), renamed, missing or unknown. Exit 0 only when clean."""
     _report(directory, database_url, embedded, as_json, check_only=False, history=history)
 
 

@@ -116,3 +116,38 @@ def _block_comment_end(text: str, start: int) -> int:
         else:
             position += 1
     return len(text)
+
+
+_SPACE = re.compile(r"(?P<between>(?<=\w)\s+(?=\w))|\s+")
+
+
+def folded(text: str) -> str:
+    """The text without its comments and with its white space folded: one space where it separates two word
+    characters, none elsewhere. Strings and quoted identifiers are kept as they are; dollar-quoted bodies are
+    folded as code. Two texts that fold alike differ in white space and comments only (or in the white space of a
+    dollar-quoted string used as data, or of two operators written together, which folding cannot tell apart)."""
+    return _fold(blank_comments(text))
+
+
+def _fold(code: str) -> str:
+    parts: list[str] = []
+    done = 0
+    for match in _LEXEME.finditer(code):
+        if match.start() < done:
+            continue  # inside a dollar-quoted body already folded
+        parts.append(_fold_space(code[done : match.start()]))
+        if match.lastgroup == "dollar":
+            tag = match.group()
+            close = code.find(tag, match.end())
+            end = len(code) if close < 0 else close
+            parts += [tag, _fold(code[match.end() : end]), tag if close >= 0 else ""]
+            done = end + (len(tag) if close >= 0 else 0)
+        else:
+            parts.append(match.group())
+            done = match.end()
+    parts.append(_fold_space(code[done:]))
+    return "".join(parts)
+
+
+def _fold_space(code: str) -> str:
+    return _SPACE.sub(lambda space: " " if space.group("between") else "", code)

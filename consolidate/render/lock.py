@@ -1,4 +1,10 @@
-"""consolidation.lock as text: JSON with sorted keys and a fixed layout, so the same lock gives the same bytes."""
+"""consolidation.lock as text: JSON with sorted keys and a fixed layout, so the same lock gives the same bytes.
+
+The lock carries a digest of its own content (`digest`: the sha256 of the document without it, in that fixed
+layout), so a lock changed by hand since the tool wrote it is told apart from one the tool wrote. A change of
+layout alone (indentation, key order) keeps the content and so the digest; a lock without a digest (written before
+it existed) cannot be checked and is taken as it is.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from consolidate.errors import ConsolidateError
 from consolidate.model import Decision, Location, Lock, LockEntry, Preserved, Resolution
 
 FORMAT = 1
+DIGEST = "digest"
 
 
 def lock_text(lock: Lock) -> str:
@@ -31,7 +38,28 @@ def lock_text(lock: Lock) -> str:
             for p in lock.preserved
         ],
     }
+    return _dumped({**document, DIGEST: _digest(document)})
+
+
+def _dumped(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _digest(document: dict[str, Any]) -> str:
+    return hashlib.sha256(_dumped(document).encode("utf-8")).hexdigest()
+
+
+def edited(text: str) -> bool:
+    """Whether a lock's content changed since the tool wrote it: its digest no longer matches it. A lock that is
+    not JSON is `parse_lock`'s to refuse; one without a digest cannot tell, and is not called edited."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(document, dict) or DIGEST not in document:
+        return False
+    recorded = document.pop(DIGEST)
+    return bool(recorded != _digest(document))
 
 
 def _entry(entry: LockEntry) -> dict[str, Any]:

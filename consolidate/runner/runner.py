@@ -18,12 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from consolidate.core.comments import folded
 from consolidate.db.script import (
     Executor,
     Piece,
@@ -38,7 +40,7 @@ from consolidate.db.script import (
 from consolidate.db.urls import endpoint, error_text
 from consolidate.diagnostics import Diagnostic, Location, Severity
 from consolidate.errors import EXIT_FAIL, ConsolidateError
-from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, parse_up_file, stem
+from consolidate.layout import DOWNS, STUB_MARKER, VERSIONS, down_file, read_versions, stem
 from consolidate.postgres.failures import Failure, hints
 from consolidate.postgres.redaction import redact
 from consolidate.runner.tracking import (
@@ -64,7 +66,6 @@ from consolidate.runner.tracking import (
 )
 
 LOCK_WAIT = 60.0  # seconds
-MAX_VERSION = 10  # _migrations.version is varchar(10)
 BEGIN = f"BEGIN;\n{MARK_START};\n"  # opens every version's transaction, marking its start
 # Between versions: a version's SET (search_path, role, timeouts) must not reach the next one. Not DISCARD ALL:
 # it would also release the runner's advisory lock.
@@ -96,36 +97,37 @@ class Version:
     def checksum(self) -> str:
         return checksum(self.data)
 
+    @cached_property
+    def text_checksum(self) -> str:
+        """The checksum of the file's SQL without comments, its white space folded: recorded beside `checksum`
+        so that a later change of white space or comments alone is named as such."""
+        return text_checksum(self.data)
+
 
 def read_tree(directory: Path) -> list[Version]:
-    """The versions below `directory`/versions, in order; two files of one version or a bad name are errors."""
+    """The versions below `directory`/versions, in order; a file it cannot read as a version, or a second file
+    of one version, is an error (the rules are layout.read_versions', which `apply --check` applies too)."""
     folder = directory / VERSIONS
     if not folder.is_dir():
         raise ConsolidateError.at("migrate.tree", f"no {VERSIONS}/ folder here", Location(str(directory)))
-    found: list[Version] = []
-    problems: list[Diagnostic] = []
-    for path in sorted(folder.glob("*.sql")):
-        parsed = parse_up_file(path.name)
-        if parsed is None or len(parsed[0]) > MAX_VERSION:
-            problems.append(Diagnostic("migrate.name", "not a version file (NNN_name.sql)", Location(str(path))))
-            continue
-        version, name = parsed
-        down = directory / DOWNS / down_file(stem(version, name))
-        found.append(Version(version, name, path, down, path.read_bytes()))
-    problems += _duplicates(found)
-    if problems:
-        raise ConsolidateError(problems)
-    return sorted(found, key=lambda version: version.number)
-
-
-def _duplicates(versions: list[Version]) -> list[Diagnostic]:
-    seen: dict[int, Version] = {}
-    problems = []
-    for version in versions:
-        if (first := seen.setdefault(version.number, version)) is not version:
-            message = f"version {version.version} is also {first.up.name}"
-            problems.append(Diagnostic("migrate.duplicate", message, Location(str(version.up))))
-    return problems
+    found, refused = read_versions(path.name for path in folder.glob("*.sql") if path.is_file())
+    if refused:
+        raise ConsolidateError(
+            [
+                Diagnostic(f"migrate.{item.code}", item.message, Location(str(folder / item.file_name)))
+                for item in refused
+            ]
+        )
+    return [
+        Version(
+            item.version,
+            item.name,
+            folder / item.file_name,
+            directory / DOWNS / down_file(stem(item.version, item.name)),
+            (folder / item.file_name).read_bytes(),
+        )
+        for item in found
+    ]
 
 
 # --- results ------------------------------------------------------------------------------------------------------
@@ -142,18 +144,26 @@ class Applied:
 
 
 class State(StrEnum):
+    """How a version stands; for an applied one whose file changed, what kind of change (see `compare`)."""
+
     APPLIED = "applied"
     PENDING = "pending"
-    MISMATCH = "checksum mismatch"
+    MISMATCH = "content changed"
     LINE_ENDINGS = "line endings changed"  # the file differs from the recorded one in its line endings only
+    BOM = "BOM changed"  # ... in a leading UTF-8 byte order mark only (added or removed)
+    BOM_AND_LINE_ENDINGS = "BOM and line endings changed"  # ... in both, as a Windows editor saves a file
+    WHITESPACE = "whitespace or comments changed"  # ... in white space and comments only
+    RENAMED = "renamed"  # the same bytes, under another name than the row's
     MISSING_FILE = "missing file"  # recorded, no file any more, though later versions have theirs
     UNKNOWN_ROW = "unknown row"  # recorded, newer than every file: applied from another tree
 
 
-FINE = frozenset({State.APPLIED, State.LINE_ENDINGS})
-# What `up` refuses to build on: an applied version whose file changed or is gone. A row newer than every file
-# (applied from a newer tree) is not: an older checkout has simply nothing to apply.
-DRIFT = frozenset({State.MISMATCH, State.MISSING_FILE})
+# What PostgreSQL cannot tell from the applied file: the runner strips a BOM, and reads CR as white space.
+FINE = frozenset({State.APPLIED, State.LINE_ENDINGS, State.BOM, State.BOM_AND_LINE_ENDINGS})
+# What `up` refuses to build on: an applied version whose file changed, was renamed or is gone (as Flyway's
+# validate does: a changed description or a reformatted file too). A row newer than every file (applied from a
+# newer tree) is not: an older checkout has simply nothing to apply.
+DRIFT = frozenset({State.MISMATCH, State.WHITESPACE, State.RENAMED, State.MISSING_FILE})
 
 
 @dataclass(frozen=True)
@@ -166,12 +176,19 @@ class Entry:
     row: Row | None
     path: str | None  # the up file, when there is one
 
+    @property
+    def change(self) -> str:
+        """The state in words: a rename says from which name."""
+        if self.state is State.RENAMED and self.row is not None:
+            return f"renamed from {stem(self.version, self.row.name)}"
+        return str(self.state)
+
     def diagnostic(self) -> Diagnostic:
         """The entry as a finding: an error unless it is fine or merely pending."""
         severity = Severity.ERROR if self.state not in FINE | {State.PENDING} else Severity.INFO
         where = Location(self.path or f"_migrations version {self.version}")
         return Diagnostic(
-            f"migrate.{self.state.name.lower()}", f"{self.version}_{self.name}: {self.state}", where, severity=severity
+            f"migrate.{self.state.name.lower()}", f"{self.version}_{self.name}: {self.change}", where, severity=severity
         )
 
 
@@ -306,18 +323,32 @@ class Progress:
         """A version was applied (or rolled back), taking `milliseconds` as the runner saw it."""
 
 
+# What `up` adds about each kind of drift, and how to settle it.
+_DRIFT_WORDS = {
+    State.MISMATCH: ("", "restore the applied file"),
+    State.WHITESPACE: (
+        " (only white space and comments: the statements read the same)",
+        "restore the applied file's white space and comments",
+    ),
+    State.RENAMED: (" (the same content)", "give the file its applied name back"),
+    State.MISSING_FILE: ("", "restore the applied file"),
+}
+
+
 def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
     drifted = [entry for entry in _entries(versions, rows) if entry.state in DRIFT]
     if drifted:
-        problems = [
-            Diagnostic(
-                f"migrate.{entry.state.name.lower()}",
-                f"{entry.version}_{entry.name} was applied from another file than this one: {entry.state}",
-                Location(entry.path or f"_migrations version {entry.version}"),
-                "restore the applied file (its commit is in _migrations.git_commit), or pass --allow-drift",
+        problems = []
+        for entry in drifted:
+            note, remedy = _DRIFT_WORDS[entry.state]
+            problems.append(
+                Diagnostic(
+                    f"migrate.{entry.state.name.lower()}",
+                    f"{entry.version}_{entry.name} was applied from another file than this one: {entry.change}{note}",
+                    Location(entry.path or f"_migrations version {entry.version}"),
+                    f"{remedy} (its commit is in _migrations.git_commit), or pass --allow-drift",
+                )
             )
-            for entry in drifted
-        ]
         problems.append(
             Diagnostic(
                 "migrate.drift",
@@ -405,6 +436,7 @@ class _Ready:
 
 def _ready(item: Version, server_version: int) -> _Ready:
     text = _text(item.data)
+    item.text_checksum  # noqa: B018 -- computed here, on the reading thread, while the server runs the versions before
     return _Ready(item, text, _in_parts(str(item.up), text, server_version))
 
 
@@ -472,7 +504,8 @@ def _row(
 ) -> sql.Composed:
     """The INSERT recording `item`; without `elapsed` the server measures the version's transaction, else it
     began at `started` (the server's clock) and took `elapsed` ms."""
-    row = Row(item.version, item.name, item.checksum, started or datetime.now(), elapsed, commit, session.user)
+    when = started or datetime.now()
+    row = Row(item.version, item.name, item.checksum, when, elapsed, commit, session.user, item.text_checksum)
     return insert_row(session.table, row, server_timing=elapsed is None, started=started)
 
 
@@ -753,7 +786,9 @@ def baseline(
         for item in chosen:
             if item.version in rows:
                 continue
-            row = Row(item.version, item.name, item.checksum, datetime.now(), None, commit, session.user)
+            row = Row(
+                item.version, item.name, item.checksum, datetime.now(), None, commit, session.user, item.text_checksum
+            )
             _record(session, insert_row(session.table, row, server_timing=False))
             recorded.append(item.version)
         return recorded
@@ -824,7 +859,9 @@ def _entries(versions: list[Version], rows: dict[str, Row]) -> Iterator[Entry]:
             state = State.MISSING_FILE if _order(version)[0] < last else State.UNKNOWN_ROW
             yield Entry(version, row.name, state, row, None)
         elif item is not None:
-            yield Entry(version, item.name, compare(item.data, row), row, str(item.up))
+            state = compare(item.data, row)
+            renamed = row is not None and row.name != item.name and state in FINE
+            yield Entry(version, item.name, State.RENAMED if renamed else state, row, str(item.up))
 
 
 def _order(version: str) -> tuple[float, str]:
@@ -832,13 +869,38 @@ def _order(version: str) -> tuple[float, str]:
     return (int(version), version) if version.isdigit() else (float("inf"), version)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
 def compare(data: bytes, row: Row | None) -> State:
-    """How a file stands against its recorded row."""
+    """How a file stands against its recorded row, and when it changed, how.
+
+    The row keeps checksums only, so each kind is found by a checksum of the file undone that way: with its BOM
+    toggled, its line endings the other way (CRLF ↔ LF), or both. White space and comments are told apart by the
+    row's `text_checksum` (which rows of an older runner lack: such a change is then content).
+    """
     if row is None:
         return State.PENDING
     if checksum(data) == row.checksum:
         return State.APPLIED
-    lf = data.replace(b"\r\n", b"\n")
-    if row.checksum in (checksum(lf), checksum(lf.replace(b"\n", b"\r\n"))):
-        return State.LINE_ENDINGS
+    bom = BOM if data.startswith(BOM) else b""
+    body, other_bom = data[len(bom) :], b"" if bom else BOM
+    lf = body.replace(b"\r\n", b"\n")
+    endings = [variant for variant in (lf, lf.replace(b"\n", b"\r\n")) if variant != body]
+    kinds = (
+        (State.BOM, [other_bom + body]),
+        (State.LINE_ENDINGS, [bom + variant for variant in endings]),
+        (State.BOM_AND_LINE_ENDINGS, [other_bom + variant for variant in endings]),
+    )
+    for state, variants in kinds:
+        if row.checksum in {checksum(variant) for variant in variants}:
+            return state
+    if row.text_checksum is not None and row.text_checksum == text_checksum(data):
+        return State.WHITESPACE
     return State.MISMATCH
+
+
+def text_checksum(data: bytes) -> str:
+    """The checksum of a file's SQL without comments, its white space folded (BOM and line endings included)."""
+    text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    return checksum(folded(text).encode("utf-8"))

@@ -1,7 +1,9 @@
 """The `_migrations` tracking table, the runner's advisory lock, and its connection.
 
 The table is the one an older runner created (same columns), so a database it migrated is picked up as is;
-only the columns it lacked are added. Checksums are the first 16 hex digits of the file's sha256.
+only the columns it lacked are added. Checksums are the first 16 hex digits of the file's sha256; `text_checksum`
+is the same of the file's SQL without comments and with its white space folded (`core.comments.folded`), so that a
+change of white space or comments alone can be named.
 """
 
 from __future__ import annotations
@@ -50,11 +52,21 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     applied_at timestamptz NOT NULL DEFAULT now(),
     execution_time_ms integer,
     git_commit text,
-    applied_by text
+    applied_by text,
+    text_checksum varchar(32)
 )"""
-ROW_COLUMNS = ("version", "name", "checksum", "applied_at", "execution_time_ms", "git_commit", "applied_by")
+ROW_COLUMNS = (
+    "version",
+    "name",
+    "checksum",
+    "applied_at",
+    "execution_time_ms",
+    "git_commit",
+    "applied_by",
+    "text_checksum",
+)
 # Columns an older runner's table may lack.
-ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text")
+ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text", "text_checksum varchar(32)")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Row:
     execution_time_ms: int | None
     git_commit: str | None
     applied_by: str | None
+    text_checksum: str | None = None  # NULL in a row an older runner wrote
 
 
 @dataclass(frozen=True)
@@ -230,9 +243,17 @@ def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: d
         duration = sql.Literal(row.execution_time_ms)
     values = [sql.Literal(value) for value in (row.version, row.name, row.checksum)]
     return sql.SQL(
-        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {})"
-    ).format(table, *values, applied_at, duration, sql.Literal(row.git_commit), sql.Literal(row.applied_by))
+        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by, text_checksum)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {})"
+    ).format(
+        table,
+        *values,
+        applied_at,
+        duration,
+        sql.Literal(row.git_commit),
+        sql.Literal(row.applied_by),
+        sql.Literal(row.text_checksum),
+    )
 
 
 def delete_row(table: sql.Composed, version: str) -> sql.Composed:
