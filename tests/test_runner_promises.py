@@ -175,7 +175,8 @@ def test_an_older_runners_table_is_ours_and_gains_the_columns_it_lacked(database
            checksum varchar(32) NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())""",
     )
     up(tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"}), database)
-    assert [name for name, _ in layout(database)][-3:] == ["execution_time_ms", "git_commit", "applied_by"]
+    added = [name for name, _ in layout(database)][5:]
+    assert {"execution_time_ms", "git_commit", "applied_by"} <= set(added)
     assert recorded(database) == ["001"]
 
 
