@@ -109,6 +109,9 @@ def conninfo_parts(url: str) -> dict[str, str]:
     return parts
 
 
+# Not named: the name libpq stumbled on may be a piece of a password holding a raw space or '&'.
+_UNKNOWN = "a parameter libpq does not know (check the spelling of every key)"
+
 # libpq's parse errors, by their fixed wording (never by the fragment they quote), and what the user should do.
 _PARSE_REASONS = (
     ("invalid percent-encoded token", "a '%' not followed by two hex digits (write a literal '%' as %25)"),
@@ -116,8 +119,8 @@ _PARSE_REASONS = (
     ("unexpected spaces", "a space in a URL (write it as %20)"),
     ('missing "=" after', "a word without '=' (a value holding spaces must be quoted: password='a b')"),
     ("unterminated quoted string", "a quote that is never closed"),
-    ("invalid uri query parameter", "it names a parameter libpq does not know"),
-    ("invalid connection option", "it names a parameter libpq does not know"),
+    ("invalid uri query parameter", _UNKNOWN),
+    ("invalid connection option", _UNKNOWN),
     ("key/value separator", "a query parameter without exactly one '='"),
     ("ipv6", "an IPv6 host without its closing ']'"),
     ("unexpected character", "an unexpected character after the host"),
