@@ -22,8 +22,8 @@ CLI_OPTION = "--database-url"
 URL_VARIABLES = ("DATABASE_URL", "SUPABASE_DB_URL")
 
 ENCODE_HINT = (
-    "percent-encode special characters of the password in a URL (@ %40, : %3A, / %2F, % %25, space %20, ? %3F, "
-    "# %23), or give key/value settings with the password quoted: host=h user=u password='a b' dbname=d"
+    "percent-encode the password in a URL (@ as %40, / as %2F, % as %25, a space as %20), "
+    "or give key/value settings with it quoted: host=h user=u password='a b' dbname=d"
 )
 
 
