@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
-from consolidate.db.urls import resolve_url, with_database
+from consolidate.db.urls import connect_failure, error_text, origin_of, resolve_url, with_database
 from consolidate.errors import ConsolidateError
 from consolidate.postgres.redaction import redact
 
@@ -52,6 +52,63 @@ def test_empty_strings_count_as_unset() -> None:
 
 def test_no_url_anywhere_means_none() -> None:
     assert resolve_url(None, {"PATH": "/usr/bin", "DATABASE_URL": ""}) is None
+
+
+@pytest.mark.parametrize(
+    ("cli_url", "environ", "origin"),
+    [
+        ("postgresql://cli/c", {"DATABASE_URL": "postgresql://env/a"}, "--database-url"),
+        (None, {"DATABASE_URL": "postgresql://env/a", "SUPABASE_DB_URL": "postgresql://s/b"}, "DATABASE_URL"),
+        ("", {"SUPABASE_DB_URL": "postgresql://s/b"}, "SUPABASE_DB_URL"),
+    ],
+)
+def test_the_resolved_url_remembers_where_it_came_from(
+    cli_url: str | None, environ: dict[str, str], origin: str
+) -> None:
+    resolved = resolve_url(cli_url, environ)
+    assert resolved is not None and origin_of(resolved) == origin
+
+
+def test_a_malformed_url_that_is_not_chosen_is_not_read() -> None:
+    environ = {"DATABASE_URL": "postgresql://u:%zz@h/db"}
+    assert resolve_url("postgresql://cli/c", environ) == "postgresql://cli/c"
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://u:ab%zzhunter22@h/db", "a '%' not followed by two hex digits"),
+        ("postgresql://u:hunter@22pw@h/db", "a raw '@' in the user or password"),
+        ("postgresql://u:hunter/22pw@h/db", "a port that is not a number"),
+        ("postgresql://u:1/hunter22@h/db", "an '@' after the host"),
+        ("postgresql://u:hunter 22pw@h/db", "a space in a URL"),
+        ("postgresql://u: hunter22@h/db", "a space in a URL"),
+        ("host=h password=hunter 22pw", "a word without '='"),
+        ("host=h password='hunter22", "a quote that is never closed"),
+        ("postgresql://u:hunter22@h/db?frobnicate=1", "a parameter libpq does not know"),
+        ("postgresql://h/db?password=hunter22&pw", "a query parameter without exactly one '='"),
+    ],
+)
+def test_a_malformed_url_is_refused_where_it_is_resolved_with_a_reason_and_no_fragment(url: str, reason: str) -> None:
+    with pytest.raises(ConsolidateError) as raised:
+        resolve_url(None, {"SUPABASE_DB_URL": url})
+    (diagnostic,) = raised.value.diagnostics
+    assert (diagnostic.code, diagnostic.location.path) == ("db.url", "SUPABASE_DB_URL")
+    assert diagnostic.message.startswith("the database URL in SUPABASE_DB_URL is malformed: " + reason)
+    assert "percent-encode" in diagnostic.hint
+    assert not any(fragment in str(raised.value) for fragment in ("hunt", "er22", "22pw"))
+
+
+def test_a_raw_colon_question_mark_or_hash_in_a_url_password_is_read_as_meant() -> None:
+    resolved = resolve_url("postgresql://u:a:b?c#d@h:5433/db", {})
+    assert resolved is not None
+    assert conninfo_to_dict(resolved) == {
+        "user": "u",
+        "password": "a:b?c#d",
+        "host": "h",
+        "port": "5433",
+        "dbname": "db",
+    }
 
 
 # --- redact --------------------------------------------------------------------------------------------------
@@ -149,9 +206,47 @@ def test_a_malformed_url_is_reported_without_quoting_it(url: str) -> None:
 
 
 def test_error_text_is_one_line_and_hides_urls_and_a_bare_echo_of_the_password() -> None:
-    from consolidate.db.urls import error_text
-
     error = RuntimeError('connection to "postgresql://u:hunter22@h/db" failed:\n  password hunter22 rejected')
     text = error_text(error, "postgresql://u:hunter22@h/db")
     assert "hunter22" not in text and "\n" not in text
     assert text.startswith('connection to "postgresql://u:***@h/db" failed:')
+
+
+def test_error_text_masks_what_libpq_quotes_of_a_url_it_cannot_read() -> None:
+    url = "postgresql://u:ab%zzhunter22@h/db"
+    error = RuntimeError('invalid percent-encoded token: "ab%zzhunter22"')
+    assert error_text(error, url) == 'invalid percent-encoded token: "***"'
+
+
+def test_error_text_masks_a_quoted_fragment_holding_part_of_the_password() -> None:
+    url = "host=h port=5432 password='hunter22'"
+    error = RuntimeError('failed to resolve host "xhunter": unknown, at "h"')
+    assert "hunt" not in error_text(error, url)
+
+
+def test_error_text_keeps_quoted_fragments_unrelated_to_the_password() -> None:
+    error = RuntimeError('connection to server at "127.0.0.1", port 1 failed')
+    assert error_text(error, "postgresql://u:hunter22@127.0.0.1:1/db") == str(error)
+
+
+def test_a_failed_connection_names_the_setting_the_url_came_from() -> None:
+    url = resolve_url(None, {"DATABASE_URL": "postgresql://u:hunter22@db.example.com:6543/app"})
+    assert url is not None
+    error = connect_failure("db.connect", url, RuntimeError("Connection refused"))
+    (diagnostic,) = error.diagnostics
+    assert diagnostic.location.path == "DATABASE_URL" and "DATABASE_URL" in diagnostic.hint
+    assert diagnostic.message == (
+        "cannot connect to PostgreSQL at db.example.com:6543 (the database URL in DATABASE_URL): Connection refused"
+    )
+
+
+def test_a_scratch_database_url_keeps_the_origin_of_the_server_url() -> None:
+    url = resolve_url("postgresql://u:hunter22@h/app", {})
+    assert url is not None and origin_of(with_database(url, "scratch")) == "--database-url"
+
+
+def test_a_resolved_url_keeps_its_origin_through_pickling() -> None:
+    import pickle
+
+    url = resolve_url(None, {"DATABASE_URL": "postgresql://h/app"})
+    assert url is not None and origin_of(pickle.loads(pickle.dumps(url))) == "DATABASE_URL"

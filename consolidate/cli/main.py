@@ -154,7 +154,8 @@ def _server_options(database_url: str | None, postgres_bin: Path | None, no_stan
     from consolidate.db.urls import resolve_url
     from consolidate.verify import ServerOptions
 
-    return ServerOptions(resolve_url(database_url, os.environ), postgres_bin, not no_stand_ins)
+    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
+    return ServerOptions(url, postgres_bin, not no_stand_ins)
 
 
 @app.command()

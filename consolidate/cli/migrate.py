@@ -82,7 +82,7 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
             )
             yield server.url
         return
-    url = resolve_url(database_url, os.environ)
+    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
     if url is None:
         raise _usage_error(
             "no database: pass --database-url URL or set DATABASE_URL (or SUPABASE_DB_URL); "

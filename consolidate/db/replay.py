@@ -24,7 +24,7 @@ import psycopg
 
 from consolidate.db.script import Connection, Executor, runs_whole
 from consolidate.db.script import pieces as script_pieces
-from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text
+from consolidate.db.urls import connect_failure, conninfo_parts, error_text
 from consolidate.errors import ConsolidateError
 from consolidate.model import Diagnostic, Location
 from consolidate.postgres.consequences import link
@@ -90,9 +90,7 @@ def _connect(conninfo: str) -> Iterator[Connection]:
             application_name="consolidate replay",
         )
     except psycopg.Error as error:
-        where = endpoint(conninfo)
-        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, conninfo)}"
-        raise ConsolidateError.at("db.connect", message, Location(where), hint=CONNECT_HINT) from None
+        raise connect_failure("db.connect", conninfo, error) from None
     with connection:
         yield connection
 

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import CONNECT_HINT, conninfo_parts, endpoint, error_text, with_database
+from consolidate.db.urls import connect_failure, conninfo_parts, endpoint, error_text, with_database
 from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
 from consolidate.postgres.redaction import redact
@@ -549,9 +549,7 @@ def _connect(url: str) -> psycopg.Connection[TupleRow]:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
     except psycopg.Error as error:
-        where = endpoint(url)
-        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, url)}"
-        raise ConsolidateError.at("db.connect", message, Location(where), hint=CONNECT_HINT) from None
+        raise connect_failure("db.connect", url, error) from None
 
 
 @contextmanager

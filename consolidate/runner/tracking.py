@@ -20,7 +20,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from consolidate.db.urls import CONNECT_HINT, endpoint, error_text
+from consolidate.db.urls import connect_failure, conninfo_parts
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.postgres.redaction import redact
@@ -123,6 +123,7 @@ class Limits:
 def connect(url: str, limits: Limits | None = None) -> Iterator[Connection]:
     """An autocommit connection named "consolidate migrate"; errors never show the password."""
     options = limits.options() if limits is not None else ""
+    conninfo_parts(url)  # a malformed URL fails here, quoting none of it (libpq's own error quotes the fragment)
     try:
         connection = psycopg.connect(
             make_conninfo(url, options=options) if options else url,
@@ -132,9 +133,7 @@ def connect(url: str, limits: Limits | None = None) -> Iterator[Connection]:
             connect_timeout=CONNECT_TIMEOUT,
         )
     except psycopg.Error as error:
-        where = endpoint(url)
-        message = f"cannot connect to PostgreSQL at {where}: {error_text(error, url)}"
-        raise ConsolidateError.at("migrate.connect", message, Location(redact(where)), CONNECT_HINT) from None
+        raise connect_failure("migrate.connect", url, error) from None
     with connection:
         yield connection
 
