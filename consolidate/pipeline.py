@@ -93,6 +93,49 @@ def output_of(mapping: Mapping, out: Path | None) -> Path:
     return out if out is not None else Path(mapping.base) / mapping.output
 
 
+_OTHER_OUTPUT = "choose another output ('output' in the mapping, or --out): a folder of its own, e.g. build/migrations"
+
+
+def check_output(mapping: Mapping, output: Path) -> None:
+    """Refuse an output that apply must never replace; raises ConsolidateError (exit 2) naming the collision.
+
+    apply swaps the whole output folder for a rebuilt one, so an output that is, contains or lies inside a source
+    folder would rewrite the legacy files it reads, and one that is or contains the root, the mapping's folder or
+    a repository (a folder holding .git) would rebuild that whole tree. An output inside a repository is fine.
+    """
+    target = Path(os.path.realpath(output))
+    root = root_of(mapping)
+    # The widest first: `output: .` is best named as the mapping's folder, not as one of the sources it holds.
+    named = [(Path(mapping.base), "the mapping's folder"), (root, f"the root '{mapping.root}'")]
+    named += [(root / source, f"the source folder '{display_path(mapping, source)}'") for source in mapping.sources]
+    collisions = (_collision(target, Path(os.path.realpath(path)), what) for path, what in named)
+    # Lazily: the walk for .git comes last, once the output is known not to hold the sources or the mapping.
+    found = next((problem for problem in collisions if problem is not None), None) or _repository_in(target)
+    if found is not None:
+        raise ConsolidateError.at("apply.dangerous-output", f"the output {found}", Location(str(output)), _OTHER_OUTPUT)
+
+
+def _collision(output: Path, folder: Path, what: str) -> str | None:
+    if output == folder:
+        return f"is {what}"
+    if folder.is_relative_to(output):
+        return f"contains {what}"
+    if output.is_relative_to(folder) and "source folder" in what:  # below root or the mapping's folder is normal
+        return f"is inside {what}"
+    return None
+
+
+def _repository_in(output: Path) -> str | None:
+    """Whether `output` is or contains a repository root (a `.git` folder, or a worktree's `.git` file)."""
+    if not output.is_dir():
+        return None
+    for folder, folders, files in os.walk(output):
+        if ".git" in folders or ".git" in files:
+            where = Path(folder)
+            return "is a repository root" if where == output else f"contains the repository {where}"
+    return None
+
+
 def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
     data = files.get(LOCK_NAME)
     if data is None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import cast
 
 from consolidate.errors import ConsolidateError
+from consolidate.io.disk import disk_error
 from consolidate.model import Diagnostic, Location
 
 TEMP_PREFIX = ".consolidate-tmp-"
@@ -84,6 +85,13 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
     removed = frozenset(remove)
     for path in (*files, *removed):
         _check_relative(path)
+    try:
+        _write_tree(output, files, removed)
+    except OSError as error:
+        raise disk_error(error, output) from error
+
+
+def _write_tree(output: Path, files: Mapping[str, bytes], removed: frozenset[str]) -> None:
     _refuse_unwritable(output, files, removed)
     if not _changes(output, files, removed):
         return
@@ -92,7 +100,7 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
     try:
         _build(output, temp, files, removed)
     except BaseException:
-        _delete(temp)
+        _delete(temp, best_effort=True)  # the error that stopped the build is the one to report
         raise
     _switch(temp, output)
 
@@ -100,6 +108,13 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
 def recover(output: Path) -> None:
     """Undo what an interrupted write_tree left behind (called at the start of every apply)."""
     output = Path(os.path.abspath(output))
+    try:
+        _recover(output)
+    except OSError as error:
+        raise disk_error(error, output) from error
+
+
+def _recover(output: Path) -> None:
     temps = _siblings(output, TEMP_PREFIX)
     olds = _siblings(output, OLD_PREFIX)
     if olds and not os.path.lexists(output):
