@@ -306,6 +306,7 @@ class Mapping:
     provided: tuple[str, ...] = ()  # objects the platform provides, e.g. "table auth.users"
     provided_location: Location | None = None
     accepted: tuple[Acceptance, ...] = ()
+    encodings: tuple[tuple[str, str], ...] = ()  # (source folder, codec) where the mapping declares one
 
     @cached_property
     def _target_by_source(self) -> dict[str, Target]:

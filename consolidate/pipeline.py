@@ -15,7 +15,7 @@ from consolidate.core.changes import sha256
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
-from consolidate.core.scan import scan
+from consolidate.core.scan import UNREADABLE, scan
 from consolidate.core.statements import parse_file
 from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
@@ -167,15 +167,16 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
         )
     tree = read_sources(root, mapping.sources)
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
-    scanned = scan(tree.files)
-    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
-    if problems:
-        raise ConsolidateError(problems)
+    scanned = scan(tree.files, dict(mapping.encodings))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
     findings = tuple(
         replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
         for finding in scanned.findings
     )
+    unreadable = tuple(finding for finding in findings if finding.code in UNREADABLE)
+    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
+    if unreadable or problems:
+        raise ConsolidateError(unreadable + problems)
     return Scanned(mapping, replace(scanned, findings=findings))
 
 

@@ -205,3 +205,29 @@ def test_apply_writes_an_output_inside_a_repository(tmp_path: Path) -> None:
     result = consolidate(case, "apply")
     assert result.returncode == 0, result.stderr
     assert (case / "build/deploy/migrations/versions/001_init.sql").is_file()
+
+
+# --- bytes the tool cannot read as text -----------------------------------------------------------------------
+
+
+def test_apply_refuses_a_file_that_is_not_utf8_at_its_line_and_column_and_writes_nothing(tmp_path: Path) -> None:
+    case = make_case(tmp_path, sql=b"CREATE TABLE a (id int);\n-- caf\xe9\n")
+    result = consolidate(case, "apply")
+    assert result.returncode == 2, result.stderr
+    assert "legacy/db/001_init.sql:2:7" in result.stderr and "encoding" in result.stderr
+    assert not (case / "out").exists()
+
+
+def test_apply_refuses_a_nul_byte_at_its_line_and_column(tmp_path: Path) -> None:
+    case = make_case(tmp_path, sql=b"CREATE TABLE a (id int);\n\x00\n")
+    result = consolidate(case, "apply")
+    assert result.returncode == 2 and "legacy/db/001_init.sql:2:1" in result.stderr
+    assert "NUL" in result.stderr and not (case / "out").exists()
+
+
+def test_a_declared_encoding_is_decoded_and_written_as_utf8(tmp_path: Path) -> None:
+    case = make_case(tmp_path, sql=b"CREATE TABLE a (id int);\n-- caf\xe9\n")
+    mapping = case / "mapping.yaml"
+    mapping.write_text(mapping.read_text().replace("sources: [db]", "sources: [{path: db, encoding: latin-1}]"))
+    assert consolidate(case, "apply").returncode == 0
+    assert "-- café" in (case / "out/versions/001_init.sql").read_text(encoding="utf-8")
