@@ -61,6 +61,7 @@ class SourceTree:
     files: tuple[RawFile, ...]  # every .sql file below the sources, sorted by path
     missing: tuple[str, ...] = ()  # source folders (as written) that do not exist or are not folders
     escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
+    findings: tuple[Diagnostic, ...] = ()  # entries not read (editor files, pipes, …), each with the reason
 
     @cached_property
     def _paths(self) -> frozenset[str]:

@@ -21,7 +21,7 @@ from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
 from consolidate.layout import LOCK_NAME
-from consolidate.model import Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
+from consolidate.model import Diagnostic, Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
 from consolidate.render.lock import parse_lock
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
@@ -165,19 +165,27 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
             Location(mapping.path),
             hint="root is relative to the mapping file's folder",
         )
-    tree = read_sources(root, mapping.sources)
+    try:
+        tree = read_sources(root, mapping.sources)
+    except ConsolidateError as error:  # io knows paths below root; users open them from the mapping's folder
+        shown = [_displayed(mapping, problem) for problem in error.diagnostics]
+        raise ConsolidateError(shown, error.exit_code) from error
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
     scanned = scan(tree.files, dict(mapping.encodings))
+    # What the walk did not read (editor files, pipes, …) is reported beside what scan found in what it read.
+    ordered = sorted(scanned.findings + tree.findings, key=lambda item: (item.location.path, item.location.line or 0))
+    scanned = replace(scanned, findings=tuple(ordered))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
-    findings = tuple(
-        replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
-        for finding in scanned.findings
-    )
+    findings = tuple(_displayed(mapping, finding) for finding in scanned.findings)
     unreadable = tuple(finding for finding in findings if finding.code in UNREADABLE)
     problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
     if unreadable or problems:
         raise ConsolidateError(unreadable + problems)
     return Scanned(mapping, replace(scanned, findings=findings))
+
+
+def _displayed(mapping: Mapping, finding: Diagnostic) -> Diagnostic:
+    return replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
 
 
 def inside(path: Path, folder: Path) -> str | None:

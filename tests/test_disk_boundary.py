@@ -231,3 +231,21 @@ def test_a_declared_encoding_is_decoded_and_written_as_utf8(tmp_path: Path) -> N
     mapping.write_text(mapping.read_text().replace("sources: [db]", "sources: [{path: db, encoding: latin-1}]"))
     assert consolidate(case, "apply").returncode == 0
     assert "-- café" in (case / "out/versions/001_init.sql").read_text(encoding="utf-8")
+
+
+# --- every entry of a source folder is read, or said why not ----------------------------------------------------
+
+
+def test_plan_names_an_editor_lock_file_it_did_not_read(tmp_path: Path) -> None:
+    case = make_case(tmp_path)
+    (case / "legacy/db/.#001_init.sql").symlink_to("user@host.1234")  # how emacs writes its lock
+    result = consolidate(case, "plan")
+    assert result.returncode == 0, result.stderr
+    assert "legacy/db/.#001_init.sql" in result.stdout and "lock file" in result.stdout
+
+
+def test_plan_stops_at_a_named_pipe_where_a_migration_should_be_instead_of_blocking(tmp_path: Path) -> None:
+    case = make_case(tmp_path)
+    os.mkfifo(case / "legacy/db/002_next.sql")
+    result = consolidate(case, "plan")
+    assert result.returncode == 2 and "legacy/db/002_next.sql" in result.stderr and "named pipe" in result.stderr
