@@ -249,3 +249,13 @@ def test_plan_stops_at_a_named_pipe_where_a_migration_should_be_instead_of_block
     os.mkfifo(case / "legacy/db/002_next.sql")
     result = consolidate(case, "plan")
     assert result.returncode == 2 and "legacy/db/002_next.sql" in result.stderr and "named pipe" in result.stderr
+
+
+def test_an_output_that_is_a_mount_point_is_one_line_exit_1_and_left_as_it_was(
+    tmp_path: Path, tiny_filesystem: Path
+) -> None:
+    case = make_case(tmp_path / "case", output=str(tiny_filesystem))
+    result = consolidate(case, "apply")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "cannot replace the output folder" in result.stderr
+    assert list(tiny_filesystem.iterdir()) == [] and hidden_leftovers(tmp_path) == []

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from consolidate.errors import ConsolidateError
+from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.disk import disk_error
 from consolidate.model import Diagnostic, Location
 
@@ -348,12 +348,10 @@ def _switch_in_two(temp: Path, output: Path) -> Path:
 
 
 def _switch_failed(output: Path, error: OSError) -> ConsolidateError:
-    return ConsolidateError.at(
-        "write.switch-failed",
-        f"cannot replace the output folder: {error.strerror or error}",
-        Location(str(output)),
-        hint="the output must be an ordinary folder on the same filesystem as its parent (not a mount point)",
-    )
+    # An OS error like any other at the disk boundary: exit 1 (the old tree is still in place).
+    hint = "the output must be an ordinary folder on the same filesystem as its parent (not a mount point)"
+    message = f"cannot replace the output folder: {error.strerror or error}"
+    return ConsolidateError([Diagnostic("write.switch-failed", message, Location(str(output)), hint)], EXIT_FAIL)
 
 
 # --- siblings ----------------------------------------------------------------------------------------------
