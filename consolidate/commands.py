@@ -26,6 +26,7 @@ from consolidate.core.scan import scan
 from consolidate.core.sqitch import PLAN_NAME, plan_changes
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
+from consolidate.io.disk import disk_error
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
 from consolidate.layout import (
@@ -40,7 +41,17 @@ from consolidate.layout import (
     tree_version,
 )
 from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
-from consolidate.pipeline import Planned, edited_lock, inside, load_mapping, output_of, planned, read_lock, root_of
+from consolidate.pipeline import (
+    Planned,
+    check_output,
+    edited_lock,
+    inside,
+    load_mapping,
+    output_of,
+    planned,
+    read_lock,
+    root_of,
+)
 from consolidate.render.environment import environment
 from consolidate.render.lock import lock_text
 from consolidate.render.report import render_report
@@ -97,6 +108,7 @@ def apply(
     dry_run = dry_run or check
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, out)
+    check_output(loaded.mapping, output)
     if not dry_run:
         recover(output)
     done = planned(mapping_path, jobs, output, loaded)
@@ -428,18 +440,34 @@ def init(mapping_path: Path, root: Path, sources: Sequence[str], jobs: int | Non
     scanned = scan(tree.files)
     plans, manifests = _sqitch_plans(root, scanned), _manifests(root, scanned)
     drafted = draft(scanned, relative_root, folders, sqitch_plans=plans, manifests=manifests)
-    mapping_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mapping_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise disk_error(error, mapping_path.parent) from error
     if drafted.prelude is not None:
         _write_new(prelude_path, drafted.prelude)
-    _write_new(mapping_path, drafted.mapping)
+    try:
+        _write_new(mapping_path, drafted.mapping)
+    except ConsolidateError:
+        if drafted.prelude is not None:
+            prelude_path.unlink(missing_ok=True)  # written just above: init writes both or neither
+        raise
     written = prelude_path if drafted.prelude is not None else None
     return InitResult(mapping_path, drafted.mapping, written, _remaining(mapping_path, jobs))
 
 
 def _write_new(path: Path, text: str) -> None:
     # "x" mode: a file that appeared since the check in init is still never overwritten.
-    with path.open("x", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        handle = path.open("x", encoding="utf-8")
+    except OSError as error:
+        raise disk_error(error, path) from error
+    try:
+        with handle:
+            handle.write(text)
+    except OSError as error:
+        path.unlink(missing_ok=True)  # ours, half-written: a truncated draft would read as a mapping
+        raise disk_error(error, path) from error
 
 
 def _remaining(mapping_path: Path, jobs: int | None) -> tuple[Diagnostic, ...]:

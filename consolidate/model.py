@@ -61,6 +61,7 @@ class SourceTree:
     files: tuple[RawFile, ...]  # every .sql file below the sources, sorted by path
     missing: tuple[str, ...] = ()  # source folders (as written) that do not exist or are not folders
     escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
+    findings: tuple[Diagnostic, ...] = ()  # entries not read (editor files, pipes, …), each with the reason
 
     @cached_property
     def _paths(self) -> frozenset[str]:
@@ -306,6 +307,7 @@ class Mapping:
     provided: tuple[str, ...] = ()  # objects the platform provides, e.g. "table auth.users"
     provided_location: Location | None = None
     accepted: tuple[Acceptance, ...] = ()
+    encodings: tuple[tuple[str, str], ...] = ()  # (source folder, codec) where the mapping declares one
 
     @cached_property
     def _target_by_source(self) -> dict[str, Target]:

@@ -15,7 +15,7 @@ from consolidate.core.changes import sha256
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
-from consolidate.core.scan import scan
+from consolidate.core.scan import UNREADABLE, scan
 from consolidate.core.statements import parse_file
 from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
@@ -93,6 +93,49 @@ def output_of(mapping: Mapping, out: Path | None) -> Path:
     return out if out is not None else Path(mapping.base) / mapping.output
 
 
+_OTHER_OUTPUT = "choose another output ('output' in the mapping, or --out): a folder of its own, e.g. build/migrations"
+
+
+def check_output(mapping: Mapping, output: Path) -> None:
+    """Refuse an output that apply must never replace; raises ConsolidateError (exit 2) naming the collision.
+
+    apply swaps the whole output folder for a rebuilt one, so an output that is, contains or lies inside a source
+    folder would rewrite the legacy files it reads, and one that is or contains the root, the mapping's folder or
+    a repository (a folder holding .git) would rebuild that whole tree. An output inside a repository is fine.
+    """
+    target = Path(os.path.realpath(output))
+    root = root_of(mapping)
+    # The widest first: `output: .` is best named as the mapping's folder, not as one of the sources it holds.
+    named = [(Path(mapping.base), "the mapping's folder"), (root, f"the root '{mapping.root}'")]
+    named += [(root / source, f"the source folder '{display_path(mapping, source)}'") for source in mapping.sources]
+    collisions = (_collision(target, Path(os.path.realpath(path)), what) for path, what in named)
+    # Lazily: the walk for .git comes last, once the output is known not to hold the sources or the mapping.
+    found = next((problem for problem in collisions if problem is not None), None) or _repository_in(target)
+    if found is not None:
+        raise ConsolidateError.at("apply.dangerous-output", f"the output {found}", Location(str(output)), _OTHER_OUTPUT)
+
+
+def _collision(output: Path, folder: Path, what: str) -> str | None:
+    if output == folder:
+        return f"is {what}"
+    if folder.is_relative_to(output):
+        return f"contains {what}"
+    if output.is_relative_to(folder) and "source folder" in what:  # below root or the mapping's folder is normal
+        return f"is inside {what}"
+    return None
+
+
+def _repository_in(output: Path) -> str | None:
+    """Whether `output` is or contains a repository root (a `.git` folder, or a worktree's `.git` file)."""
+    if not output.is_dir():
+        return None
+    for folder, folders, files in os.walk(output):
+        if ".git" in folders or ".git" in files:
+            where = Path(folder)
+            return "is a repository root" if where == output else f"contains the repository {where}"
+    return None
+
+
 def read_lock(output: Path, files: dict[str, bytes]) -> Lock | None:
     data = files.get(LOCK_NAME)
     if data is None:
@@ -137,18 +180,27 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
             Location(mapping.path),
             hint="root is relative to the mapping file's folder",
         )
-    tree = read_sources(root, mapping.sources)
+    try:
+        tree = read_sources(root, mapping.sources)
+    except ConsolidateError as error:  # io knows paths below root; users open them from the mapping's folder
+        shown = [_displayed(mapping, problem) for problem in error.diagnostics]
+        raise ConsolidateError(shown, error.exit_code) from error
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
-    scanned = scan(tree.files)
-    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
-    if problems:
-        raise ConsolidateError(problems)
+    scanned = scan(tree.files, dict(mapping.encodings))
+    # What the walk did not read (editor files, pipes, …) is reported beside what scan found in what it read.
+    ordered = sorted(scanned.findings + tree.findings, key=lambda item: (item.location.path, item.location.line or 0))
+    scanned = replace(scanned, findings=tuple(ordered))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
-    findings = tuple(
-        replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
-        for finding in scanned.findings
-    )
+    findings = tuple(_displayed(mapping, finding) for finding in scanned.findings)
+    unreadable = tuple(finding for finding in findings if finding.code in UNREADABLE)
+    problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
+    if unreadable or problems:
+        raise ConsolidateError(unreadable + problems)
     return Scanned(mapping, replace(scanned, findings=findings))
+
+
+def _displayed(mapping: Mapping, finding: Diagnostic) -> Diagnostic:
+    return replace(finding, location=replace(finding.location, path=display_path(mapping, finding.location.path)))
 
 
 def inside(path: Path, folder: Path) -> str | None:

@@ -194,21 +194,13 @@ def test_apply_refuses_a_plan_with_errors_with_exit_1(case: Path) -> None:
     assert not (case / OUTPUT).exists()
 
 
-def test_in_place_apply_overwrites_its_source_keeps_foreign_files_and_recognises_its_outputs(case: Path) -> None:
+def test_apply_refuses_to_write_into_a_legacy_source_folder(case: Path) -> None:
+    # Once "in-place mode": the swap of the output folder rebuilt the legacy folder apply reads (issue 12 #9).
     mapping = case / "mapping.yaml"
     mapping.write_text(
         mapping.read_text().replace("output: build/deploy/migrations", "output: legacy_fixtures/deploy/migrations")
     )
-    output = case / "legacy_fixtures/deploy/migrations"
-    legacy_001 = (output / "versions/001_initial_schema.sql").read_bytes()
-    setup = (output / "setup_db.sql").read_bytes()
-    planned_before = json.loads(run("plan", "--json", cwd=case).stdout)["summary"]
-    assert apply(case)[0] == 0
-    assert (output / "versions/001_initial_schema.sql").read_bytes() != legacy_001
-    assert (output / "setup_db.sql").read_bytes() == setup
-    assert len(list((output / "versions").glob("*.sql"))) == 11
-    # Later runs read the overwritten source from the lock and skip their own outputs.
-    assert json.loads(run("plan", "--json", cwd=case).stdout)["summary"] == planned_before
-    code, out, _ = apply(case)
-    assert code == 0 and "nothing to write" in out
-    assert apply(case, "--check")[0] == 0
+    before = snapshot(case / "legacy_fixtures")
+    code, _, err = apply(case, "--force")
+    assert code == 2 and "is the source folder 'legacy_fixtures/deploy/migrations'" in err
+    assert snapshot(case / "legacy_fixtures") == before

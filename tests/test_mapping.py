@@ -692,3 +692,15 @@ def test_a_syntax_error_cannot_be_accepted_postgresql_rejects_the_statement_in_e
     text = BASE + "accept:\n  - {finding: sql.syntax, at: db/migrations/002_robots.sql:3, reason: never ran}\n"
     problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
     assert "exclude the file" in problem.hint
+
+
+def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:
+    mapping = parse(BASE.replace("  - deploy/sql\n", "  - {path: deploy/sql, encoding: latin-1}\n"))
+    assert mapping.sources == ("db/migrations", "deploy/sql")
+    assert mapping.encodings == (("deploy/sql", "latin-1"),)
+
+
+@pytest.mark.parametrize("encoding", ["latin-9000", "base64"])
+def test_an_encoding_python_cannot_decode_text_with_is_reported_at_its_line(encoding: str) -> None:
+    found = only(BASE.replace("  - deploy/sql\n", f"  - {{path: deploy/sql, encoding: {encoding}}}\n"))
+    assert (found.code, found.location.line) == ("mapping.unknown-encoding", 6)

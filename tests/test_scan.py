@@ -52,11 +52,43 @@ def test_crlf_line_endings_are_kept_and_reported_at_their_first_line() -> None:
     assert [(f.severity, f.location.line) for f in findings(result, "scan.crlf")] == [(Severity.INFO, 2)]
 
 
-def test_bytes_that_are_not_utf8_are_replaced_and_reported_at_their_line() -> None:
-    result = only_file(b"SELECT 1;\n-- caf\xe9\nSELECT 2;\n")
-    legacy = result.files[0]
-    assert (legacy.is_utf8, legacy.text) == (False, "SELECT 1;\n-- caf\ufffd\nSELECT 2;\n")
-    assert [(f.severity, f.location.line) for f in findings(result, "scan.encoding")] == [(Severity.WARNING, 2)]
+def test_bytes_that_are_not_utf8_are_an_error_at_the_line_and_column_of_the_first() -> None:
+    result = only_file(b"SELECT 1;\n-- caf\xe9 and \xff\nSELECT 2;\n")
+    [finding] = findings(result, "scan.encoding")
+    assert (finding.severity, finding.location.line, finding.location.column) == (Severity.ERROR, 2, 7)
+    assert "0xe9" in finding.message and "encoding" in finding.hint
+    assert result.files[0].is_utf8 is False
+
+
+def test_the_column_of_a_bad_byte_counts_characters_not_bytes() -> None:
+    [finding] = findings(only_file("-- é€ ".encode() + b"\x80;\n"), "scan.encoding")
+    assert (finding.location.line, finding.location.column) == (1, 7)
+
+
+def test_a_nul_byte_is_an_error_at_its_line_and_column() -> None:
+    [finding] = findings(only_file(b"SELECT 1;\n  SELECT \x00 2;\n"), "scan.nul")
+    assert (finding.severity, finding.location.line, finding.location.column) == (Severity.ERROR, 2, 10)
+    assert "PostgreSQL cannot take a NUL byte" in finding.message
+
+
+def test_a_folder_declared_latin1_is_decoded_as_latin1_without_findings() -> None:
+    data = b"SELECT 1;\n-- caf\xe9\n"
+    result = scan([RawFile("legacy/001_a.sql", data), RawFile("db/001_a.sql", data)], {"legacy": "latin-1"})
+    by_path = {legacy.path: legacy for legacy in result.files}
+    assert by_path["legacy/001_a.sql"].text == "SELECT 1;\n-- café\n"
+    assert [finding.location.path for finding in findings(result, "scan.encoding")] == ["db/001_a.sql"]
+
+
+def test_a_utf16_file_reads_as_declared() -> None:
+    data = "SELECT 'ü';\n".encode("utf-16")
+    assert only_file(data).findings != ()  # as UTF-8: undecodable
+    result = scan([RawFile("db/001_a.sql", data)], {"db": "utf-16"})
+    assert (result.files[0].text, result.findings) == ("SELECT 'ü';\n", ())
+
+
+def test_the_checksum_of_a_file_with_a_bom_covers_the_bom() -> None:
+    data = b"\xef\xbb\xbf" + SQL
+    assert only_file(data).files[0].sha256 != only_file(SQL).files[0].sha256
 
 
 @pytest.mark.parametrize(

@@ -157,3 +157,75 @@ def test_a_root_reached_through_a_symlink_reads_its_files(root: Path, tmp_path: 
     write(root / "db/010_a.sql")
     (tmp_path / "alias").symlink_to(root)
     assert paths(tmp_path / "alias", "db") == ["db/010_a.sql"]
+
+
+def skipped(root: Path, *sources: str) -> dict[str, tuple[str, str]]:
+    """Path → (severity, message) of every entry the walk reported instead of reading."""
+    found = read_sources(root, sources).findings
+    return {d.location.path: (d.severity.value, d.message) for d in found}
+
+
+def unreadable(root: Path, *sources: str) -> dict[str, str]:
+    with pytest.raises(ConsolidateError) as caught:
+        read_sources(root, sources)
+    return {d.location.path: d.message for d in caught.value.diagnostics}
+
+
+def test_a_named_pipe_named_like_a_migration_is_an_error_and_never_opened(root: Path) -> None:
+    write(root / "db/010_a.sql")
+    os.mkfifo(root / "db/020_b.sql")  # opening it would block until a writer came: the test would hang
+    assert unreadable(root, "db") == {"db/020_b.sql": "a named pipe, not a regular file: not read"}
+
+
+def test_a_named_pipe_with_another_name_is_reported_and_not_read(root: Path) -> None:
+    write(root / "db/010_a.sql")
+    os.mkfifo(root / "db/feed")
+    assert skipped(root, "db") == {"db/feed": ("warning", "a named pipe, not a regular file: not read")}
+
+
+@pytest.mark.parametrize("name", ["020_b.sql", "sub"])
+def test_a_dangling_symlink_is_an_error_that_names_its_target(root: Path, name: str) -> None:
+    write(root / "db/010_a.sql")
+    (root / "db" / name).symlink_to("gone.sql")
+    assert unreadable(root, "db") == {f"db/{name}": "dangling symlink to gone.sql"}
+
+
+def test_a_symlink_loop_is_an_error_called_a_loop(root: Path) -> None:
+    write(root / "db/010_a.sql")
+    (root / "db/020_b.sql").symlink_to("030_c.sql")
+    (root / "db/030_c.sql").symlink_to("020_b.sql")
+    found = unreadable(root, "db")
+    assert set(found) == {"db/020_b.sql", "db/030_c.sql"}
+    assert all(message.startswith("symlink loop") for message in found.values())
+
+
+def test_a_folder_named_like_a_migration_is_walked_and_reported(root: Path) -> None:
+    write(root / "db/010_a.sql/up.sql")
+    assert paths(root, "db") == ["db/010_a.sql/up.sql"]
+    assert skipped(root, "db")["db/010_a.sql"][0] == "warning"
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        (".#010_a.sql", "lock file"),
+        ("#010_a.sql#", "autosave"),
+        (".010_a.sql.swp", "swap file"),
+        ("010_a.sql~", "backup of 010_a.sql"),
+        (".hidden.sql", "hidden file"),
+    ],
+)
+def test_editor_files_and_hidden_sql_files_are_reported_and_not_read(root: Path, name: str, says: str) -> None:
+    write(root / "db/010_a.sql")
+    write(root / "db" / name)
+    assert paths(root, "db") == ["db/010_a.sql"]
+    severity, message = skipped(root, "db")[f"db/{name}"]
+    assert severity == "warning" and says in message
+
+
+def test_hidden_folders_and_other_files_are_skipped_without_a_word(root: Path) -> None:
+    write(root / "db/.git/objects/x.sql")
+    write(root / "db/notes.md")
+    write(root / "db/.notes.md.swp")
+    write(root / "db/010_a.sql")
+    assert skipped(root, "db") == {}

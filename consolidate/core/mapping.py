@@ -9,6 +9,7 @@ The YAML is composed, not loaded: nodes keep their line, which plain `yaml.safe_
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import itertools
 import posixpath
@@ -73,6 +74,7 @@ _TOP = {
 }  # fmt: skip
 _MIGRATION = {"version": True, "name": True, "description": False, "sources": True}
 _EXCLUDE = {"path": True, "reason": False}
+_SOURCE = {"path": True, "encoding": False}
 _RESOLUTION = {"object": True, "decision": True, "reason": False}
 _GROUP = {"title": True, "versions": True}
 _ACCEPT = {"finding": True, "at": True, "reason": False}
@@ -84,7 +86,7 @@ _EXAMPLES = {
     "migrations": "[{version: 1, name: initial_schema, sources: [db/migrations/001_init.sql]}]",
     "name": "initial_schema", "path": "db/migrations/setup.sql", "object": "table robots",
     "decision": "keep-first", "title": "Core Migrations", "versions": "[1, 4]",
-    "finding": "plan.ordering", "at": "db/migrations/003_views.sql:12",
+    "finding": "plan.ordering", "encoding": "latin-1", "at": "db/migrations/003_views.sql:12",
 }  # fmt: skip
 _UNMAPPED_HINT = "map it into a target's sources or add it to exclude with a reason"
 _START = "start from the example in docs/mapping.md"
@@ -381,7 +383,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
     dialect = _dialect(reader, top.get("dialect"))
     root = _base_folder(reader, top.get("root"), "'root'")
     output = _base_folder(reader, top.get("output"), "'output'")
-    sources = _source_folders(reader, top.get("sources"))
+    sources, encodings = _source_folders(reader, top.get("sources"))
     entries = _entries(reader, top.get("migrations"))
     last = max((entry.version[0] for entry in entries if entry.version is not None), default=0)
     width = _width(reader, top.get("width"), top.get("migrations"), last)
@@ -409,6 +411,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
         provided=provided,
         provided_location=reader.at(top["provided"].key) if "provided" in top else None,
         accepted=accepted,
+        encodings=encodings,
     )
 
 
@@ -455,17 +458,47 @@ def _width(reader: _Reader, found: _Field | None, migrations: _Field | None, las
     return width
 
 
-def _source_folders(reader: _Reader, found: _Field | None) -> tuple[str, ...]:
+def _source_folders(reader: _Reader, found: _Field | None) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The source folders, and the encoding declared for some (`- {path: db, encoding: latin-1}`)."""
     folders: dict[str, int] = {}
+    encodings: dict[str, str] = {}
     for node in reader.items(found.value, "'sources'") if found else []:
-        folder = reader.relative_path(node, "a source folder")
+        path_node, encoding = _source_entry(reader, node)
+        folder = reader.relative_path(path_node, "a source folder") if path_node is not None else None
         line = reader.at(node).line or 0
         if folder is not None and folder in folders:
             message = f"source folder '{folder}' is listed twice (first at line {folders[folder]})"
             reader.report("mapping.duplicate-source", message, node, "remove the repeated entry")
         elif folder is not None:
             folders[folder] = line
-    return tuple(folders)
+            if encoding is not None:
+                encodings[folder] = encoding
+    return tuple(folders), tuple(encodings.items())
+
+
+def _source_entry(reader: _Reader, node: Node) -> tuple[Node | None, str | None]:
+    """A source folder as written: its path, or a mapping of its path and the encoding of its files."""
+    if not isinstance(node, MappingNode):
+        return node, None
+    fields = reader.fields(node, _SOURCE, "a source folder")
+    if fields is None or "path" not in fields:
+        return None, None
+    found = fields.get("encoding")
+    encoding = reader.text(found.value, "'encoding'") if found else None
+    if found is not None and encoding is not None and not _is_codec(encoding):
+        hint = "use a Python codec name: latin-1, cp1252, utf-16, shift_jis, …"
+        reader.report("mapping.unknown-encoding", f"unknown encoding '{encoding}'", found.value, hint)
+        encoding = None
+    return fields["path"].value, encoding
+
+
+def _is_codec(name: str) -> bool:
+    """Whether Python can decode text with `name` (base64 and other bytes-to-bytes codecs cannot)."""
+    try:
+        found = codecs.lookup(name)
+    except LookupError:
+        return False
+    return bool(getattr(found, "_is_text_encoding", True))  # what str.encode checks; private, hence getattr
 
 
 # --- migrations --------------------------------------------------------------------------------------------

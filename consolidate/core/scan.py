@@ -6,10 +6,11 @@ is a finding next to all the others rather than the end of the run.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import posixpath
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from consolidate.core.comments import has_content
@@ -33,12 +34,22 @@ _VERSIONED_BY_NAME = frozenset({Scheme.NUMBERED, Scheme.TIMESTAMP, Scheme.GOLANG
 PairKey = tuple[object, ...]
 
 
-def scan(raw_files: Iterable[RawFile]) -> ScanResult:
-    """Decode, checksum and pair every raw file; findings for encodings, empty files and orphan downs."""
+# Findings that leave a file's text unknown: the plan must not be built on a guess (callers refuse them, exit 2).
+UNREADABLE = frozenset({"scan.encoding", "scan.nul"})
+
+
+def scan(raw_files: Iterable[RawFile], encodings: Mapping[str, str] | None = None) -> ScanResult:
+    """Decode, checksum and pair every raw file; findings for encodings, empty files and orphan downs.
+
+    `encodings` maps source folders to the codec their files are written in (the mapping's `encoding`); a file
+    is decoded with its deepest folder's, else as UTF-8. Bytes the codec cannot decode and NUL characters are
+    errors (codes in UNREADABLE) at their line and column; the text then holds U+FFFD, for the other findings.
+    """
     first_by_path: dict[str, RawFile] = {}
     for raw in raw_files:
         first_by_path.setdefault(raw.path, raw)  # io never repeats a path; if a caller does, the first wins
-    decoded = [_decode(raw) for raw in sorted(first_by_path.values(), key=lambda raw: raw.path)]
+    raws = sorted(first_by_path.values(), key=lambda raw: raw.path)
+    decoded = [_decode(raw, _encoding_of(raw.path, encodings or {})) for raw in raws]
     decoded = [split for legacy, file_findings in decoded for split in _split_sections(legacy, file_findings)]
     files = tuple(legacy for legacy, _ in decoded)
     downs, pairing_findings = _pair(files)
@@ -48,12 +59,21 @@ def scan(raw_files: Iterable[RawFile]) -> ScanResult:
     return ScanResult(files, downs, tuple(sorted(findings, key=_finding_order)))
 
 
-def _decode(raw: RawFile) -> tuple[LegacyFile, list[Diagnostic]]:
+def _encoding_of(path: str, encodings: Mapping[str, str]) -> str:
+    folders = [folder for folder in encodings if folder == "." or path.startswith(folder.rstrip("/") + "/")]
+    return encodings[max(folders, key=len)] if folders else "utf-8"
+
+
+def _decode(raw: RawFile, encoding: str) -> tuple[LegacyFile, list[Diagnostic]]:
     data = raw.data
-    has_bom = data.startswith(_BOM)
+    codec = _codec(encoding)
+    # The checksum is of the bytes as they are, mark included: a BOM added or removed is a change of the file.
+    has_bom = codec == "utf-8" and data.startswith(_BOM)
     body = data[len(_BOM) :] if has_bom else data
-    bad_byte = _first_bad_byte(body)
-    text = body.decode("utf-8", errors="replace")
+    try:
+        text, bad = body.decode(codec), None
+    except UnicodeDecodeError as error:
+        text, bad = body.decode(codec, errors="replace"), error
     crlf = text.find("\r\n")
     legacy = LegacyFile(
         path=raw.path,
@@ -62,9 +82,49 @@ def _decode(raw: RawFile) -> tuple[LegacyFile, list[Diagnostic]]:
         text=text,
         has_bom=has_bom,
         has_crlf=crlf >= 0,
-        is_utf8=bad_byte is None,
+        is_utf8=bad is None and codec == "utf-8",
     )
-    return legacy, list(_text_findings(raw.path, text, has_bom, crlf, _byte_line(body, bad_byte)))
+    findings = list(_text_findings(raw.path, text, has_bom, crlf))
+    if bad is not None:
+        findings.append(_undecodable(raw.path, body, bad, encoding))
+    if (nul := text.find("\x00")) >= 0:
+        findings.append(_nul(raw.path, text, nul))
+    return legacy, findings
+
+
+def _codec(encoding: str) -> str:
+    """The codec's canonical name ("latin-1" → "iso8859-1"); the mapping checked that it exists."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        return "utf-8"
+
+
+def _undecodable(path: str, body: bytes, error: UnicodeDecodeError, encoding: str) -> Diagnostic:
+    before = body[: error.start].decode(error.encoding, errors="replace")
+    shown = "UTF-8" if _codec(encoding) == "utf-8" else encoding
+    return Diagnostic(
+        "scan.encoding",
+        f"byte 0x{body[error.start]:02x} is not valid {shown}: the file's text cannot be read",
+        _position(path, before),
+        "declare the encoding of its source folder in the mapping (sources: [{path: <folder>, encoding: "
+        "latin-1}], or cp1252, utf-16, …), or convert the file to UTF-8",
+    )
+
+
+def _nul(path: str, text: str, offset: int) -> Diagnostic:
+    return Diagnostic(
+        "scan.nul",
+        "the file holds a NUL byte: PostgreSQL cannot take a NUL byte in SQL text",
+        _position(path, text[:offset]),
+        "remove it; a NUL in every other byte means the file is UTF-16: declare 'encoding: utf-16' for its folder",
+    )
+
+
+def _position(path: str, before: str) -> Location:
+    """The line and column (characters, from 1) of what follows `before`, the text preceding it."""
+    line_start = before.rfind("\n") + 1
+    return Location(path, before.count("\n") + 1, len(before) - line_start + 1)
 
 
 # The down half of a file holding both directions: `<path>#down` (it has no file of its own).
@@ -101,19 +161,7 @@ def _split_sections(legacy: LegacyFile, findings: list[Diagnostic]) -> Iterator[
         yield replace(legacy, path=legacy.path + SECTION_DOWN, name=down, text=found.down), []
 
 
-def _first_bad_byte(data: bytes) -> int | None:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        return error.start
-    return None
-
-
-def _byte_line(data: bytes, offset: int | None) -> int | None:
-    return None if offset is None else data.count(b"\n", 0, offset) + 1
-
-
-def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int | None) -> Iterator[Diagnostic]:
+def _text_findings(path: str, text: str, has_bom: bool, crlf: int) -> Iterator[Diagnostic]:
     if has_bom:
         yield _warning(
             "scan.bom",
@@ -127,13 +175,6 @@ def _text_findings(path: str, text: str, has_bom: bool, crlf: int, bad_line: int
             "file has Windows (CRLF) line endings; they are kept as they are",
             Location(path, text.count("\n", 0, crlf) + 1),
             severity=Severity.INFO,
-        )
-    if bad_line is not None:
-        yield _warning(
-            "scan.encoding",
-            "file is not valid UTF-8; undecodable bytes were replaced with U+FFFD",
-            Location(path, bad_line),
-            "convert the file to UTF-8 (it may be Latin-1, Windows-1252 or UTF-16)",
         )
     if not has_content(text):
         yield _warning("scan.empty", "file holds no SQL: it is empty or only whitespace and comments", Location(path))

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from consolidate.errors import ConsolidateError
+from consolidate.errors import EXIT_FAIL, ConsolidateError
+from consolidate.io.disk import disk_error
 from consolidate.model import Diagnostic, Location
 
 TEMP_PREFIX = ".consolidate-tmp-"
@@ -84,6 +85,13 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
     removed = frozenset(remove)
     for path in (*files, *removed):
         _check_relative(path)
+    try:
+        _write_tree(output, files, removed)
+    except OSError as error:
+        raise disk_error(error, output) from error
+
+
+def _write_tree(output: Path, files: Mapping[str, bytes], removed: frozenset[str]) -> None:
     _refuse_unwritable(output, files, removed)
     if not _changes(output, files, removed):
         return
@@ -92,7 +100,7 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
     try:
         _build(output, temp, files, removed)
     except BaseException:
-        _delete(temp)
+        _delete(temp, best_effort=True)  # the error that stopped the build is the one to report
         raise
     _switch(temp, output)
 
@@ -100,6 +108,13 @@ def write_tree(output: Path, files: Mapping[str, bytes], remove: Iterable[str] =
 def recover(output: Path) -> None:
     """Undo what an interrupted write_tree left behind (called at the start of every apply)."""
     output = Path(os.path.abspath(output))
+    try:
+        _recover(output)
+    except OSError as error:
+        raise disk_error(error, output) from error
+
+
+def _recover(output: Path) -> None:
     temps = _siblings(output, TEMP_PREFIX)
     olds = _siblings(output, OLD_PREFIX)
     if olds and not os.path.lexists(output):
@@ -333,12 +348,10 @@ def _switch_in_two(temp: Path, output: Path) -> Path:
 
 
 def _switch_failed(output: Path, error: OSError) -> ConsolidateError:
-    return ConsolidateError.at(
-        "write.switch-failed",
-        f"cannot replace the output folder: {error.strerror or error}",
-        Location(str(output)),
-        hint="the output must be an ordinary folder on the same filesystem as its parent (not a mount point)",
-    )
+    # An OS error like any other at the disk boundary: exit 1 (the old tree is still in place).
+    hint = "the output must be an ordinary folder on the same filesystem as its parent (not a mount point)"
+    message = f"cannot replace the output folder: {error.strerror or error}"
+    return ConsolidateError([Diagnostic("write.switch-failed", message, Location(str(output)), hint)], EXIT_FAIL)
 
 
 # --- siblings ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from consolidate.errors import ConsolidateError
+from consolidate.io.disk import disk_error
 from consolidate.model import Location
 
 
@@ -16,6 +17,13 @@ def read_output(folder: Path) -> dict[str, bytes]:
         raise ConsolidateError.at(
             "apply.output-not-folder", "the output exists and is not a folder", Location(str(folder))
         )
+    try:
+        return _read(folder)
+    except OSError as error:
+        raise disk_error(error, folder) from error
+
+
+def _read(folder: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)

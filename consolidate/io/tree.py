@@ -6,14 +6,17 @@ in (or, later, write through) files elsewhere on the machine.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from consolidate.errors import ConsolidateError
-from consolidate.model import Diagnostic, Location, RawFile, SourceTree
+from consolidate.model import Diagnostic, Location, RawFile, Severity, SourceTree
 
 
 @dataclass
@@ -25,6 +28,7 @@ class _Walk:
     missing: list[str] = field(default_factory=list)
     escaping: set[str] = field(default_factory=set)
     unreadable: list[Diagnostic] = field(default_factory=list)
+    findings: list[Diagnostic] = field(default_factory=list)  # entries not read, and why
 
 
 def read_sources(root: Path, sources: Sequence[str]) -> SourceTree:
@@ -35,7 +39,7 @@ def read_sources(root: Path, sources: Sequence[str]) -> SourceTree:
     files = _read(walk, _first_per_real_file(walk.candidates))
     if walk.unreadable:
         raise ConsolidateError(walk.unreadable)
-    return SourceTree(files, tuple(walk.missing), tuple(sorted(walk.escaping)))
+    return SourceTree(files, tuple(walk.missing), tuple(sorted(walk.escaping)), tuple(walk.findings))
 
 
 def _walk_source(walk: _Walk, root: Path, source: str) -> None:
@@ -55,17 +59,78 @@ def _walk_source(walk: _Walk, root: Path, source: str) -> None:
 def _walk_folder(walk: _Walk, folder: Path, relative: str, ancestors: frozenset[str]) -> None:
     real = os.path.realpath(folder)
     if real in ancestors:
-        return  # a symlink back up the tree: following it again would never end
+        walk.findings.append(_note(relative, "a symlink to a folder above it: not followed (its files are read once)"))
+        return
     for entry in _entries(walk, folder, relative):
         path = posixpath.join(relative, entry.name)
-        if entry.name.startswith("."):
-            continue  # .git, editor files, and the atomic writer's .consolidate-tmp* folders
-        if entry.is_symlink() and not _inside(walk, Path(entry.path)):
+        if entry.name.startswith(".") or _editor_file(entry.name):
+            _skip_hidden(walk, entry.name, path)
+        elif entry.is_symlink() and not _inside(walk, Path(entry.path)):
             walk.escaping.add(path)
-        elif _is_dir(entry):
-            _walk_folder(walk, Path(entry.path), path, ancestors | {real})
-        elif entry.name.lower().endswith(".sql"):
-            _add_file(walk, entry, path)
+        else:
+            _visit(walk, entry, path, ancestors | {real})
+
+
+def _visit(walk: _Walk, entry: os.DirEntry[str], path: str, ancestors: frozenset[str]) -> None:
+    """Read, walk or report one entry; stat only: a named pipe is never opened (that would block)."""
+    try:
+        mode = os.stat(entry.path).st_mode  # through a symlink: what it points to
+    except OSError as error:
+        walk.unreadable.append(_broken(entry, path, error))
+        return
+    is_sql = entry.name.lower().endswith(".sql")
+    if stat.S_ISDIR(mode):
+        if is_sql:
+            walk.findings.append(
+                _warning(path, "a folder named like a migration file: only the .sql files in it are read")
+            )
+        _walk_folder(walk, Path(entry.path), path, ancestors)
+    elif stat.S_ISREG(mode):
+        if is_sql:
+            walk.candidates.append((path, os.path.realpath(entry.path)))
+    else:
+        what = _SPECIAL.get(stat.S_IFMT(mode), "a special file")
+        message = f"{what}, not a regular file: not read"
+        if is_sql:  # where a migration should be: the tool cannot tell what it was meant to hold
+            walk.unreadable.append(_unreadable(path, message, "replace it with the migration's file, or remove it"))
+        else:
+            walk.findings.append(_warning(path, message))
+
+
+_SPECIAL = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+# Files editors keep beside the one being edited: a lock or an autosave means unsaved changes may exist.
+_EDITOR_FILES = (
+    (re.compile(r"\.#(.+)"), "an editor's lock file (emacs): {name} may be open with unsaved changes"),
+    (re.compile(r"#(.+)#"), "an editor's autosave (emacs): {name} may be open with unsaved changes"),
+    (re.compile(r"\.(.+)\.sw[a-p]"), "an editor's swap file (vim): {name} may be open with unsaved changes"),
+    (re.compile(r"(.+)~"), "an editor's backup of {name}"),
+)
+
+
+def _editor_file(name: str) -> bool:
+    return name.endswith(("~", "#"))
+
+
+def _skip_hidden(walk: _Walk, name: str, path: str) -> None:
+    """Hidden entries and editor files are never read; those about a .sql file are reported, the rest
+    (.git, .DS_Store, the atomic writer's .consolidate-tmp* folders) are not a migration's business."""
+    for pattern, message in _EDITOR_FILES:
+        match = pattern.fullmatch(name)
+        if match and match.group(1).lower().endswith(".sql"):
+            walk.findings.append(_warning(path, message.format(name=match.group(1)) + "; not read"))
+            return
+    if name.lower().endswith(".sql"):
+        walk.findings.append(_warning(path, "a hidden file: not read", "rename it without the leading dot to read it"))
+
+
+def _broken(entry: os.DirEntry[str], path: str, error: OSError) -> Diagnostic:
+    """A link whose target cannot be reached: it may have stood for a migration or a whole folder of them."""
+    hint = "point the link at an existing file or folder below root, or remove it"
+    if error.errno == errno.ELOOP:
+        return _unreadable(path, "symlink loop: the link leads back to itself", hint)
+    if entry.is_symlink() and isinstance(error, FileNotFoundError):
+        return _unreadable(path, f"dangling symlink to {os.readlink(entry.path)}", hint)
+    return _unreadable(path, f"cannot read {path}: {error.strerror or error}")
 
 
 def _entries(walk: _Walk, folder: Path, relative: str) -> list[os.DirEntry[str]]:
@@ -73,28 +138,8 @@ def _entries(walk: _Walk, folder: Path, relative: str) -> list[os.DirEntry[str]]
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as error:
-        walk.unreadable.append(_unreadable(relative, error))
+        walk.unreadable.append(_unreadable(relative, f"cannot read {relative or '.'}: {error.strerror or error}"))
         return []
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _add_file(walk: _Walk, entry: os.DirEntry[str], path: str) -> None:
-    try:
-        regular = entry.is_file()
-    except OSError:
-        regular = False
-    if regular:
-        walk.candidates.append((path, os.path.realpath(entry.path)))
-    elif entry.is_symlink():
-        # A dangling link where a migration should be: dropping it silently would lose that migration.
-        walk.unreadable.append(_unreadable(path, FileNotFoundError("the symlink's target does not exist")))
-    # Anything else (a FIFO, a socket named .sql) is not a migration, and reading it could block.
 
 
 def _inside(walk: _Walk, path: Path) -> bool:
@@ -116,15 +161,17 @@ def _read(walk: _Walk, chosen: list[tuple[str, str]]) -> tuple[RawFile, ...]:
         try:
             files.append(RawFile(path, Path(real).read_bytes()))
         except OSError as error:
-            walk.unreadable.append(_unreadable(path, error))
+            walk.unreadable.append(_unreadable(path, f"cannot read {path}: {error.strerror or error}"))
     return tuple(files)
 
 
-def _unreadable(path: str, error: OSError) -> Diagnostic:
-    reason = error.strerror or str(error)
-    return Diagnostic(
-        "tree.unreadable",
-        f"cannot read {path or '.'}: {reason}",
-        Location(path or "."),
-        hint="check the file's permissions, or exclude it in the mapping",
-    )
+def _unreadable(path: str, message: str, hint: str = "check the file's permissions, or remove it") -> Diagnostic:
+    return Diagnostic("tree.unreadable", message, Location(path or "."), hint=hint)
+
+
+def _warning(path: str, message: str, hint: str = "") -> Diagnostic:
+    return Diagnostic("tree.skipped", message, Location(path), hint, Severity.WARNING)
+
+
+def _note(path: str, message: str) -> Diagnostic:
+    return Diagnostic("tree.skipped", message, Location(path), severity=Severity.INFO)
