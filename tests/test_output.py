@@ -5,7 +5,10 @@ literally (no emoji codes, no markup, no control characters), and JSON on stdout
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -223,3 +226,42 @@ def test_migrate_up_shows_control_characters_in_a_version_name_as_escapes(
     assert result.exit_code == 0, result.output
     assert HOSTILE[:4] not in result.output and "\x07" not in result.output  # the terminal's own codes remain
     assert "001_clear\\x1b[2J\\x07" in result.output
+
+
+# --- mistakes in the command line itself ----------------------------------------------------------------------------
+
+
+def command_line(*arguments: str, module: str = "consolidate") -> subprocess.CompletedProcess[str]:
+    """The real entry point in a process of its own (typer's in-process runner skips it)."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "SUPABASE_DB_URL")}
+    command = [sys.executable, "-m", module, *arguments]
+    return subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    ("module", "arguments", "where"),
+    [
+        ("consolidate", ["migrate", "up", "--steps", "0"], "consolidate migrate up: error: "),
+        ("consolidate", ["plan", "--no-such-option"], "consolidate plan: error: "),
+        ("consolidate.migrate", ["status", "--no-such-option"], "python -m consolidate.migrate status: error: "),
+    ],
+)
+def test_an_argument_error_is_one_located_line_and_its_hint_exit_2(
+    module: str, arguments: list[str], where: str
+) -> None:
+    result = command_line(*arguments, module=module)
+    lines = result.stderr.splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert lines[0].startswith(where) and lines[1].startswith("  hint: see `")
+    assert "╭" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_argument_error_under_json_still_prints_a_json_document() -> None:
+    result = command_line("plan", "--json", "--no-such-option")
+    document = json.loads(result.stdout)
+    assert (result.returncode, document["ok"], document["errors"][0]["code"]) == (2, False, "cli.usage")
+
+
+def test_no_command_prints_the_help_and_exits_2_without_an_empty_error() -> None:
+    result = command_line()
+    assert result.returncode == 2 and "Usage" in result.stdout + result.stderr and "error" not in result.stderr

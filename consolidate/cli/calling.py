@@ -40,6 +40,26 @@ def json_output(as_json: bool) -> Iterator[None]:
         _AS_JSON.reset(token)
 
 
+def run(app: typer.Typer, prog_name: str) -> int:
+    """Run the command line and give its exit code; a mistake in the command line itself (an unknown option,
+    `--steps 0`) is one located line and a hint, exit 2, as every other error — not typer's framed usage box."""
+    command = typer.main.get_command(app)
+    arguments = sys.argv[1:]
+    try:
+        code = command.main(arguments, prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as error:  # typer's own click: every usage error derives from it
+        if not error.format_message().strip():  # no command given: the help was printed instead
+            return error.exit_code
+        context = getattr(error, "ctx", None)
+        where = context.command_path if context is not None else prog_name
+        problem = ConsolidateError.at("cli.usage", error.format_message(), Location(where), f"see `{where} --help`")
+        with json_output("--json" in arguments):
+            return fail(problem).exit_code and error.exit_code
+    except typer.Abort:  # a prompt that met the end of its input
+        return fail(ConsolidateError.at("cli.aborted", "aborted: no answer", Location(prog_name))).exit_code
+    return code if isinstance(code, int) else 0
+
+
 def usage(message: str, hint: str = "") -> typer.Exit:
     """A mistake in the command line itself (options that exclude each other, no database given): exit 2."""
     return fail(ConsolidateError.at("cli.usage", message, Location(""), hint))

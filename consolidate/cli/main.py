@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from consolidate import commands
-from consolidate.cli.calling import call, json_output, usage
+from consolidate.cli.calling import call, json_output, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
 from consolidate.cli.init_view import init_summary
@@ -217,7 +217,7 @@ def init(
 
 
 def main() -> None:
-    app()
+    sys.exit(run(app, "consolidate"))
 
 
 app.add_typer(migrate_app, name="migrate")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.console import terminal
@@ -77,7 +76,7 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
 
         with ExitStack() as stack:
             server = call(lambda: stack.enter_context(throwaway_server(directory)))
-            Console(stderr=True, highlight=False).print(
+            terminal(stderr=True).print(
                 f"on a throw-away {server.describe()}: it is deleted when this command ends", markup=False
             )
             yield server.url
