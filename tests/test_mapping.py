@@ -419,7 +419,7 @@ def test_a_problem_in_an_aliased_entry_is_reported_once() -> None:
 def test_the_error_message_lists_every_problem_with_its_location() -> None:
     with pytest.raises(ConsolidateError) as raised:
         parse(BASE.replace("name: robots", "name: Robots"))
-    assert str(raised.value).startswith(f"mapping.yaml:{line_of(BASE, 'name: robots')}: name 'Robots'")
+    assert str(raised.value).startswith(f"mapping.yaml:{line_of(BASE, 'name: robots')}: error: name 'Robots'")
 
 
 # --- parse_object -------------------------------------------------------------------------------------------

@@ -373,3 +373,15 @@ def test_a_schema_renamed_away_and_made_again_holds_none_of_the_old_definitions(
         f"CREATE SCHEMA s1;\n{table}\nINSERT INTO s1.t1 (a) VALUES (1);\nINSERT INTO s2.t1 (a) VALUES (1);",
     )
     assert (plan.duplicates, ordering(plan)) == ((), [])
+
+
+def test_a_create_table_if_not_exists_of_a_watched_table_is_skipped_and_uses_none_of_its_columns() -> None:
+    # Reduced from a tree the replay property found: t2 renamed t1 then t1 renamed t3 and t2 renamed t1: the last
+    # CREATE TABLE IF NOT EXISTS t1 meets the watched table and PostgreSQL skips it whole.
+    plan = plan_sql(
+        "CREATE TABLE t1 (a int);\nCREATE TABLE t2 (a int);",
+        "CREATE TABLE IF NOT EXISTS t2 (a int, b int);\nALTER TABLE t1 RENAME TO t3;\nALTER TABLE t2 RENAME TO t1;",
+        "CREATE TABLE IF NOT EXISTS t1 (b int);",
+        resolutions=[("table t2", "keep-first")],
+    )
+    assert dependents(plan) == []

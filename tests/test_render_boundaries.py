@@ -33,7 +33,7 @@ from consolidate.db.server import Server, scratch_database
 from consolidate.model import Decision, FileName, LegacyFile, ParsedFile, Plan, ScanResult, Scheme
 from consolidate.model import Direction as D
 from consolidate.render.environment import environment
-from consolidate.render.tree import merged_columns, render_tree, terminated
+from consolidate.render.tree import TRANSACTION_NOTE, merged_columns, render_tree, terminated, without_wrapping
 from tests.planning import mapping
 
 UP_BODIES = (
@@ -263,3 +263,16 @@ def test_a_version_of_wrapped_sources_is_one_transaction_so_a_later_failure_undo
     assert [failure.sqlstate for failure in replayed.failures] == ["42P01"]
     with psycopg.connect(database) as connection:
         assert connection.execute("SELECT to_regclass('wrapped_a')").fetchone() == (None,)
+
+
+def test_a_legacy_down_script_wrapped_in_its_own_transaction_loses_only_the_wrapping() -> None:
+    # The runner refuses a down script that opens its own transaction (it would commit without the row's DELETE).
+    text = "-- Revert users\n\nBEGIN;\n\nDROP TABLE users; -- gone\n\nCOMMIT;\n"
+    assert without_wrapping(text) == (
+        f"-- Revert users\n\n{TRANSACTION_NOTE}\n\nDROP TABLE users; -- gone\n\n{TRANSACTION_NOTE}\n"
+    )
+
+
+def test_a_down_script_committing_half_way_is_left_as_written_for_the_runner_to_refuse() -> None:
+    text = "BEGIN;\nDROP TABLE a;\nCOMMIT;\nDROP TABLE b;\n"
+    assert without_wrapping(text) == text

@@ -98,6 +98,10 @@ def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list
     if facts.action is Action.DROP and target in watches:
         del watches[target]
         return []
+    if facts.action is Action.CREATE and target in watches:
+        # The table exists: a CREATE TABLE IF NOT EXISTS of it is skipped whole, its columns used by nothing (a
+        # plain one fails on the name, which the plan reports as a conflict of its own).
+        return []
     renamed = facts.renamed_to
     if renamed is not None and target in watches and renamed.kind == "table":  # the watch follows its table
         watches[_table(renamed)] = watches.pop(target)

@@ -84,12 +84,17 @@ def wrapping_transaction(statements: Iterable[Statement]) -> frozenset[tuple[str
 
 
 def _wrap(statements: list[Statement]) -> tuple[tuple[str, int], ...]:
-    if len(statements) < 2 or _words(statements[0], 3) not in _BEGIN or _words(statements[-1], 3) not in _COMMIT:
-        return ()
-    inside = statements[1:-1]
-    if any(_control(statement) not in (None, "SAVEPOINT", "RELEASE", "ROLLBACK TO") for statement in inside):
+    if not wrapped([statement.text for statement in statements]):
         return ()
     return ((statements[0].path, statements[0].index), (statements[-1].path, statements[-1].index))
+
+
+def wrapped(texts: Sequence[str]) -> bool:
+    """Whether a script's statements (their texts, in order) are one BEGIN … COMMIT with nothing between that ends
+    or opens a transaction: the wrapping a version's own transaction makes redundant."""
+    if len(texts) < 2 or _first_words(texts[0])[:3] not in _BEGIN or _first_words(texts[-1])[:3] not in _COMMIT:
+        return False
+    return all(_control_word(text) in (None, "SAVEPOINT", "RELEASE", "ROLLBACK TO") for text in texts[1:-1])
 
 
 # --- statements as words ------------------------------------------------------------------------------------------
@@ -109,7 +114,11 @@ def _first_words(text: str) -> tuple[str, ...]:
 
 def _control(statement: Statement) -> str | None:
     """The transaction control a statement is ("BEGIN", "COMMIT", "ROLLBACK TO", …), or None."""
-    words = _words(statement)
+    return _control_word(statement.text)
+
+
+def _control_word(text: str) -> str | None:
+    words = _first_words(text)
     first = words[0] if words else ""
     if words[:2] in (("START", "TRANSACTION"), ("PREPARE", "TRANSACTION")):
         return " ".join(words[:2])

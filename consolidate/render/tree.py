@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import jinja2
 
 from consolidate import __version__
-from consolidate.core.comments import code_end
+from consolidate.core.comments import code_end, code_start
+from consolidate.core.hazards import wrapped
 from consolidate.core.session import resets
 from consolidate.core.statements import split
 from consolidate.layout import GENERATED_MARKER, down_path, tree_version, version_path
@@ -114,6 +115,26 @@ def _terminate(statement: str) -> str:
     if not end or statement[end - 1] == ";":
         return statement
     return f"{statement[:end]};{statement[end:]}"
+
+
+def without_wrapping(text: str) -> str:
+    """A legacy script without the BEGIN … COMMIT that wraps it whole (its comments kept, a note in their
+    place): the runner runs a down script in one transaction, and refuses one that opens its own."""
+    chunks = split(text)
+    statements = [chunk for chunk in chunks if chunk.is_statement]
+    if not wrapped([chunk.text for chunk in statements]):
+        return text
+    ends = {id(statements[0]), id(statements[-1])}
+    parts, noted = [], False
+    for chunk in chunks:
+        if id(chunk) in ends:
+            lead = chunk.text[: code_start(chunk.text)]  # comments before the BEGIN or COMMIT stay
+            parts.append(lead + ("\n" if lead.strip() and not lead.endswith("\n") else "") + TRANSACTION_NOTE)
+            noted = True
+        else:
+            parts.append(_on_new_line(chunk.text) if noted else chunk.text)
+            noted = False
+    return "".join(parts)
 
 
 def _one_line(value: object) -> str:
@@ -274,7 +295,7 @@ def render_down(
         for source in reversed(target.sources):
             legacy = scan.file(source.down or "")
             assert legacy is not None, source.down
-            body = _ensure_newline(terminated(legacy.text))
+            body = _ensure_newline(without_wrapping(terminated(legacy.text)))
             sources.append(_Source(_one_line(legacy.path), legacy.sha256, body))
         return env.get_template("down.sql.j2").render(
             stub=False,
