@@ -20,7 +20,7 @@ from consolidate.core.statements import parse_file
 from consolidate.errors import ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.io.tree import read_sources
-from consolidate.layout import LOCK_NAME
+from consolidate.layout import LOCK_NAME, VERIFICATION_NAME
 from consolidate.model import Diagnostic, Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
 from consolidate.render.lock import edited, parse_lock
 
@@ -99,9 +99,11 @@ _OTHER_OUTPUT = "choose another output ('output' in the mapping, or --out): a fo
 def check_output(mapping: Mapping, output: Path) -> None:
     """Refuse an output that apply must never replace; raises ConsolidateError (exit 2) naming the collision.
 
-    apply swaps the whole output folder for a rebuilt one, so an output that is, contains or lies inside a source
-    folder would rewrite the legacy files it reads, and one that is or contains the root, the mapping's folder or
-    a repository (a folder holding .git) would rebuild that whole tree. An output inside a repository is fine.
+    apply swaps the whole output folder for a rebuilt one, so an output that is or contains a source folder would
+    rewrite the legacy files it reads, and one that is or contains the root, the mapping's folder or a repository
+    (a folder holding .git) would rebuild that whole tree. An output inside a repository is fine, and so is one
+    inside a source folder (`sources: [.]`, as `init` drafts for migrations at the root) while it holds only what
+    consolidate wrote there: the scan leaves the lock's own files out.
     """
     target = Path(os.path.realpath(output))
     root = root_of(mapping)
@@ -121,8 +123,18 @@ def _collision(output: Path, folder: Path, what: str) -> str | None:
     if folder.is_relative_to(output):
         return f"contains {what}"
     if output.is_relative_to(folder) and "source folder" in what:  # below root or the mapping's folder is normal
-        return f"is inside {what}"
+        others = _not_written_by_us(output)
+        return f"is inside {what} and holds {others}, which consolidate did not write" if others else None
     return None
+
+
+def _not_written_by_us(output: Path) -> str | None:
+    """A file in `output` that its lock does not list (the first, by name), if any."""
+    files = read_output(output)
+    lock = read_lock(output, files)
+    # The lock lists what apply wrote; the lock itself and verify's record are ours too.
+    own = {entry.path for entry in lock.outputs} | {LOCK_NAME, VERIFICATION_NAME} if lock is not None else set()
+    return next((str(output / path) for path in sorted(files) if path not in own), None)
 
 
 def _repository_in(output: Path) -> str | None:

@@ -168,7 +168,7 @@ def test_ctrl_c_while_the_cli_starts_exits_130_without_a_traceback(tmp_path: Pat
         (".", "is the mapping's folder"),
         ("legacy", "is the root 'legacy'"),
         ("legacy/db", "is the source folder 'legacy/db'"),
-        ("legacy/db/canonical", "is inside the source folder 'legacy/db'"),
+        ("legacy/db/canonical", "is inside the source folder 'legacy/db' and holds"),
         ("..", "contains the mapping's folder"),
     ],
 )
@@ -176,11 +176,25 @@ def test_apply_refuses_an_output_that_holds_or_is_held_by_the_sources(
     tmp_path: Path, output: str, collision: str
 ) -> None:
     case = make_case(tmp_path / "case", output=output)
+    (case / "legacy/db/canonical").mkdir(exist_ok=True)
+    (case / "legacy/db/canonical/README.md").write_text("the team's notes, not consolidate's\n")
     before = snapshot(tmp_path)
     result = consolidate(case, "apply", "--force")
     assert result.returncode == 2, result.stderr
     assert collision in result.stderr and "choose another output" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_an_output_inside_a_source_folder_holding_only_what_consolidate_wrote_is_written_and_stays_current(
+    tmp_path: Path,
+) -> None:
+    # `init` drafts `sources: [.]` for migrations at the root, with the output below it: the scan leaves the
+    # lock's own files out, so the second run reads the same legacy tree.
+    case = make_case(tmp_path / "case", output="legacy/db/canonical")
+    assert consolidate(case, "apply").returncode == 0
+    assert (case / "legacy/db/canonical/versions").is_dir()
+    check = consolidate(case, "apply", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_apply_refuses_an_output_that_is_a_repository_root(tmp_path: Path) -> None:
