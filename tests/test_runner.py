@@ -16,10 +16,11 @@ from psycopg.conninfo import make_conninfo
 
 from consolidate import commands
 from consolidate.db.server import Server, roles, scratch_database
-from consolidate.errors import ConsolidateError
 from consolidate.runner import Progress, State, baseline, down, status, up, verify
 from consolidate.runner.runner import compare, read_tree
 from consolidate.runner.tracking import LOCK_ID, Limits, Row, checksum
+from tests.canonical_trees import refusal as failure
+from tests.canonical_trees import tree
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Pa55word"
@@ -49,17 +50,6 @@ def database(server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
         yield make_conninfo(url, password=PASSWORD)
 
 
-def tree(root: Path, versions: dict[str, str], downs: dict[str, str] | None = None) -> Path:
-    """A canonical tree: versions/<name>.sql and down/<name>_down.sql."""
-    (root / "versions").mkdir(parents=True, exist_ok=True)
-    (root / "down").mkdir(exist_ok=True)
-    for name, text in versions.items():
-        (root / "versions" / f"{name}.sql").write_text(text)
-    for name, text in (downs or {}).items():
-        (root / "down" / f"{name}_down.sql").write_text(text)
-    return root
-
-
 def rows(url: str) -> list[str]:
     with psycopg.connect(url) as connection:
         return [str(row[0]) for row in connection.execute("SELECT version FROM _migrations ORDER BY version")]
@@ -69,12 +59,6 @@ def exists(url: str, name: str) -> bool:
     with psycopg.connect(url) as connection:
         row = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
     return bool(row and row[0])
-
-
-def failure(call: object, *args: object, **kwargs: object) -> ConsolidateError:
-    with pytest.raises(ConsolidateError) as caught:
-        call(*args, **kwargs)  # type: ignore[operator]
-    return caught.value
 
 
 # --- up ----------------------------------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ import pytest
 
 from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
-from consolidate.errors import EXIT_USAGE, ConsolidateError
+from consolidate.errors import EXIT_USAGE
 from consolidate.runner import baseline, down, status, up
 from consolidate.runner.tracking import LOCK_ID, Limits
+from tests.canonical_trees import refusal, tree
 
 pytestmark = pytest.mark.db
 
@@ -25,16 +26,6 @@ pytestmark = pytest.mark.db
 def database(service_server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
     with scratch_database(service_server, f"promise_{request.node.name}") as url:
         yield url
-
-
-def tree(root: Path, versions: dict[str, str], downs: dict[str, str] | None = None) -> Path:
-    (root / "versions").mkdir(parents=True, exist_ok=True)
-    (root / "down").mkdir(exist_ok=True)
-    for name, text in versions.items():
-        (root / "versions" / f"{name}.sql").write_text(text)
-    for name, text in (downs or {}).items():
-        (root / "down" / f"{name}_down.sql").write_text(text)
-    return root
 
 
 def query(url: str, text: str) -> list[tuple[object, ...]]:
@@ -51,12 +42,6 @@ def recorded(url: str) -> list[str]:
     if not relation(url, "_migrations"):
         return []
     return [str(row[0]) for row in query(url, "SELECT version FROM _migrations ORDER BY version")]
-
-
-def refusal(call: object, *args: object, **kwargs: object) -> ConsolidateError:
-    with pytest.raises(ConsolidateError) as caught:
-        call(*args, **kwargs)  # type: ignore[operator]
-    return caught.value
 
 
 # --- a version's own transaction control ------------------------------------------------------------------------
