@@ -12,7 +12,7 @@ from typing import TypeVar
 import typer
 
 from consolidate.cli.console import terminal
-from consolidate.diagnostics import Location
+from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import ConsolidateError
 
 T = TypeVar("T")
@@ -52,9 +52,9 @@ def run(app: typer.Typer, prog_name: str) -> int:
             return error.exit_code
         context = getattr(error, "ctx", None)
         where = context.command_path if context is not None else prog_name
-        problem = ConsolidateError.at("cli.usage", error.format_message(), Location(where), f"see `{where} --help`")
+        found = Diagnostic("cli.usage", error.format_message(), Location(where), f"see `{where} --help`")
         with json_output("--json" in arguments):
-            return fail(problem).exit_code and error.exit_code
+            return fail(ConsolidateError([found], error.exit_code)).exit_code
     except typer.Abort:  # a prompt that met the end of its input
         return fail(ConsolidateError.at("cli.aborted", "aborted: no answer", Location(prog_name))).exit_code
     return code if isinstance(code, int) else 0
