@@ -1,9 +1,10 @@
-"""Canonical trees written for the runner's tests, and the refusal a call ends in."""
+"""Canonical trees written for the runner's tests, the refusal a call ends in, and what the database then holds."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from consolidate.errors import ConsolidateError
@@ -25,3 +26,18 @@ def refusal(call: object, *args: object, **kwargs: object) -> ConsolidateError:
     with pytest.raises(ConsolidateError) as caught:
         call(*args, **kwargs)  # type: ignore[operator]
     return caught.value
+
+
+def exists(url: str, name: str) -> bool:
+    """Whether the relation `name` exists in the database."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def rows(url: str) -> list[str]:
+    """The versions `_migrations` records, in order; none when the table does not exist."""
+    if not exists(url, "_migrations"):
+        return []
+    with psycopg.connect(url) as connection:
+        return [str(row[0]) for row in connection.execute("SELECT version FROM _migrations ORDER BY version")]

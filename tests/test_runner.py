@@ -19,8 +19,8 @@ from consolidate.db.server import Server, roles, scratch_database
 from consolidate.runner import Progress, State, baseline, down, status, up, verify
 from consolidate.runner.runner import compare, read_tree
 from consolidate.runner.tracking import LOCK_ID, Limits, Row, checksum
+from tests.canonical_trees import exists, rows, tree
 from tests.canonical_trees import refusal as failure
-from tests.canonical_trees import tree
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Pa55word"
@@ -48,17 +48,6 @@ def database(server: Server, request: pytest.FixtureRequest) -> Iterator[str]:
     """A scratch database of its own for each test; its URL carries a password (trust auth ignores it)."""
     with scratch_database(server, f"runner_{request.node.name}") as url:
         yield make_conninfo(url, password=PASSWORD)
-
-
-def rows(url: str) -> list[str]:
-    with psycopg.connect(url) as connection:
-        return [str(row[0]) for row in connection.execute("SELECT version FROM _migrations ORDER BY version")]
-
-
-def exists(url: str, name: str) -> bool:
-    with psycopg.connect(url) as connection:
-        row = connection.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()
-    return bool(row and row[0])
 
 
 # --- up ----------------------------------------------------------------------------------------------------------

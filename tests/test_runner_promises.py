@@ -17,7 +17,7 @@ from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_USAGE
 from consolidate.runner import baseline, down, status, up
 from consolidate.runner.tracking import LOCK_ID, Limits
-from tests.canonical_trees import refusal, tree
+from tests.canonical_trees import exists, refusal, rows, tree
 
 pytestmark = pytest.mark.db
 
@@ -32,16 +32,6 @@ def query(url: str, text: str) -> list[tuple[object, ...]]:
     with psycopg.connect(url) as connection:
         cursor = connection.execute(text)
         return list(cursor.fetchall()) if cursor.description else []
-
-
-def relation(url: str, name: str) -> bool:
-    return bool(query(url, f"SELECT to_regclass('{name}') IS NOT NULL")[0][0])
-
-
-def recorded(url: str) -> list[str]:
-    if not relation(url, "_migrations"):
-        return []
-    return [str(row[0]) for row in query(url, "SELECT version FROM _migrations ORDER BY version")]
 
 
 # --- a version's own transaction control ------------------------------------------------------------------------
@@ -60,7 +50,7 @@ def test_a_version_with_its_own_commit_is_refused_at_its_line_before_anything_ru
     assert diagnostic.code == "migrate.transaction-control"
     assert "BEGIN" in diagnostic.message and "without its row" in diagnostic.message
     # Nothing ran: neither the version before it, nor the half its COMMIT would have kept.
-    assert not relation(database, "first") and not relation(database, "half") and recorded(database) == []
+    assert not exists(database, "first") and not exists(database, "half") and rows(database) == []
 
 
 def test_a_dry_run_refuses_the_same_version(database: str, tmp_path: Path) -> None:
@@ -82,7 +72,7 @@ def test_rollback_to_a_savepoint_stays_inside_the_version_and_is_applied(databas
     text = "CREATE TABLE kept (a int);\nSAVEPOINT s;\nCREATE TABLE undone (a int);\nROLLBACK TO SAVEPOINT s;\n"
     root = tree(tmp_path, {"001_savepoint": text})
     up(root, database)
-    assert relation(database, "kept") and not relation(database, "undone") and recorded(database) == ["001"]
+    assert exists(database, "kept") and not exists(database, "undone") and rows(database) == ["001"]
 
 
 def test_a_down_script_with_its_own_commit_is_refused_before_any_rollback_runs(database: str, tmp_path: Path) -> None:
@@ -95,21 +85,21 @@ def test_a_down_script_with_its_own_commit_is_refused_before_any_rollback_runs(d
     error = refusal(down, root, database, steps=2)
     where = [(d.location.path, d.location.line) for d in error.diagnostics]
     assert where == [(str(root / "down" / "002_b_down.sql"), 2)]
-    assert relation(database, "a") and relation(database, "b") and recorded(database) == ["001", "002"]
+    assert exists(database, "a") and exists(database, "b") and rows(database) == ["001", "002"]
 
 
 def test_verify_refuses_the_version_at_the_same_line_and_runs_none_of_it(service_server: Server) -> None:
     with scratch_database(service_server, "promise_verify_own_commit") as url:
         replayed = replay_files(url, [("versions/002_own.sql", OWN_COMMIT)], per_file_transaction=True)
         assert [(f.path, f.line, f.sqlstate) for f in replayed.failures] == [("versions/002_own.sql", 2, "")]
-        assert not relation(url, "before_commit") and not relation(url, "half")
+        assert not exists(url, "before_commit") and not exists(url, "half")
 
 
 def test_a_legacy_file_with_its_own_commit_still_runs_as_psql_ran_it(service_server: Server) -> None:
     with scratch_database(service_server, "promise_legacy_own_commit") as url:
         replayed = replay_files(url, [("legacy/001.sql", OWN_COMMIT)], per_file_transaction=False)
         assert [(f.line, f.sqlstate) for f in replayed.failures] == [(5, "22012")]
-        assert relation(url, "before_commit") and relation(url, "half")
+        assert exists(url, "before_commit") and exists(url, "half")
 
 
 # --- a history table the runner did not create ---------------------------------------------------------------------
@@ -144,7 +134,7 @@ def test_another_tools_table_named_migrations_is_never_altered_and_is_named(
     assert diagnostic.code == "migrate.foreign-table"
     assert "golang-migrate" in diagnostic.message and "--history-table" in diagnostic.hint
     assert layout(database) == before and query(database, "SELECT * FROM _migrations") == [(100, False)]
-    assert not relation(database, "a")
+    assert not exists(database, "a")
 
 
 def test_a_table_of_no_known_tool_is_refused_too(database: str, tmp_path: Path) -> None:
@@ -162,7 +152,7 @@ def test_an_older_runners_table_is_ours_and_gains_the_columns_it_lacked(database
     up(tree(tmp_path, {"001_a": "CREATE TABLE a (x int);"}), database)
     added = [name for name, _ in layout(database)][5:]
     assert {"execution_time_ms", "git_commit", "applied_by"} <= set(added)
-    assert recorded(database) == ["001"]
+    assert rows(database) == ["001"]
 
 
 def test_the_history_table_can_be_named_and_the_foreign_one_is_left_alone(database: str, tmp_path: Path) -> None:
@@ -197,12 +187,12 @@ TWO = {"001_a": "CREATE TABLE a (x int);", "003_c": "CREATE TABLE c (x int);"}
 def test_a_target_beyond_the_tree_is_refused_naming_its_last_version(database: str, tmp_path: Path) -> None:
     error = refusal(up, tree(tmp_path, TWO), database, target="999")
     assert error.exit_code == EXIT_USAGE and "its last version is 003" in error.diagnostics[0].message
-    assert recorded(database) == []
+    assert rows(database) == []
 
 
 def test_a_target_between_versions_names_the_nearest_below(database: str, tmp_path: Path) -> None:
     error = refusal(up, tree(tmp_path, TWO), database, target="2")
-    assert "the nearest below is 001" in error.diagnostics[0].message and recorded(database) == []
+    assert "the nearest below is 001" in error.diagnostics[0].message and rows(database) == []
 
 
 def test_down_to_zero_rolls_back_everything(database: str, tmp_path: Path) -> None:
@@ -213,7 +203,7 @@ def test_down_to_zero_rolls_back_everything(database: str, tmp_path: Path) -> No
 
 def test_baseline_beyond_the_tree_records_nothing(database: str, tmp_path: Path) -> None:
     error = refusal(baseline, tree(tmp_path, TWO), database, "100")
-    assert error.diagnostics[0].location.path == "--version" and recorded(database) == []
+    assert error.diagnostics[0].location.path == "--version" and rows(database) == []
 
 
 # --- recorded facts ------------------------------------------------------------------------------------------------
@@ -264,4 +254,4 @@ def test_a_statement_timeout_is_reported_at_the_statement_that_ran_too_long(data
     error = refusal(up, root, database, limits=Limits(statement_timeout="200ms"))
     (diagnostic,) = error.diagnostics
     assert (diagnostic.code, diagnostic.location.line) == ("migrate.57014", 3)
-    assert recorded(database) == [] and not relation(database, "quick")
+    assert rows(database) == [] and not exists(database, "quick")
