@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consolidate.db.script import Mode, may_need_pieces, pieces, runs_whole, sent_whole
+from consolidate.db.script import Mode, pieces, quick_look, runs_whole, sent_whole
 
 
 def test_a_statement_after_a_long_leading_comment_is_classified_by_its_own_words() -> None:
@@ -58,7 +58,7 @@ def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_b
 ) -> None:
     text = separator.join(statements)
     exact = not sent_whole(pieces("f.sql", text))
-    assert may_need_pieces(text) is exact
+    assert quick_look(text).may_need_pieces() is exact
 
 
 @pytest.mark.parametrize(
@@ -83,4 +83,4 @@ def test_statements_postgresql_refuses_in_a_transaction_are_detected(words: list
 def test_adding_an_enum_value_runs_alone_only_on_servers_before_12(server_version: int, alone: bool) -> None:
     text = "CREATE TABLE t (a int);\nALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'calm';\n"
     exact = not sent_whole(pieces("f.sql", text, server_version))
-    assert (may_need_pieces(text, server_version), exact) == (alone, alone)
+    assert (quick_look(text).may_need_pieces(server_version), exact) == (alone, alone)

@@ -495,37 +495,44 @@ def _commit_failure(last: Piece, error: psycopg.Error) -> Failure:
 # --- a quick look first ------------------------------------------------------------------------------------------
 
 
-def may_need_pieces(text: str, server_version: int | None = None) -> bool:
-    """Whether some statement may keep a script from being sent whole, in one message: it must run alone,
-    outside its version's transaction, or is the script's own transaction control, or a COPY.
-
-    Judged from the first words of each statement as PostgreSQL's own scanner (pglast, in C) cuts them: a few
+@dataclass(frozen=True)
+class QuickLook:
+    """The first words of each statement of a script as PostgreSQL's own scanner (pglast, in C) cuts them: a few
     milliseconds per hundred files, where the exact cut (``pieces``, sqlglot's tokenizer, with line numbers)
-    costs far more. A script the scanner cannot cut goes to the exact cut."""
-    heads = _heads(text)
-    return heads is None or any(_outside_version(words, server_version) for words in heads)
+    costs far more. Taken once per script, asked what the runner needs to know before it runs anything."""
+
+    heads: tuple[tuple[str, ...], ...] | None  # None: the scanner cannot cut the script (the exact cut will)
+
+    def may_need_pieces(self, server_version: int | None = None) -> bool:
+        """Whether some statement may keep the script from being sent whole, in one message: it must run alone,
+        outside its version's transaction, or is the script's own transaction control, or a COPY."""
+        return self.heads is None or any(_outside_version(list(words), server_version) for words in self.heads)
+
+    def may_control(self) -> bool:
+        """Whether some statement may open or end a transaction itself."""
+        return self.heads is None or any(is_control(words) for words in self.heads)
 
 
-def transaction_control(path: str, text: str) -> Failure | None:
-    """The refusal of a version holding its own transaction control (``control_refusal``), found with the quick
-    look: the exact cut only for a file where a statement starts with such a word."""
-    heads = _heads(text)
-    if heads is not None and not any(is_control(words) for words in heads):
-        return None
-    return control_refusal(pieces(path, text))
-
-
-def _heads(text: str) -> list[list[str]] | None:
-    """The first words of each statement as PostgreSQL's scanner cuts them; None when it cannot cut the text."""
+def quick_look(text: str) -> QuickLook:
+    """The quick look at a script (see QuickLook)."""
     from pglast import parser  # imported here: status, verify and down never need it
 
     if "\x00" in text:
-        return None
+        return QuickLook(None)
     try:
         cuts = parser.split(text, with_parser=False, only_slices=True)
     except parser.ParseError:
+        return QuickLook(None)
+    return QuickLook(tuple(tuple(_first_words(text, cut.start or 0)) for cut in cuts))
+
+
+def transaction_control(path: str, text: str, look: QuickLook | None = None) -> Failure | None:
+    """The refusal of a version holding its own transaction control (``control_refusal``), found with the quick
+    look (`look`, when it was taken already): the exact cut only for a file where a statement starts with such a
+    word."""
+    if not (look or quick_look(text)).may_control():
         return None
-    return [_first_words(text, cut.start or 0) for cut in cuts]
+    return control_refusal(pieces(path, text))
 
 
 def _outside_version(words: list[str], server_version: int | None) -> bool:

@@ -29,10 +29,11 @@ from consolidate.core.comments import folded
 from consolidate.db.script import (
     Executor,
     Piece,
+    QuickLook,
     failure,
     located,
-    may_need_pieces,
     pieces,
+    quick_look,
     sent_whole,
     transaction_control,
     whole_script,
@@ -302,12 +303,14 @@ def up(
         if not allow_drift:
             _refuse_drift(versions, rows)
         chosen = _pending(versions, rows, steps, limit)
-        _refuse_control((str(item.up), _text(item.data)) for item in chosen)
+        texts = [_text(item.data) for item in chosen]
+        looks = [quick_look(text) for text in texts]  # once: the refusal and the runs both read it
+        _refuse_control(zip([str(item.up) for item in chosen], texts, looks, strict=True))
         if dry_run:
             return [Applied(item.version, item.name, item.checksum, None) for item in chosen]
         report = progress or Progress()
         report.begin(len(chosen))
-        return _apply_all(session, chosen, git_commit(directory), report)
+        return _apply_all(session, list(zip(chosen, texts, looks, strict=True)), git_commit(directory), report)
 
 
 class Progress:
@@ -359,10 +362,10 @@ def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
         raise ConsolidateError(problems, EXIT_FAIL)
 
 
-def _refuse_control(scripts: Iterable[tuple[str, str]]) -> None:
-    """Refuse, before anything runs, every script (path, text) holding its own BEGIN/COMMIT: its COMMIT would
-    keep part of a version without the version's row."""
-    refused = [found.diagnostic() for path, text in scripts if (found := transaction_control(path, text))]
+def _refuse_control(scripts: Iterable[tuple[str, str, QuickLook]]) -> None:
+    """Refuse, before anything runs, every script (path, text, its quick look) holding its own BEGIN/COMMIT: its
+    COMMIT would keep part of a version without the version's row."""
+    refused = [found.diagnostic() for path, text, look in scripts if (found := transaction_control(path, text, look))]
     if refused:
         codes = [replace(diagnostic, code="migrate.transaction-control") for diagnostic in refused]
         raise ConsolidateError(codes)
@@ -434,16 +437,16 @@ class _Ready:
     pieces: list[Piece]  # empty unless a statement must run alone, outside the version's transaction
 
 
-def _ready(item: Version, server_version: int) -> _Ready:
-    text = _text(item.data)
+def _ready(read: tuple[Version, str, QuickLook], server_version: int) -> _Ready:
+    item, text, look = read
     item.text_checksum  # noqa: B018 -- computed here, on the reading thread, while the server runs the versions before
-    return _Ready(item, text, _in_parts(str(item.up), text, server_version))
+    return _Ready(item, text, _in_parts(str(item.up), text, look, server_version))
 
 
-def _in_parts(path: str, text: str, server_version: int) -> list[Piece]:
+def _in_parts(path: str, text: str, look: QuickLook, server_version: int) -> list[Piece]:
     """The script's statements when some must run alone or outside its transaction (the executor's rule, as
     verify replays it); else none: it runs whole, in one message."""
-    if not may_need_pieces(text, server_version):
+    if not look.may_need_pieces(server_version):
         return []
     found = pieces(path, text, server_version)
     return [] if sent_whole(found) else found
@@ -465,12 +468,15 @@ class _Ahead:
         return self._seen[index]
 
 
-def _apply_all(session: _Session, chosen: list[Version], commit: str | None, report: Progress) -> list[Applied]:
-    """Apply `chosen` in order: versions that run whole in batches, the others statement by statement."""
+def _apply_all(
+    session: _Session, chosen: list[tuple[Version, str, QuickLook]], commit: str | None, report: Progress
+) -> list[Applied]:
+    """Apply `chosen` (each version with its text and quick look) in order: versions that run whole in batches,
+    the others statement by statement."""
     version = session.connection.info.server_version
     reader = ThreadPoolExecutor(1, thread_name_prefix="consolidate-read")
     try:
-        ready = _Ahead(reader.map(lambda item: _ready(item, version), chosen), len(chosen))
+        ready = _Ahead(reader.map(lambda read: _ready(read, version), chosen), len(chosen))
         applied: list[Applied] = []
         size, index = 1, 0
         while index < len(ready):
@@ -592,7 +598,7 @@ def _run_alone(
 def _run_script(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> int:
     """Run a down script with its bookkeeping, whole in one transaction or, when it must, in parts; its
     milliseconds as the client saw them."""
-    parts = _in_parts(str(item.path), text, session.connection.info.server_version)
+    parts = _in_parts(str(item.path), text, item.look, session.connection.info.server_version)
     if parts:
         return _run_alone(session, parts, item, lambda _elapsed, _began: bookkeeping)
     started = time.perf_counter()
@@ -668,6 +674,7 @@ class _Down:
     name: str
     path: Path
     text: str
+    look: QuickLook
 
 
 def down(
@@ -693,7 +700,7 @@ def down(
         chosen = sorted(rows, key=_order, reverse=True)
         chosen = [v for v in chosen if _order(v)[0] > limit] if limit is not None else chosen[:steps]
         scripts = _down_scripts(directory, chosen, rows, versions)
-        _refuse_control((str(script.path), script.text) for script in scripts)
+        _refuse_control((str(script.path), script.text, script.look) for script in scripts)
         report = progress or Progress()
         report.begin(len(scripts))
         for script in scripts:
@@ -731,7 +738,7 @@ def _down_scripts(
                 )
             )
             continue
-        scripts.append(_Down(version, rows[version].name, path, text))
+        scripts.append(_Down(version, rows[version].name, path, text, quick_look(text)))
     if problems:
         raise ConsolidateError(problems, EXIT_FAIL)
     return scripts
