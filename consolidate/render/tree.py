@@ -221,6 +221,14 @@ def _source(source: PlannedSource, parsed: ParsedFile, plan: Plan, followed: boo
     return _Source(_one_line(source.path), source.sha256, body)
 
 
+def _decided(plan: Plan, target: PlannedTarget) -> str:
+    """The decisions of the mapping on this version's legacy statements, counted (each is noted where it applies)."""
+    sources = {source.path for source in target.sources}
+    verbs = [patch.verb for patch in plan.mapping.patches if patch.file in sources]
+    counted = [f"{verbs.count(verb)} {verb}" for verb in ("patched", "dropped") if verb in verbs]
+    return f", {' and '.join(counted)} by the mapping" if counted else ""
+
+
 def render_migration(
     env: jinja2.Environment, plan: Plan, target: PlannedTarget, parsed: Mapping[str, ParsedFile]
 ) -> str:
@@ -234,6 +242,7 @@ def render_migration(
     counts = f"{target.kept} kept, {target.removed} removed as duplicates"
     if left_out:
         counts += f", {left_out} left out by a resolution"
+    counts += _decided(plan, target)
     description = target.target.description
     label = target.target.label(plan.mapping.width)
     return env.get_template("migration.sql.j2").render(
