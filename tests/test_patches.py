@@ -68,7 +68,7 @@ def refused(text: str, *decisions: str) -> Diagnostic:
     return problem
 
 
-def decision_line(*decisions: str) -> int:
+def decision_line() -> int:
     """The mapping line of the first decision (`- file:`)."""
     return MAPPING.count("\n") + 1
 
@@ -144,7 +144,7 @@ def test_a_line_of_the_patched_text_maps_back_to_the_legacy_file() -> None:
 
 def test_a_decision_on_a_line_where_no_statement_starts_names_the_nearest_starts() -> None:
     problem = refused(EVENTS, patch(6, FIXED))
-    assert (problem.code, problem.location) == ("mapping.patch-no-statement", Location("mapping.yaml", 8))
+    assert (problem.code, problem.location) == ("mapping.patch-no-statement", Location("mapping.yaml", decision_line()))
     assert "legacy/db/001_init.sql:6" in problem.message
     assert "lines 5 and 9" in problem.hint
 
