@@ -3,7 +3,9 @@
 Every statement written is the legacy text itself, byte for byte, with the comments that lead it: a removed
 duplicate leaves one comment line naming where its kept copy is, and a definition left out by a keep-first
 resolution says so. Nothing is regenerated from an AST, except the columns a merge-columns resolution adds,
-which are marked as generated.
+which are marked as generated. A statement the mapping patches or drops (`patches`) comes as core/patches.py put
+it in the file as patched: a comment line naming the decision, then the replacement; the legacy replay runs that
+same text, so both trees carry the decision the same way.
 
 Rendering never moves a statement boundary. psql runs a file's last statement even without its `;`, but in a
 canonical file more text follows it (the next source, RESET lines, generated columns), so that `;` is written
