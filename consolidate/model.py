@@ -216,6 +216,9 @@ class Chunk:
     offset: int  # character offset of the slice in the file
     line: int  # 1-based line where the slice starts
     is_statement: bool
+    # Put in place of a legacy statement by a decision in the mapping (`patches`): `offset` and `line` are then
+    # those of the statement it stands for, so that anything found in it is shown at that legacy line.
+    patched: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,24 @@ class Resolution:
 
 
 @dataclass(frozen=True)
+class Patch:
+    """A decision on one broken legacy statement: replace it with corrected SQL, or leave it out (`sql` None).
+
+    The legacy file stays untouched; planning, rendering and the legacy replay see the file as patched.
+    """
+
+    file: str  # the legacy file, relative to root, as in a migration's sources
+    line: int  # where the statement starts: the line of its first token
+    sql: str | None  # the replacement (one or more statements); None: the statement is dropped
+    reason: str
+    location: Location  # the mapping entry
+
+    @property
+    def verb(self) -> str:
+        return "dropped" if self.sql is None else "patched"
+
+
+@dataclass(frozen=True)
 class Acceptance:
     """A finding a team judged false or harmless, acknowledged with a reason: it no longer makes the plan fail."""
 
@@ -308,6 +329,7 @@ class Mapping:
     provided_location: Location | None = None
     accepted: tuple[Acceptance, ...] = ()
     encodings: tuple[tuple[str, str], ...] = ()  # (source folder, codec) where the mapping declares one
+    patches: tuple[Patch, ...] = ()  # decisions on broken legacy statements, in the order written
 
     @cached_property
     def _target_by_source(self) -> dict[str, Target]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from consolidate.core.changes import sha256
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.patches import patch_sources
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
 from consolidate.core.scan import UNREADABLE, scan
@@ -280,7 +281,9 @@ def planned(
     """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
     loaded = loaded or load_mapping(mapping_path)
     scanned = scan_mapping(loaded, out)
-    parsed = parse_sources(scanned, jobs)
+    parsed, decided = patch_sources(scanned.mapping, parse_sources(scanned, jobs))
+    if decided:  # a decision that cannot apply: the plan would read another file than the team fixed
+        raise ConsolidateError(decided)
     mapping = scanned.mapping
     if loaded.prelude is not None:  # what the prelude creates exists before any migration runs
         mapping = replace(mapping, provided=tuple(dict.fromkeys(mapping.provided + loaded.prelude.provided)))

@@ -22,6 +22,7 @@ from typing import Any
 
 from consolidate import pipeline
 from consolidate.core.comments import code_start
+from consolidate.core.patches import describe, legacy_line, patched_text, shown
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
@@ -66,6 +67,7 @@ class Verification:
     versions: tuple[VersionResult, ...]
     outputs: dict[str, str] = field(default_factory=dict)  # path → sha256 of the files proven
     expected: tuple[str, ...] = ()  # differences a recorded resolution causes on purpose
+    decided: tuple[str, ...] = ()  # decisions of the mapping on legacy statements (patched, dropped): on purpose too
 
     @property
     def equivalent(self) -> bool:
@@ -86,7 +88,7 @@ class Verification:
             "server_version": self.server_version,
             "stand_ins": list(self.stand_ins),
             "equivalent": self.equivalent,
-            "expected_differences": list(self.expected),
+            "expected_differences": list(self.expected) + list(self.decided),
             "differences": list(self.diff.objects()) if self.diff is not None else [],
             "legacy_failures": [f.diagnostic().to_dict() for f in self.legacy_failures],
             "canonical_failures": [f.diagnostic().to_dict() for f in self.canonical_failures],
@@ -198,15 +200,36 @@ def _no_stand_in(
 
 
 def legacy_files(done: pipeline.Planned) -> list[tuple[str, str]]:
-    """The mapped legacy files in mapping order, each (path as the plan shows it, text): what a legacy replay runs."""
+    """The mapped legacy files in mapping order, each (path as the plan shows it, text): what a legacy replay runs.
+
+    A file the mapping has decisions on (`patches`) runs as patched, as it was planned: legacy-as-patched is what
+    the canonical tree must equal, and each decision is listed as an intended difference.
+    """
     mapping = done.plan.mapping
+    patched = {patch.file for patch in mapping.patches}
     files = []
     for target in mapping.targets:
         for source in target.sources:
             legacy = done.scan.file(source)
             assert legacy is not None
-            files.append((pipeline.display_path(mapping, source), legacy.text))
+            text = patched_text(done.parsed[source]) if source in patched else legacy.text
+            files.append((pipeline.display_path(mapping, source), text))
     return files
+
+
+def _at_legacy_lines(failures: tuple[Failure, ...], done: pipeline.Planned) -> tuple[Failure, ...]:
+    """Failures in a patched file, moved from the lines of the text replayed to the legacy file's own."""
+    mapping = done.plan.mapping
+    parsed = {pipeline.display_path(mapping, patch.file): done.parsed[patch.file] for patch in mapping.patches}
+    return tuple(
+        replace(failure, line=legacy_line(parsed[failure.path], failure.line)) if failure.path in parsed else failure
+        for failure in failures
+    )
+
+
+def decisions(plan: Plan) -> tuple[str, ...]:
+    """Each decision of the mapping on a legacy statement, as an intended difference between legacy and canonical."""
+    return tuple(describe(patch, shown(plan.mapping, patch)) for patch in plan.mapping.patches)
 
 
 @contextmanager
@@ -372,9 +395,10 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             server=server.describe(),
             server_version=version_text(server.version),
             stand_ins=tuple(sorted(stand_ins)),
-            legacy_failures=_left_out(legacy.failures, run.done.plan) + adjusted.failures,
+            legacy_failures=_left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures,
             canonical_failures=tuple(failures),
             expected=tuple(why for why, _ in expected),
+            decided=decisions(run.done.plan),
             diff=diff,
             versions=tuple(sorted(versions, key=lambda v: v.version)),
             outputs=tree.hashes,

@@ -692,6 +692,78 @@ def test_a_syntax_error_cannot_be_accepted_postgresql_rejects_the_statement_in_e
     text = BASE + "accept:\n  - {finding: sql.syntax, at: db/migrations/002_robots.sql:3, reason: never ran}\n"
     problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
     assert "exclude the file" in problem.hint
+    assert "patches" in problem.hint
+
+
+# --- patches ------------------------------------------------------------------------------------------------
+
+ROBOTS = "db/migrations/002_robots.sql"
+
+
+def test_patches_are_read_with_their_file_line_replacement_and_reason_and_a_drop_has_no_replacement() -> None:
+    text = BASE + (
+        "patches:\n"
+        f"  - file: {ROBOTS}\n"
+        "    line: 3\n"
+        "    sql: |\n"
+        '      CREATE TABLE robots (id bigint, "order" int);\n'
+        "    reason: order is a reserved word\n"
+        f"  - {{file: {ROBOTS}, line: 7, drop: true, reason: needs pgmq which production never had}}\n"
+    )
+    first, second = parse(text).patches
+    assert (first.file, first.line, first.sql, first.verb) == (
+        ROBOTS,
+        3,
+        'CREATE TABLE robots (id bigint, "order" int);',
+        "patched",
+    )
+    assert (first.reason, first.location.line) == ("order is a reserved word", line_of(text, "- file"))
+    assert (second.line, second.sql, second.verb) == (7, None, "dropped")
+
+
+def test_a_patch_of_a_file_no_migration_lists_is_reported_with_the_closest_source() -> None:
+    text = BASE + "patches:\n  - {file: db/migrations/002_robot.sql, line: 3, drop: true, reason: x}\n"
+    problem = assert_problem(text, "mapping.patch-unknown-file", "is not a source of any migration", "- {file")
+    assert problem.hint == f"did you mean '{ROBOTS}'?"
+
+
+def test_a_patch_with_both_sql_and_drop_is_reported_at_drop() -> None:
+    text = BASE + f"patches:\n  - file: {ROBOTS}\n    line: 3\n    sql: SELECT 1\n    drop: true\n    reason: x\n"
+    assert_problem(text, "mapping.bad-patch", "both 'sql' and 'drop'", "drop: true")
+
+
+def test_a_patch_with_neither_sql_nor_drop_is_reported_at_its_entry() -> None:
+    text = BASE + f"patches:\n  - {{file: {ROBOTS}, line: 3, reason: x}}\n"
+    assert_problem(text, "mapping.bad-patch", "neither 'sql' nor 'drop'", "- {file")
+
+
+def test_drop_false_is_no_decision() -> None:
+    text = BASE + f"patches:\n  - {{file: {ROBOTS}, line: 3, drop: false, reason: x}}\n"
+    assert_problem(text, "mapping.bad-patch", "'drop' must be true, not false", "- {file")
+
+
+def test_a_patch_without_reason_is_reported_at_its_entry() -> None:
+    text = BASE + f"patches:\n  - {{file: {ROBOTS}, line: 3, drop: true}}\n"
+    assert_problem(text, "mapping.missing-reason", f"the patch of '{ROBOTS}' line 3 has no reason", "- {file")
+
+
+def test_a_patch_with_empty_sql_is_reported() -> None:
+    text = BASE + f"patches:\n  - file: {ROBOTS}\n    line: 3\n    sql: ''\n    reason: x\n"
+    assert_problem(text, "mapping.empty-value", "a patch's 'sql' is empty", "sql: ''")
+
+
+def test_a_patch_line_below_1_is_reported() -> None:
+    text = BASE + f"patches:\n  - {{file: {ROBOTS}, line: 0, drop: true, reason: x}}\n"
+    assert_problem(text, "mapping.bad-patch", "must be 1 or more, not 0", "- {file")
+
+
+def test_two_decisions_on_one_statement_are_reported_at_the_second() -> None:
+    text = BASE + (
+        f"patches:\n  - {{file: {ROBOTS}, line: 3, drop: true, reason: x}}\n"
+        f"  - {{file: {ROBOTS}, line: 3, sql: SELECT 1, reason: y}}\n"
+    )
+    problem = assert_problem(text, "mapping.duplicate-patch", "has two decisions", "- {file", 1)
+    assert f"first at line {line_of(text, '- {file')}" in problem.message
 
 
 def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:

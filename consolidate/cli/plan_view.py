@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from consolidate.cli.tables import Section
+from consolidate.core.patches import shown
 from consolidate.core.plan_json import down_status
 from consolidate.layout import number
 from consolidate.model import Diagnostic, Plan, Statement
@@ -68,6 +69,16 @@ def _accepted(plan: Plan) -> Section:
     return Section(f"Accepted by the mapping ({len(rows)})", ("where", "what", "reason"), rows)
 
 
+def _decisions(plan: Plan) -> Section:
+    rows = tuple(
+        (patch.verb, f"{shown(plan.mapping, patch)}:{patch.line}", " ".join(patch.reason.split()))
+        for patch in plan.mapping.patches
+    )
+    return Section(
+        f"Legacy statements patched or dropped by the mapping ({len(rows)})", ("what", "where", "reason"), rows
+    )
+
+
 def _excluded(plan: Plan) -> Section:
     rows = tuple((item.path, item.reason) for item in plan.excluded)
     return Section(f"Excluded files ({len(rows)})", ("path", "reason"), rows)
@@ -95,6 +106,7 @@ def plan_sections(plan: Plan) -> list[Section]:
         _diagnostics("Ordering errors", plan.ordering_errors),
         _diagnostics("Syntax errors", plan.syntax_errors),
         _accepted(plan),
+        _decisions(plan),
         _excluded(plan),
         _rollbacks(plan),
         _diagnostics("Findings", plan.findings),

@@ -22,6 +22,8 @@ def print_verification(console: Console, result: Verification) -> None:
                 _say(console, line)
     for line in result.expected:
         _say(console, f"expected difference (recorded resolution): {line}")
+    for line in result.decided:
+        _say(console, f"expected difference (decision in the mapping): {line}")
     if result.diff is not None and result.diff.equivalent:
         _say(console, "equivalence: legacy and canonical schemas, domains and table rows are identical")
     elif result.diff is not None:

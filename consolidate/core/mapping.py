@@ -35,6 +35,7 @@ from consolidate.model import (
     Group,
     Location,
     Mapping,
+    Patch,
     Resolution,
     ScanResult,
     SourceTree,
@@ -70,7 +71,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TOP = {
     "version": True, "dialect": False, "root": True, "output": True, "width": False, "sources": True,
     "provided": False, "prelude": False, "groups": False, "migrations": True, "exclude": False,
-    "resolutions": False, "accept": False,
+    "resolutions": False, "accept": False, "patches": False,
 }  # fmt: skip
 _MIGRATION = {"version": True, "name": True, "description": False, "sources": True}
 _EXCLUDE = {"path": True, "reason": False}
@@ -78,6 +79,7 @@ _SOURCE = {"path": True, "encoding": False}
 _RESOLUTION = {"object": True, "decision": True, "reason": False}
 _GROUP = {"title": True, "versions": True}
 _ACCEPT = {"finding": True, "at": True, "reason": False}
+_PATCH = {"file": True, "line": True, "sql": False, "drop": False, "reason": False}
 _FINDING_CODE = re.compile(r"[a-z]+\.[a-z-]+")
 _CERTAIN = frozenset({"sql.syntax", "sql.tokenize"})  # PostgreSQL's verdict, not the plan's: never false
 _AT = re.compile(r"(?P<path>.+?)(?::(?P<line>[0-9]+))?(?::[0-9]+)?")
@@ -87,6 +89,7 @@ _EXAMPLES = {
     "name": "initial_schema", "path": "db/migrations/setup.sql", "object": "table robots",
     "decision": "keep-first", "title": "Core Migrations", "versions": "[1, 4]",
     "finding": "plan.ordering", "encoding": "latin-1", "at": "db/migrations/003_views.sql:12",
+    "file": "db/migrations/003_events.sql", "line": "19",
 }  # fmt: skip
 _UNMAPPED_HINT = "map it into a target's sources or add it to exclude with a reason"
 _START = "start from the example in docs/mapping.md"
@@ -203,6 +206,10 @@ class _Reader:
             return None
         value = self._constructor.construct_object(node)
         return value if isinstance(value, int) else None
+
+    def value(self, node: ScalarNode) -> object:
+        """The value YAML gives a scalar (True for `true`, `yes`, `on`)."""
+        return self._constructor.construct_object(node)
 
     def items(self, node: Node, what: str, required: bool = True) -> list[Node]:
         """A sequence's items; an empty list when it is not one (reported) or null."""
@@ -392,6 +399,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
     resolutions = _resolutions(reader, top.get("resolutions"))
     provided = _provided(reader, top.get("provided"))
     accepted = _acceptances(reader, top.get("accept"), root)
+    patches = _patches(reader, top.get("patches"), _mapped_sources(entries))
     _prelude(reader, top.get("prelude"))  # checked here; `prelude_of` gives it to callers (Mapping has no field)
     if reader.problems or version is None or dialect is None or root is None or output is None or width is None:
         return None
@@ -412,6 +420,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
         provided_location=reader.at(top["provided"].key) if "provided" in top else None,
         accepted=accepted,
         encodings=encodings,
+        patches=patches,
     )
 
 
@@ -771,7 +780,7 @@ def _acceptance(reader: _Reader, node: Node, root: str | None) -> Acceptance | N
         # Accepted, the statement would stay in its canonical version and fail there, and a version is one
         # transaction: everything else in it would be rolled back with it, where the legacy replay lost one file.
         message = "PostgreSQL's own parser rejects this statement: it fails in every replay, and cannot be accepted"
-        hint = "fix it in the legacy file (the fix becomes part of the consolidation), or exclude the file"
+        hint = "correct it with a patch in the mapping ('patches:', see docs/mapping.md), or exclude the file"
         reader.report("mapping.bad-finding", message, node, hint)
         code = None
     at = _at(reader, fields["at"].value, root) if "at" in fields else None
@@ -791,6 +800,77 @@ def _at(reader: _Reader, node: Node, root: str | None) -> tuple[str, int | None]
     if root not in (None, ".", "") and not path.startswith(f"{root}/"):
         path = posixpath.join(root, path)  # findings show paths below the mapping's folder
     return path, int(found["line"]) if found["line"] else None
+
+
+def _patches(reader: _Reader, found: _Field | None, mapped: Lookup[str, Location]) -> tuple[Patch, ...]:
+    """Decisions on broken legacy statements, one per statement (file and line); each file a mapped source.
+
+    Whether the line is where a statement starts, and whether the SQL parses, needs the file: see core/patches.py.
+    """
+    patches: dict[tuple[str, int], Patch] = {}
+    for node in _optional_items(reader, found, "'patches'"):
+        patch = _patch(reader, node, mapped)
+        if patch is None:
+            continue
+        key = (patch.file, patch.line)
+        if key in patches:
+            message = f"'{patch.file}' line {patch.line} has two decisions (first at line {patches[key].location.line})"
+            reader.report("mapping.duplicate-patch", message, patch.location, "keep one of them")
+        patches.setdefault(key, patch)
+    return tuple(patches.values())
+
+
+def _patch(reader: _Reader, node: Node, mapped: Lookup[str, Location]) -> Patch | None:
+    fields = reader.fields(node, _PATCH, "a patch")
+    if fields is None:
+        return None
+    path = _patched_file(reader, fields["file"].value, mapped) if "file" in fields else None
+    line = _patched_line(reader, fields["line"].value) if "line" in fields else None
+    what = f"the patch of '{path}' line {line}" if path and line else "a patch"
+    reason = _reason(reader, fields, node, what, "why the legacy statement is wrong, and why this fixes it")
+    replacement = _replacement(reader, node, fields)
+    if path is None or line is None or reason is None or replacement is None:
+        return None
+    return Patch(path, line, replacement or None, reason, reader.at(node))
+
+
+def _patched_file(reader: _Reader, node: Node, mapped: Lookup[str, Location]) -> str | None:
+    path = reader.relative_path(node, "a patch's 'file'")
+    if path is None or path in mapped:
+        return path
+    hint = _did_you_mean(path, mapped) or "name the file as a migration's 'sources' lists it (relative to root)"
+    reader.report("mapping.patch-unknown-file", f"'{path}' is not a source of any migration", node, hint)
+    return None
+
+
+def _patched_line(reader: _Reader, node: Node) -> int | None:
+    line = reader.integer(node, "a patch's 'line'")
+    if line is not None and line < 1:
+        hint = "give the line where the statement starts, as `consolidate plan` shows it"
+        reader.report("mapping.bad-patch", f"a patch's 'line' must be 1 or more, not {line}", node, hint)
+        return None
+    return line
+
+
+def _replacement(reader: _Reader, node: Node, fields: dict[str, _Field]) -> str | None:
+    """The replacement SQL; "" for `drop: true`; None (reported) unless exactly one of the two is given."""
+    sql, drop = fields.get("sql"), fields.get("drop")
+    if sql is not None and drop is not None:
+        hint = "keep 'sql' to replace the statement, or 'drop: true' to leave it out"
+        reader.report("mapping.bad-patch", "a patch has both 'sql' and 'drop'", drop.key, hint)
+        return None
+    if sql is not None:
+        return reader.text(sql.value, "a patch's 'sql'")
+    if drop is None:
+        hint = "add 'sql: <the corrected statement>', or 'drop: true' to leave the statement out"
+        reader.report("mapping.bad-patch", "a patch has neither 'sql' nor 'drop'", node, hint)
+        return None
+    value = drop.value
+    if not isinstance(value, ScalarNode) or value.tag != _BOOL or reader.value(value) is not True:
+        hint = "write 'drop: true', or give 'sql' instead to replace the statement"
+        reader.report("mapping.bad-patch", f"'drop' must be true, not {_describe(value)}", value, hint)
+        return None
+    return ""
 
 
 def _provided(reader: _Reader, found: _Field | None) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from consolidate.model import Conflict, Duplicate, Plan, PlannedTarget, Redefinition, Statement
+from consolidate.core.patches import shown
+from consolidate.model import Conflict, Duplicate, Patch, Plan, PlannedTarget, Redefinition, Statement
 
 FORMAT = 1
 
@@ -75,6 +76,16 @@ def _redefinition(item: Redefinition) -> dict[str, Any]:
     return {"object": str(item.object), "earlier": _at(item.earlier), "later": _at(item.later)}
 
 
+def _decision(plan: Plan, patch: Patch) -> dict[str, Any]:
+    return {
+        "decision": "drop" if patch.sql is None else "patch",
+        "path": shown(plan.mapping, patch),
+        "line": patch.line,
+        "sql": patch.sql,
+        "reason": patch.reason,
+    }
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     """Every fact the plan holds, as plain JSON-ready data."""
     mapping = plan.mapping
@@ -105,4 +116,5 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "accepted": [diagnostic.to_dict() for diagnostic in plan.accepted],
         "findings": [diagnostic.to_dict() for diagnostic in plan.findings],
         "excluded": [{"path": item.path, "reason": item.reason} for item in plan.excluded],
+        "decisions": [_decision(plan, patch) for patch in plan.mapping.patches],
     }

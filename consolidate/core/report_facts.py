@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any, TypeAlias
 
+from consolidate.core import patches
 from consolidate.core.plan_json import down_status
 from consolidate.layout import (
     DOWNS,
@@ -55,6 +56,7 @@ from consolidate.model import (
     LegacyFile,
     Lock,
     Mapping,
+    Patch,
     Plan,
     PlannedTarget,
     Redefinition,
@@ -206,6 +208,15 @@ class ExcludedNote:
 
 
 @dataclass(frozen=True)
+class DecisionNote:
+    """A legacy statement the mapping patched or dropped (`patches`)."""
+
+    verb: str  # patched | dropped
+    at: str  # legacy file:line, from the mapping's folder
+    reason: str
+
+
+@dataclass(frozen=True)
 class Finding:
     severity: str
     location: str
@@ -254,6 +265,7 @@ class ReportFacts:
     fallbacks: int
     next_steps: tuple[str, ...]
     examples: tuple[Example, ...]
+    decisions: tuple[DecisionNote, ...] = ()
 
 
 # --- paths and roles ----------------------------------------------------------------------------------------
@@ -726,6 +738,19 @@ def _accepted(plan: Plan, syntax: bool) -> str:
     return f"; {_plural(count, 'finding')} accepted in the mapping, each with its reason" if count else ""
 
 
+def _patched(plan: Plan) -> str:
+    count = len(plan.mapping.patches)
+    return (
+        f"; {_plural(count, 'legacy statement')} patched or dropped in the mapping, each with its reason"
+        if count
+        else ""
+    )
+
+
+def _decision(mapping: Mapping, patch: Patch) -> DecisionNote:
+    return DecisionNote(patch.verb, f"{patches.shown(mapping, patch)}:{patch.line}", " ".join(patch.reason.split()))
+
+
 def _syntax_check(plan: Plan) -> Check:
     errors = tuple(error for error in plan.errors if error in plan.syntax_errors)
     evidence = (
@@ -733,6 +758,7 @@ def _syntax_check(plan: Plan) -> Check:
         if errors
         else f"{_plural(plan.statements, 'statement')} accepted by PostgreSQL's parser (pglast)"
         + _accepted(plan, syntax=True)
+        + _patched(plan)
     )
     return Check(not errors, "No syntax errors (PostgreSQL's parser)", evidence)
 
@@ -1041,4 +1067,5 @@ def report_facts(
         fallbacks=plan.fallbacks,
         next_steps=_next_steps(context, steps),
         examples=_examples(mapping, RUNNER_NAME in tree),
+        decisions=tuple(_decision(mapping, patch) for patch in mapping.patches),
     )

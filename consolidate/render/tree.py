@@ -3,7 +3,9 @@
 Every statement written is the legacy text itself, byte for byte, with the comments that lead it: a removed
 duplicate leaves one comment line naming where its kept copy is, and a definition left out by a keep-first
 resolution says so. Nothing is regenerated from an AST, except the columns a merge-columns resolution adds,
-which are marked as generated.
+which are marked as generated. A statement the mapping patches or drops (`patches`) comes as core/patches.py put
+it in the file as patched: a comment line naming the decision, then the replacement; the legacy replay runs that
+same text, so both trees carry the decision the same way.
 
 Rendering never moves a statement boundary. psql runs a file's last statement even without its `;`, but in a
 canonical file more text follows it (the next source, RESET lines, generated columns), so that `;` is written
@@ -221,6 +223,14 @@ def _source(source: PlannedSource, parsed: ParsedFile, plan: Plan, followed: boo
     return _Source(_one_line(source.path), source.sha256, body)
 
 
+def _decided(plan: Plan, target: PlannedTarget) -> str:
+    """The decisions of the mapping on this version's legacy statements, counted (each is noted where it applies)."""
+    sources = {source.path for source in target.sources}
+    verbs = [patch.verb for patch in plan.mapping.patches if patch.file in sources]
+    counted = [f"{verbs.count(verb)} {verb}" for verb in ("patched", "dropped") if verb in verbs]
+    return f", {' and '.join(counted)} by the mapping" if counted else ""
+
+
 def render_migration(
     env: jinja2.Environment, plan: Plan, target: PlannedTarget, parsed: Mapping[str, ParsedFile]
 ) -> str:
@@ -234,6 +244,7 @@ def render_migration(
     counts = f"{target.kept} kept, {target.removed} removed as duplicates"
     if left_out:
         counts += f", {left_out} left out by a resolution"
+    counts += _decided(plan, target)
     description = target.target.description
     label = target.target.label(plan.mapping.width)
     return env.get_template("migration.sql.j2").render(
