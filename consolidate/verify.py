@@ -23,11 +23,12 @@ from typing import Any
 from consolidate import pipeline
 from consolidate.core.comments import code_start
 from consolidate.core.patches import describe, legacy_line, patched_text, shown
-from consolidate.core.plan import lent_server_changes
+from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
-from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
+from consolidate.db.diff import SchemaDiff, compare, read_early, reconcile_sql
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
+from consolidate.db.replay_roles import ReplayRoles, replay_roles
 from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
@@ -336,11 +337,13 @@ class _Run:
     server: Server
     stand_ins: dict[str, set[str]]
     prelude: Prelude | None
+    roles: ReplayRoles  # the roles the trees create: each replay's, set aside or dropped
 
 
 @contextmanager
 def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
-    """Plan, read the tree, start or reach the server (with the prelude's roles) for the block."""
+    """Plan, read the tree, start or reach the server (with the prelude's roles) for the block; the roles its
+    replays create are dropped after the block's scratch databases."""
     done = pipeline.planned(mapping_path)
     tree = _read_tree(done, pipeline.output_of(done.plan.mapping, None))
     needed = needed_extensions(list(done.parsed.values()))
@@ -357,8 +360,16 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
             debian=options.debian,
         ) as server,
         _roles(server, prelude),
+        replay_roles(server, created_roles(_mapped_statements(done))) as roles,
     ):
-        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude)
+        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude, roles)
+
+
+def _mapped_statements(done: pipeline.Planned) -> Iterator[Statement]:
+    """Every statement of the mapped legacy files: the canonical tree runs the same ones, verbatim."""
+    for target in done.plan.mapping.targets:
+        for source in target.sources:
+            yield from done.parsed[source].statements
 
 
 def _refuse_server_changes(done: pipeline.Planned) -> None:
@@ -379,6 +390,10 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
+            # The canonical replay creates the roles the legacy one did (42710 if they were left, issue 13, 7):
+            # the legacy database is read while they have their names, then they are set aside.
+            legacy_side = read_early(legacy_db) if run.roles.created() else legacy_db
+            run.roles.set_aside()
             proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
             with _canonical(server, tree, stand_ins, run.prelude, proven) as (
                 canonical_db,
@@ -386,7 +401,7 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
                 failures,
                 failed,
             ):
-                diff = compare(legacy_db, canonical_db)
+                diff = compare(legacy_side, canonical_db)
                 versions = tuple(
                     _rollback(server, tree, version, label, snapshots, stand_ins, failed)
                     for version, label in reversed(tree.labels)

@@ -231,6 +231,22 @@ def test_statements_that_change_the_whole_server_are_a_warning_at_their_line(tmp
     ]
 
 
+def test_a_do_block_that_creates_a_role_is_a_server_wide_warning_at_the_do_line(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "001_roles.sql").write_text(
+        "CREATE TABLE t (id int);\n"
+        "DO $$\nBEGIN\n  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') THEN\n"
+        "    CREATE ROLE app;\n  END IF;\nEND $$;\n"
+        "GRANT SELECT ON t TO app;\n"
+    )
+    assert run("init", cwd=tmp_path).exit_code == 0
+    findings = json.loads(run("plan", "--json", cwd=tmp_path).stdout)["findings"]
+    found = [(f["line"], f["severity"], f["message"]) for f in findings if f["code"] == "plan.server-wide"]
+    assert [(line, severity, message.split(" changes")[0]) for line, severity, message in found] == [
+        (2, "warning", "CREATE ROLE in this DO block")
+    ]
+
+
 def test_an_accepted_ordering_error_leaves_the_plan_clean_and_is_listed_with_its_reason(project: Path) -> None:
     (project / "legacy/db/001_init.sql").write_text("CREATE TABLE robots (id int PRIMARY KEY);\nSELECT * FROM audit;\n")
     mapping = project / "mapping.yaml"

@@ -249,6 +249,9 @@ def test_an_unnumbered_file_repeating_the_numbered_tables_is_a_snapshot() -> Non
         "CREATE ROLE reader NOLOGIN;\nGRANT reader TO app;\nALTER ROLE app SET search_path = app;\n",
         "DROP DATABASE IF EXISTS shop;\nCREATE TABLE t (id int);\n",
         "\\connect shop\nCREATE TABLE t (id int);\n",
+        "DO $$ BEGIN EXECUTE 'CREATE DATABASE shop'; END $$;\nCREATE TABLE t (id int);\n",
+        "DO $$ BEGIN\n"
+        "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app') THEN CREATE ROLE app; END IF;\nEND $$;\n",
     ],
 )
 def test_a_file_that_makes_its_database_or_acts_only_on_the_server_is_a_bootstrap_script(text: str) -> None:

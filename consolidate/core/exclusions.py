@@ -6,10 +6,11 @@
 - loose files beside per-migration folders (diesel runs only `<version>_<name>/up.sql`);
 - bootstrap scripts, which act on the server rather than in the database migrations run in. The rule: a file
   that creates or drops a database or switches to one (psql's \\c), or an unnumbered file whose every statement
-  acts on the server (roles, tablespaces, server settings, privileges on a database). A migration runs inside
-  the database it changes, so it never creates or connects to it; and a loose file of roles only leaves nothing
-  in the database. A numbered file of roles (the tool ran it in its sequence), or a migration that creates a
-  role among its tables, stays a migration: plan warns about the role, whose place is the prelude.
+  acts on the server (roles, tablespaces, server settings, privileges on a database), a DO block counting as the
+  statements it runs. A migration runs inside the database it changes, so it never creates or connects to it;
+  and a loose file of roles only leaves nothing in the database. A numbered file of roles (the tool ran it in its
+  sequence), or a migration that creates a role among its tables, stays a migration: plan warns about the role,
+  whose place is the prelude.
 
 Only numbered files' names say "migration"; sqlc files and snapshots are recognised among unnumbered files only
 (a pg_dump made into `V1__baseline.sql` is the tool's first migration), bootstrap scripts in any file.
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from consolidate.core.comments import code_start
-from consolidate.core.plan import server_wide
+from consolidate.core.plan import server_wide, server_wide_in_do
 from consolidate.core.statements import parse_file
 from consolidate.model import Direction, LegacyFile, Scheme, Statement
 
@@ -179,6 +180,10 @@ def _server_act(statement: Statement) -> str | None:
     """What a statement does to the server ("CREATE USER", "GRANT ON DATABASE", …), or None."""
     if (what := server_wide(statement)) is not None:
         return what
+    # A DO block acts on the server as the statements it runs do; creating a database decides, so it is named.
+    inside = server_wide_in_do(statement)
+    if inside:
+        return next((what for what in inside if what in _CREATES_DATABASE), inside[0])
     code = statement.text[code_start(statement.text) :]
     if _ON_DATABASE.match(code):
         return "GRANT ON DATABASE"

@@ -1110,33 +1110,56 @@ def _pg_language(node: ast.DoStmt) -> str:
 
 def _created_in_plpgsql(node: ast.DoStmt, text: str) -> tuple[ObjectRef, ...]:
     """Targets of the CREATE statements a DO block runs, conditionally or not (dynamic SQL: literals only)."""
+    created: set[ObjectRef] = set()
+    for query in _queries_of(node, text):
+        created.update(_created_by(query))
+    return tuple(sorted(created, key=_sort_key))
+
+
+def do_block_queries(text: str) -> tuple[str, ...]:
+    """The SQL a DO statement's plpgsql body runs, conditionally or not: its embedded statements and the string
+    literals it EXECUTEs. Empty for any other statement, another language, or a body that does not parse.
+
+    >>> do_block_queries("DO $$ BEGIN IF true THEN CREATE ROLE app; END IF; EXECUTE 'DROP ROLE old'; END $$;")
+    ('CREATE ROLE app', 'DROP ROLE old')
+
+    Known limitation: SQL built at run time (``EXECUTE format(...)``, concatenations, variables) is not seen.
+    """
+    try:
+        raws = parse_sql(text)
+    except ParseError:
+        return ()
+    node = raws[0].stmt if len(raws) == 1 else None
+    return _queries_of(node, text) if isinstance(node, ast.DoStmt) else ()
+
+
+def _queries_of(node: ast.DoStmt, text: str) -> tuple[str, ...]:
     if _pg_language(node) != "plpgsql":
         return ()
     try:
         tree = json.loads(parse_plpgsql_json(text))
     except (ParseError, ValueError):
         return ()
-    created: set[ObjectRef] = set()
-    for query in _plpgsql_queries(tree):
-        created.update(_created_by(query))
-    return tuple(sorted(created, key=_sort_key))
+    return tuple(_plpgsql_queries(tree))
 
 
 def _plpgsql_queries(tree: object) -> Iterator[str]:
-    """The SQL a plpgsql tree executes: embedded statements, and EXECUTE of a string literal."""
+    """The SQL a plpgsql tree executes, in the order written: embedded statements, and EXECUTE of a string literal."""
     stack = [tree]
     while stack:
         item = stack.pop()
         if isinstance(item, list):
-            stack.extend(item)
+            stack.extend(reversed(item))
         elif isinstance(item, dict):
+            inner = []
             for key, value in item.items():
                 if key == "PLpgSQL_stmt_execsql":
                     yield str(value.get("sqlstmt", {}).get("PLpgSQL_expr", {}).get("query", ""))
                 elif key == "PLpgSQL_stmt_dynexecute":
                     yield from _literal(str(value.get("query", {}).get("PLpgSQL_expr", {}).get("query", "")))
                 else:
-                    stack.append(value)
+                    inner.append(value)
+            stack.extend(reversed(inner))
 
 
 def _literal(expression: str) -> Iterator[str]:

@@ -31,6 +31,7 @@ from consolidate.core.dependents import resolution_dependents, used_names
 from consolidate.core.equivalence import same_definition
 from consolidate.core.hazards import transaction_hazards, wrapping_transaction
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
+from consolidate.core.objects import do_block_queries
 from consolidate.model import (
     Action,
     Conflict,
@@ -488,34 +489,76 @@ def _same_index_findings(parsed: Iterable[ParsedFile], skipped: set[StatementKey
 _SERVER_WIDE = re.compile(
     r"(?:CREATE|ALTER|DROP)\s+(?:ROLE|USER(?!\s+MAPPING)|GROUP|DATABASE|TABLESPACE)\b|ALTER\s+SYSTEM\b", re.IGNORECASE
 )
+_DO = re.compile(r"DO\b", re.IGNORECASE)
 
 
 def server_wide(statement: Statement) -> str | None:
     """What a statement does to the whole server ("CREATE ROLE", "ALTER SYSTEM", …), or None."""
-    found = _SERVER_WIDE.match(statement.text, code_start(statement.text))
+    return _server_wide_text(statement.text)
+
+
+def _server_wide_text(text: str) -> str | None:
+    found = _SERVER_WIDE.match(text, code_start(text))
     return " ".join(found.group().upper().split()) if found is not None else None
 
 
+def server_wide_in_do(statement: Statement) -> tuple[str, ...]:
+    """What the statements a DO block runs do to the whole server ("CREATE ROLE", …), each once, in order.
+
+    Only the SQL the block's text holds (core/objects.py `do_block_queries`): SQL it builds at run time is not seen.
+    """
+    text = statement.text
+    if not _DO.match(text, code_start(text)) or not _SERVER_WIDE.search(text):
+        return ()  # most DO blocks change nothing beyond their database: no plpgsql parse for them
+    return tuple(dict.fromkeys(what for query in do_block_queries(text) if (what := _server_wide_text(query))))
+
+
+def _server_acts(statement: Statement) -> tuple[str, ...]:
+    what = server_wide(statement)
+    return (what,) if what is not None else server_wide_in_do(statement)
+
+
+def created_roles(statements: Iterable[Statement]) -> tuple[str, ...]:
+    """The roles statements create, each once, as PostgreSQL names them: by CREATE ROLE / USER / GROUP, and by
+    those a DO block runs (literal SQL only, as `server_wide_in_do`)."""
+    names: list[str] = []
+    for statement in statements:
+        facts = statement.facts
+        created = [facts.target] if facts.action is Action.CREATE and facts.target is not None else []
+        names += [ref.name for ref in (*created, *facts.also_creates) if ref.kind == "role"]
+    return tuple(dict.fromkeys(names))
+
+
+def _acts_text(acts: tuple[str, ...], statement: Statement) -> str:
+    """How a finding names what a statement does to the server: the statement itself, or what its DO block runs."""
+    if server_wide(statement) is not None:
+        return acts[0]
+    return f"{', '.join(acts)} in this DO block"
+
+
 def _server_wide_findings(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
-    """Roles, databases, tablespaces and server settings outlive the database a migration runs in: a replay
-    leaves them on its server, and a second replay on the same server meets them (already exists)."""
+    """Roles, databases, tablespaces and server settings outlive the database a migration runs in: a second
+    database migrated on the same server meets them (already exists). A DO block that runs such a statement is
+    warned about like the statement (issue 13, 7)."""
     return [
         Diagnostic(
             "plan.server-wide",
-            f"{what} changes the whole server, not the database: a replay leaves it on its server",
+            f"{_acts_text(acts, statement)} {'changes' if len(acts) == 1 else 'change'} the whole server, not the "
+            "database: what it does outlives the database and every database on the server shares it",
             statement.location,
             hint="create roles in the mapping's prelude (created if missing, dropped after verify), or "
-            "exclude a bootstrap script; verify without --database-url runs on a throw-away server",
+            "exclude a bootstrap script",
             severity=Severity.WARNING,
         )
         for parsed_file in parsed
         for statement in parsed_file.statements
-        if (what := server_wide(statement)) is not None
+        if (acts := _server_acts(statement))
     ]
 
 
 # What a replay must not do to a server it was only lent (--database-url): change its configuration, or create,
-# drop or alter a database or tablespace, none of which lives in a scratch database. Roles are only warned about.
+# drop or alter a database or tablespace, none of which lives in a scratch database. Roles a replay creates are
+# dropped after it (db/replay_roles.py).
 _NOT_ON_A_LENT_SERVER = frozenset(
     {"ALTER SYSTEM", "CREATE DATABASE", "DROP DATABASE", "ALTER DATABASE"}
     | {"CREATE TABLESPACE", "DROP TABLESPACE", "ALTER TABLESPACE"}
@@ -523,18 +566,20 @@ _NOT_ON_A_LENT_SERVER = frozenset(
 
 
 def lent_server_changes(parsed: Iterable[ParsedFile]) -> list[Diagnostic]:
-    """The statements a replay on a lent server must not run, each as an error at its line."""
+    """The statements a replay on a lent server must not run, each as an error at its line (a DO block that runs
+    one, at the DO block's)."""
     hint = "replay on a throw-away private server (no --database-url), or exclude the bootstrap script"
     return [
         Diagnostic(
             "replay.server-change",
-            f"{what} would change the lent server itself, beyond the scratch databases: nothing was run",
+            f"{_acts_text(refused, statement)} would change the lent server itself, beyond the scratch databases: "
+            "nothing was run",
             statement.location,
             hint,
         )
         for parsed_file in parsed
         for statement in parsed_file.statements
-        if (what := server_wide(statement)) in _NOT_ON_A_LENT_SERVER
+        if (refused := tuple(what for what in _server_acts(statement) if what in _NOT_ON_A_LENT_SERVER))
     ]
 
 

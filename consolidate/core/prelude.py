@@ -19,6 +19,7 @@ from pglast import ast, parse_sql
 from pglast.enums import ObjectType
 from pglast.parser import ParseError
 
+from consolidate.core.plan import created_roles
 from consolidate.core.statements import parse_file
 from consolidate.model import Action, Diagnostic, Statement
 
@@ -71,7 +72,9 @@ def read_prelude(path: str, text: str) -> Prelude:
     parsed = parse_file(path, text)
     wide = [_is_server_wide(statement) for statement in parsed.statements]
     kept = tuple(statement for statement, out in zip(parsed.statements, wide, strict=True) if not out)
-    roles = _roles(parsed.statements)
+    # A DO block's roles too: created beforehand with the others, they are already there when the block runs in
+    # the scratch database (the usual block checks first), instead of being created by it and never dropped.
+    roles = created_roles(parsed.statements)
     return Prelude(
         path=path,
         roles=roles,
@@ -115,20 +118,6 @@ def _is_server_wide(statement: Statement) -> bool:
         return True
     attribute = _OBJECT_KIND.get(type(node))
     return attribute is not None and getattr(node, attribute, None) in _SERVER_WIDE_OBJECTS
-
-
-def _roles(statements: Iterable[Statement]) -> tuple[str, ...]:
-    """Roles the statements create: by CREATE ROLE, and inside DO blocks.
-
-    A DO block runs in the scratch database; its role, created beforehand with the others, is then already
-    there (the usual block checks for it first), instead of being created by the block and never dropped.
-    """
-    names: list[str] = []
-    for statement in statements:
-        facts = statement.facts
-        created = [facts.target] if facts.action is Action.CREATE and facts.target is not None else []
-        names += [ref.name for ref in (*created, *facts.also_creates) if ref.kind == "role"]
-    return tuple(dict.fromkeys(names))
 
 
 def _provided(roles: Iterable[str], statements: Iterable[Statement]) -> tuple[str, ...]:

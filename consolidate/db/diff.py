@@ -165,12 +165,40 @@ class _RowPlan:
     left_out: tuple[str, ...]  # columns of both that are not hashed, for the difference line
 
 
-def compare(
-    url_a: str, url_b: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()
-) -> SchemaDiff:
-    """Compare databases A and B: schema and privileges both ways (dbdiff), domains, and every table's rows."""
+@dataclass(frozen=True)
+class ReadEarly:
+    """A database's catalogs, read before something changes role names on its server (its rows, which name no
+    role, are read at the comparison)."""
+
+    url: str
+    scope: _Scope
+    side: _Side
+
+
+def read_early(url: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()) -> ReadEarly:
+    """Read database A's catalogs now, for `compare` later with the same scope.
+
+    A catalog holds a role's oid and shows its current name: a replay's roles renamed before the comparison (see
+    db/replay_roles.py) would show in A under their new names.
+    """
     scope = _Scope.of(schemas, ignore_tables)
-    side_a, side_b = _both(_read_side, url_a, url_b, scope)
+    return ReadEarly(url, scope, _read_side(url, scope))
+
+
+def compare(
+    url_a: str | ReadEarly, url_b: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()
+) -> SchemaDiff:
+    """Compare databases A and B: schema and privileges both ways (dbdiff), domains, and every table's rows.
+
+    A may have been read already (`read_early`, with the same `schemas` and `ignore_tables`).
+    """
+    scope = _Scope.of(schemas, ignore_tables)
+    if isinstance(url_a, ReadEarly):
+        if url_a.scope != scope:
+            raise ValueError("compare: database A was read with another scope")
+        side_a, side_b, url_a = url_a.side, _read_side(url_b, scope), url_a.url
+    else:
+        side_a, side_b = _both(_read_side, url_a, url_b, scope)
     plans = _row_plans(side_a.tables, side_b.tables)
     hashes_a, hashes_b = _both(_row_hashes, url_a, url_b, plans)
     return SchemaDiff(
