@@ -22,6 +22,7 @@ from typing import Any
 
 from consolidate import pipeline
 from consolidate.core.comments import code_start
+from consolidate.core.lines import BREAK
 from consolidate.core.plan import lent_server_changes
 from consolidate.core.prelude import Prelude
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
@@ -404,7 +405,7 @@ def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
 def _holds(statement: Statement, line: int) -> bool:
     """Whether `line` of its file lies within the statement (its leading comments, above its line, left out)."""
     body = statement.text[code_start(statement.text) :].rstrip()
-    return statement.line <= line <= statement.line + body.count("\n")
+    return statement.line <= line <= statement.line + len(BREAK.findall(body))
 
 
 def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, GeneratedDown]:

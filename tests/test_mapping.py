@@ -156,6 +156,11 @@ def test_invalid_yaml_is_reported_at_yamls_line_and_column() -> None:
     assert problem.location.line == line_of(text, "bad: [")
 
 
+def test_a_control_character_in_a_mapping_with_lone_cr_lines_is_reported_at_its_line() -> None:
+    problem = only("version: 1\rroot: legacy\routput: \x07out\r")
+    assert (problem.code, problem.location.line) == ("mapping.invalid-yaml", 3)
+
+
 def test_two_yaml_documents_are_invalid_yaml() -> None:
     problem = only(BASE + "---\nversion: 1\n")
     assert (problem.code, problem.location.line) == ("mapping.invalid-yaml", line_of(BASE + "---\n", "---"))

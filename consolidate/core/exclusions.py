@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from consolidate.core.comments import code_start
+from consolidate.core.lines import BREAK
 from consolidate.core.plan import server_wide
 from consolidate.core.statements import parse_file
 from consolidate.model import Direction, LegacyFile, Scheme, Statement
@@ -163,7 +164,7 @@ def bootstrap_reason(path: str, text: str, *, numbered: bool = False) -> str | N
 
 def _head(statement: Statement) -> str:
     """A statement's first line, short: enough for a reviewer to recognise it."""
-    code = statement.text[code_start(statement.text) :].split("\n", 1)[0].rstrip(" ;")
+    code = BREAK.split(statement.text[code_start(statement.text) :], 1)[0].rstrip(" ;")
     return code if len(code) <= 60 else code[:57] + "..."
 
 

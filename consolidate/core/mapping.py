@@ -24,6 +24,7 @@ from sqlglot.dialects.dialect import Dialect
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from consolidate.core.lines import Lines
 from consolidate.core.naming import normalise, parse_name
 from consolidate.errors import ConsolidateError
 from consolidate.model import (
@@ -249,7 +250,7 @@ def _yaml_problem(path: str, text: str, error: yaml.YAMLError) -> Diagnostic:
         location = Location(path, mark.line + 1, mark.column + 1)
         return Diagnostic("mapping.invalid-yaml", f"invalid YAML: {problem}", location, hint)
     position = getattr(error, "position", 0)  # ReaderError (control characters) knows only an offset
-    line = text.count("\n", 0, position) + 1
+    line = Lines(text).line(position)
     return Diagnostic("mapping.invalid-yaml", f"invalid YAML: {error}", Location(path, line), hint)
 
 

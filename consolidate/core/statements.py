@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,6 +25,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 
+from consolidate.core.lines import BREAK, Lines
 from consolidate.core.objects import describe
 from consolidate.model import Chunk, Diagnostic, Location, ParsedFile, Statement
 
@@ -33,7 +33,6 @@ from consolidate.model import Chunk, Diagnostic, Location, ParsedFile, Statement
 # (ParsedFile.fallbacks) and shown once in the plan, not printed per statement.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-_NEWLINE = re.compile("\n")
 _QUOTED = frozenset(
     {
         TokenType.STRING,
@@ -85,20 +84,6 @@ _TOKENIZE_MESSAGE = (
 )
 
 
-class _Lines:
-    """Maps character offsets of one text to 1-based lines and columns; CRLF counts as one line break."""
-
-    def __init__(self, text: str) -> None:
-        self._starts = [0, *(match.end() for match in _NEWLINE.finditer(text))]
-
-    def line(self, offset: int) -> int:
-        return bisect_right(self._starts, offset)
-
-    def location(self, path: str, offset: int) -> Location:
-        line = self.line(offset)
-        return Location(path, line, offset - self._starts[line - 1] + 1)
-
-
 @dataclass(frozen=True, slots=True)
 class _Span:
     """A chunk's range in the file and the tokens of its statement (without the terminating semicolon)."""
@@ -121,7 +106,7 @@ class _Source:
     path: str
     text: str
     dialect: str
-    lines: _Lines
+    lines: Lines
     # One str object per slice: a chunk's text and its statement's text are then the same object, which pickle
     # sends once when parsed files come back from the worker processes.
     slices: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -170,13 +155,13 @@ class _Nesting:
 def split(text: str, dialect: str = "postgres") -> tuple[Chunk, ...]:
     """Cut a file's text into chunks whose concatenation is exactly the text."""
     tokens, failed = _tokenize(text, dialect)
-    source = _Source("", text, dialect, _Lines(text))
+    source = _Source("", text, dialect, Lines(text))
     return tuple(_chunk(source, span) for span in _spans(text, tokens, failed))
 
 
 def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
     """Split a file into statements, parse each, and find every syntax error in it (PostgreSQL's judgement)."""
-    source = _Source(path, text, dialect, _Lines(text))
+    source = _Source(path, text, dialect, Lines(text))
     tokens, failed = _tokenize(text, dialect)
     spans = _spans(text, tokens, failed)
     statement_spans = [span for span in spans if span.is_statement]
@@ -302,8 +287,8 @@ def _failure_offset(text: str, offset: int) -> int:
     """Where the token the tokenizer choked on starts: past whitespace and complete comments."""
     while True:
         offset = len(text) - len(text[offset:].lstrip())
-        if text.startswith("--", offset) and "\n" in text[offset:]:
-            offset = text.index("\n", offset) + 1
+        if text.startswith("--", offset) and (end := BREAK.search(text, offset)) is not None:
+            offset = end.end()
         elif text.startswith("/*", offset) and "*/" in text[offset + 2 :]:
             offset = text.index("*/", offset + 2) + 2
         else:
