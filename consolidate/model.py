@@ -210,12 +210,14 @@ class Statement:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice of a file: either a statement (with leading comments) or trailing text after the last one."""
+    """A slice of a file: a statement (with leading comments), a psql meta-command line (with what leads it), or
+    trailing text after the last statement."""
 
     text: str
     offset: int  # character offset of the slice in the file
     line: int  # 1-based line where the slice starts
     is_statement: bool
+    is_meta: bool = False  # ends with a psql meta-command (core/meta_commands.py): neither SQL nor blank
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,26 @@ def test_plan_shows_lines_of_lone_cr_and_mixed_files_and_names_their_line_ending
     )
 
 
+def test_plan_names_every_psql_meta_command_at_its_own_line_with_its_fix(project: Path) -> None:
+    (project / "legacy/db/002_more.sql").write_text(
+        "\\restrict k1\n\\set ON_ERROR_STOP on\n"
+        "CREATE TABLE jobs (id int, robot_id int REFERENCES robots (id));\n\\i 003_more.sql\n\\unrestrict k1\n"
+    )
+    result = plan_process(project)
+    assert result.returncode == 1, result.stderr
+    shown = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    fixes = {
+        1: "\\restrict; not SQL pg_dump 17.6+ writes this security line",
+        2: "\\set; not SQL \\set defines a psql variable: write its value",
+        4: "\\i; not SQL \\i reads another file: list that file in the mapping",
+        5: "\\unrestrict; not SQL pg_dump 17.6+ writes this security line",
+    }
+    for line, fix in fixes.items():
+        assert any(row.startswith(f"legacy/db/002_more.sql:{line}:1 psql meta-command {fix}") for row in shown), fix
+    assert "Syntax errors (4)" in shown
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def test_an_unknown_key_exits_2_at_its_line(project: Path) -> None:
     plan_fails_with(project, lambda t: t.replace("output: out\n", "output: out\ncolour: blue\n"), "MAP:4: error:")
 

@@ -91,6 +91,12 @@ def test_positions_in_lone_cr_and_mixed_files_are_lines_and_columns_of_the_file(
     assert places(replayed) == [("mac.sql", 4, 11, "42703"), ("mixed.sql", 4, 11, "42703")]
 
 
+def test_a_psql_meta_command_fails_at_its_own_line_and_the_statement_after_it_runs(database: str) -> None:
+    replayed = replay(database, ("meta.sql", "\\set ON_ERROR_STOP on\nCREATE TABLE after_meta (a int);\n"))
+    assert places(replayed) == [("meta.sql", 1, 1, "42601")]
+    assert rows(database, "SELECT count(*) FROM after_meta") == [(0,)]
+
+
 def test_a_failing_do_block_reports_its_context_at_the_failing_line_inside_it(database: str) -> None:
     text = "SELECT 1;\nDO $$\nBEGIN\n  PERFORM 1;\n  RAISE EXCEPTION 'boom';\nEND\n$$;\n"
     failure = replay(database, ("do.sql", text)).failures[0]

@@ -699,6 +699,12 @@ def test_a_syntax_error_cannot_be_accepted_postgresql_rejects_the_statement_in_e
     assert "exclude the file" in problem.hint
 
 
+def test_a_psql_meta_command_cannot_be_accepted_kept_in_its_version_postgresql_rejects_it() -> None:
+    text = BASE + "accept:\n  - {finding: sql.meta-command, at: db/migrations/002_robots.sql:1, reason: psql}\n"
+    problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
+    assert "fix it in the legacy file" in problem.hint
+
+
 def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:
     mapping = parse(BASE.replace("  - deploy/sql\n", "  - {path: deploy/sql, encoding: latin-1}\n"))
     assert mapping.sources == ("db/migrations", "deploy/sql")

@@ -80,7 +80,8 @@ _RESOLUTION = {"object": True, "decision": True, "reason": False}
 _GROUP = {"title": True, "versions": True}
 _ACCEPT = {"finding": True, "at": True, "reason": False}
 _FINDING_CODE = re.compile(r"[a-z]+\.[a-z-]+")
-_CERTAIN = frozenset({"sql.syntax", "sql.tokenize"})  # PostgreSQL's verdict, not the plan's: never false
+# PostgreSQL's verdict, not the plan's: never false (a psql meta-command, kept, is a syntax error in its version).
+_CERTAIN = frozenset({"sql.syntax", "sql.tokenize", "sql.meta-command"})
 _AT = re.compile(r"(?P<path>.+?)(?::(?P<line>[0-9]+))?(?::[0-9]+)?")
 _EXAMPLES = {
     "version": "1", "root": "legacy", "output": "deploy/migrations", "sources": "[db/migrations]",
