@@ -210,7 +210,8 @@ class Statement:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A slice of a file: either a statement (with leading comments) or trailing text after the last one."""
+    """A slice of a file: a statement (with leading comments), a psql meta-command line (with what leads it), or
+    trailing text after the last statement."""
 
     text: str
     offset: int  # character offset of the slice in the file
@@ -219,6 +220,7 @@ class Chunk:
     # Put in place of a legacy statement by a decision in the mapping (`patches`): `offset` and `line` are then
     # those of the statement it stands for, so that anything found in it is shown at that legacy line.
     patched: bool = False
+    is_meta: bool = False  # ends with a psql meta-command (core/meta_commands.py): neither SQL nor blank
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from consolidate import pipeline
 from consolidate.core.comments import code_start
+from consolidate.core.lines import BREAK
 from consolidate.core.patches import describe, legacy_line, patched_text, shown
 from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
@@ -443,7 +444,7 @@ def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
 def _holds(statement: Statement, line: int) -> bool:
     """Whether `line` of its file lies within the statement (its leading comments, above its line, left out)."""
     body = statement.text[code_start(statement.text) :].rstrip()
-    return statement.line <= line <= statement.line + body.count("\n")
+    return statement.line <= line <= statement.line + len(BREAK.findall(body))
 
 
 def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, GeneratedDown]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +105,51 @@ def test_a_syntax_error_is_a_plan_error_with_file_line_and_postgresql_message(pr
     (error,) = json.loads(result.stdout)["errors"]
     assert (error["path"], error["line"], error["code"]) == ("legacy/db/002_more.sql", 3, "sql.syntax")
     assert 'syntax error at or near ","' in error["message"]
+
+
+def plan_process(project: Path) -> subprocess.CompletedProcess[str]:
+    """`consolidate plan` as a user runs it: a process of its own, importing this worktree's code."""
+    command = [sys.executable, "-m", "consolidate", "plan", "--mapping", "mapping.yaml"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_plan_shows_lines_of_lone_cr_and_mixed_files_and_names_their_line_endings(project: Path) -> None:
+    (project / "legacy/db/001_init.sql").write_bytes(
+        b"CREATE TABLE robots (id int PRIMARY KEY);\rCREATE TABLE x (a int);\r\rCREATE TABLE y (id int,, b int);\r"
+    )
+    (project / "legacy/db/002_more.sql").write_bytes(
+        b"CREATE TABLE jobs (id int);\r\nCREATE TABLE n (a int);\n\rCREATE TABLE o (id int,, b int);\n"
+    )
+    result = plan_process(project)
+    assert result.returncode == 1, result.stderr
+    shown = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert 'legacy/db/001_init.sql:4:24 syntax error at or near ","' in shown
+    assert 'legacy/db/002_more.sql:4:24 syntax error at or near ","' in shown
+    assert "legacy/db/001_init.sql:1 file has classic Mac (CR) line endings; they are kept as they are" in shown
+    assert "legacy/db/002_more.sql:2 file has mixed (1 CRLF, 2 LF, 1 CR) line endings; they are kept as they are" in (
+        shown
+    )
+
+
+def test_plan_names_every_psql_meta_command_at_its_own_line_with_its_fix(project: Path) -> None:
+    (project / "legacy/db/002_more.sql").write_text(
+        "\\restrict k1\n\\set ON_ERROR_STOP on\n"
+        "CREATE TABLE jobs (id int, robot_id int REFERENCES robots (id));\n\\i 003_more.sql\n\\unrestrict k1\n"
+    )
+    result = plan_process(project)
+    assert result.returncode == 1, result.stderr
+    shown = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    fixes = {
+        1: "\\restrict; not SQL pg_dump 17.6+ writes this security line",
+        2: "\\set; not SQL \\set defines a psql variable: write its value",
+        4: "\\i; not SQL \\i reads another file: list that file in the mapping",
+        5: "\\unrestrict; not SQL pg_dump 17.6+ writes this security line",
+    }
+    for line, fix in fixes.items():
+        assert any(row.startswith(f"legacy/db/002_more.sql:{line}:1 psql meta-command {fix}") for row in shown), fix
+    assert "Syntax errors (4)" in shown
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_an_unknown_key_exits_2_at_its_line(project: Path) -> None:

@@ -84,6 +84,19 @@ def test_positions_in_a_crlf_file_are_lines_and_columns_of_the_file(database: st
     assert places(replayed) == [("crlf.sql", 4, 16, "42703")]
 
 
+def test_positions_in_lone_cr_and_mixed_files_are_lines_and_columns_of_the_file(database: str) -> None:
+    mac = "CREATE TABLE m (a int);\r\rINSERT INTO m\r  VALUES (nosuch);\r"
+    mixed = "CREATE TABLE x (a int);\r\n\rINSERT INTO x\n  VALUES (nosuch);\r\n"
+    replayed = replay(database, ("mac.sql", mac), ("mixed.sql", mixed))
+    assert places(replayed) == [("mac.sql", 4, 11, "42703"), ("mixed.sql", 4, 11, "42703")]
+
+
+def test_a_psql_meta_command_fails_at_its_own_line_and_the_statement_after_it_runs(database: str) -> None:
+    replayed = replay(database, ("meta.sql", "\\set ON_ERROR_STOP on\nCREATE TABLE after_meta (a int);\n"))
+    assert places(replayed) == [("meta.sql", 1, 1, "42601")]
+    assert rows(database, "SELECT count(*) FROM after_meta") == [(0,)]
+
+
 def test_a_failing_do_block_reports_its_context_at_the_failing_line_inside_it(database: str) -> None:
     text = "SELECT 1;\nDO $$\nBEGIN\n  PERFORM 1;\n  RAISE EXCEPTION 'boom';\nEND\n$$;\n"
     failure = replay(database, ("do.sql", text)).failures[0]

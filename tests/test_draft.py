@@ -258,6 +258,11 @@ def test_a_file_that_makes_its_database_or_acts_only_on_the_server_is_a_bootstra
     assert bootstrap_reason("setup.sql", text) is not None
 
 
+def test_a_connect_line_inside_a_function_body_does_not_make_a_bootstrap_script() -> None:
+    text = "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$\n\\connect shop\n$$;\nCREATE ROLE r;\n"
+    assert bootstrap_reason("001_x.sql", text) is None
+
+
 @pytest.mark.parametrize(
     "text",
     [

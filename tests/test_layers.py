@@ -212,8 +212,15 @@ def test_the_layout_imports_only_the_standard_library() -> None:
     assert outside == []
 
 
-# Stdlib-only modules the runner shares with the rest (the executor's lexical rules, the shared dataclasses).
-LIGHT = ("consolidate.core", "consolidate.core.comments", "consolidate.core.transactions", "consolidate.model")
+# Stdlib-only modules the runner shares with the rest (the executor's lexical rules and its line numbers, the shared
+# dataclasses).
+LIGHT = (
+    "consolidate.core",
+    "consolidate.core.comments",
+    "consolidate.core.lines",
+    "consolidate.core.transactions",
+    "consolidate.model",
+)
 
 
 def test_the_runner_starts_without_parsers_templates_or_the_consolidation_commands() -> None:

@@ -156,6 +156,11 @@ def test_invalid_yaml_is_reported_at_yamls_line_and_column() -> None:
     assert problem.location.line == line_of(text, "bad: [")
 
 
+def test_a_control_character_in_a_mapping_with_lone_cr_lines_is_reported_at_its_line() -> None:
+    problem = only("version: 1\rroot: legacy\routput: \x07out\r")
+    assert (problem.code, problem.location.line) == ("mapping.invalid-yaml", 3)
+
+
 def test_two_yaml_documents_are_invalid_yaml() -> None:
     problem = only(BASE + "---\nversion: 1\n")
     assert (problem.code, problem.location.line) == ("mapping.invalid-yaml", line_of(BASE + "---\n", "---"))
@@ -764,6 +769,12 @@ def test_two_decisions_on_one_statement_are_reported_at_the_second() -> None:
     )
     problem = assert_problem(text, "mapping.duplicate-patch", "has two decisions", "- {file", 1)
     assert f"first at line {line_of(text, '- {file')}" in problem.message
+
+
+def test_a_psql_meta_command_cannot_be_accepted_kept_in_its_version_postgresql_rejects_it() -> None:
+    text = BASE + "accept:\n  - {finding: sql.meta-command, at: db/migrations/002_robots.sql:1, reason: psql}\n"
+    problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
+    assert "fix it in the legacy file" in problem.hint
 
 
 def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:

@@ -14,10 +14,12 @@ SQL_TEXT = st.text(SQL_CHARACTERS, max_size=80)
 
 
 def naive_locate(text: str, position: int, start_line: int, start_column: int) -> tuple[int, int]:
-    """Walk the characters one by one: the reference `locate` must agree with."""
+    """Walk the characters one by one: the reference `locate` must agree with. A line ends at `\n`, or at a `\r`
+    that no `\n` follows."""
     line, column = start_line, start_column
-    for character in text[: min(max(position, 1), len(text) + 1) - 1]:
-        if character == "\n":
+    end = min(max(position, 1), len(text) + 1) - 1
+    for index, character in enumerate(text[:end]):
+        if character == "\n" or (character == "\r" and text[index + 1 : index + 2] != "\n"):
             line, column = line + 1, 1
         else:
             column += 1
@@ -36,8 +38,8 @@ def test_crlf_is_one_line_break_and_does_not_shift_columns() -> None:
     assert locate("SELECT 1,\r\n  nosuch;", 14) == (2, 3)
 
 
-def test_a_lone_carriage_return_is_not_a_line_break() -> None:
-    assert locate("SELECT 1,\r  nosuch;", 13) == (1, 13)
+def test_a_lone_carriage_return_is_a_line_break_as_in_editors_and_libpq() -> None:
+    assert locate("SELECT 1,\r  nosuch;", 13) == (2, 3)
 
 
 def test_positions_count_characters_not_bytes() -> None:
@@ -56,6 +58,10 @@ def test_locate_agrees_with_walking_the_text(text: str, position: int, line: int
 def test_line_comments_are_blanked() -> None:
     text = "SELECT 1; -- crypt(x)\nSELECT 2;"
     assert blank_comments(text) == text.replace("-- crypt(x)", " " * len("-- crypt(x)"))
+
+
+def test_a_line_comment_ends_at_a_lone_carriage_return_as_postgresql_ends_it() -> None:
+    assert blank_comments("SELECT 1; -- c\rSELECT 2;") == "SELECT 1;     \rSELECT 2;"
 
 
 def test_nested_block_comments_are_blanked_whole_and_keep_their_line_breaks() -> None:
@@ -81,7 +87,7 @@ def test_a_stray_quote_inside_a_body_does_not_hide_the_comments_after_the_body()
 def test_blanking_keeps_every_offset_and_line_break(text: str) -> None:
     blanked = blank_comments(text)
     assert len(blanked) == len(text)
-    assert [i for i, c in enumerate(blanked) if c == "\n"] == [i for i, c in enumerate(text) if c == "\n"]
+    assert [i for i, c in enumerate(blanked) if c in "\r\n"] == [i for i, c in enumerate(text) if c in "\r\n"]
     assert all(b in (t, " ") for b, t in zip(blanked, text, strict=True))
 
 

@@ -45,11 +45,29 @@ def test_a_byte_order_mark_is_removed_from_the_text_and_reported() -> None:
     assert [(f.severity, f.location.line) for f in findings(result, "scan.bom")] == [(Severity.WARNING, 1)]
 
 
+def line_endings(data: bytes) -> list[tuple[Severity, int | None, str]]:
+    return [(f.severity, f.location.line, f.message) for f in findings(only_file(data), "scan.line-endings")]
+
+
 def test_crlf_line_endings_are_kept_and_reported_at_their_first_line() -> None:
-    data = b"SELECT 1;\nSELECT 2;\r\nSELECT 3;\r\n"
+    data = b"-- robots\r\nSELECT 1;\r\nSELECT 2;\r\n"
     result = only_file(data)
     assert (result.files[0].text, result.files[0].has_crlf) == (data.decode(), True)
-    assert [(f.severity, f.location.line) for f in findings(result, "scan.crlf")] == [(Severity.INFO, 2)]
+    message = "file has Windows (CRLF) line endings; they are kept as they are"
+    assert line_endings(data) == [(Severity.INFO, 1, message)]
+
+
+def test_lone_cr_line_endings_are_named_classic_mac_and_kept() -> None:
+    data = b"SELECT 1;\rSELECT 2;\r"
+    assert only_file(data).files[0].text == data.decode()
+    message = "file has classic Mac (CR) line endings; they are kept as they are"
+    assert line_endings(data) == [(Severity.INFO, 1, message)]
+
+
+def test_mixed_line_endings_are_counted_by_kind_at_the_line_where_they_change() -> None:
+    data = b"SELECT 1;\nSELECT 2;\r\nSELECT 3;\r\n\rSELECT 4;\n"
+    message = "file has mixed (2 CRLF, 2 LF, 1 CR) line endings; they are kept as they are"
+    assert line_endings(data) == [(Severity.INFO, 2, message)]
 
 
 def test_bytes_that_are_not_utf8_are_an_error_at_the_line_and_column_of_the_first() -> None:
@@ -69,6 +87,16 @@ def test_a_nul_byte_is_an_error_at_its_line_and_column() -> None:
     [finding] = findings(only_file(b"SELECT 1;\n  SELECT \x00 2;\n"), "scan.nul")
     assert (finding.severity, finding.location.line, finding.location.column) == (Severity.ERROR, 2, 10)
     assert "PostgreSQL cannot take a NUL byte" in finding.message
+
+
+def test_a_nul_byte_after_lone_cr_lines_is_at_its_line_and_column() -> None:
+    [finding] = findings(only_file(b"SELECT 1;\r\rSELECT \x00 2;\r"), "scan.nul")
+    assert (finding.location.line, finding.location.column) == (3, 8)
+
+
+def test_a_bad_byte_after_mixed_lines_is_at_its_line_and_column() -> None:
+    [finding] = findings(only_file(b"SELECT 1;\r\n\rSELECT 2;\n-- \xff\n"), "scan.encoding")
+    assert (finding.location.line, finding.location.column) == (4, 4)
 
 
 def test_a_folder_declared_latin1_is_decoded_as_latin1_without_findings() -> None:
@@ -106,6 +134,10 @@ def test_any_statement_outside_comments_is_content(text: str) -> None:
 
 def test_a_file_with_sql_after_comments_is_not_empty() -> None:
     assert findings(only_file(b"-- robots\n/* table */\n" + SQL), "scan.empty") == []
+
+
+def test_sql_after_a_line_comment_ended_by_a_lone_cr_is_content() -> None:
+    assert findings(only_file(b"-- robots\rCREATE TABLE robots (id int);\r"), "scan.empty") == []
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,12 @@ def test_statements_keep_their_file_line_and_the_line_of_their_first_token() -> 
     assert [(first.line, first.head), (second.line, second.head)] == [(1, 1), (1, 4)]
 
 
+def test_a_psql_meta_command_is_sent_alone_at_its_line_for_postgresql_to_refuse() -> None:
+    meta, statement = pieces("f.sql", "SELECT 1;\n\\set x 1\nSELECT 2;\n")[1:]
+    assert (meta.text, meta.line, meta.head, meta.mode) == ("\n\\set x 1", 1, 2, Mode.SQL)
+    assert (statement.text, statement.head) == ("\nSELECT 2;", 3)
+
+
 # Statements whose words may fool a quick look: transaction control inside routine bodies, strings, comments.
 STATEMENTS = [
     "CREATE TABLE t (a int);",

@@ -65,6 +65,18 @@ def test_crlf_lines_stay_crlf_in_both_halves() -> None:
     )
 
 
+def test_lone_cr_lines_are_lines_the_markers_and_their_numbers_are_found() -> None:
+    found = sections("-- users\r-- +goose Up\rCREATE TABLE t (a int);\r-- +goose Down\rDROP TABLE t;\r")
+    assert found is not None
+    assert (found.up_line, found.down_line, found.down) == (2, 4, "-- +goose Down\rDROP TABLE t;\r")
+    assert found.up == "-- users\r-- +goose Up\rCREATE TABLE t (a int);\r"
+
+
+def test_a_form_feed_does_not_end_a_line_so_the_down_section_starts_at_its_marker() -> None:
+    found = sections("-- +goose Up\nSELECT 1;\x0c\n-- +goose Down\nSELECT 2;\n")
+    assert found is not None and (found.down_line, found.down) == (3, "-- +goose Down\nSELECT 2;\n")
+
+
 LINES = st.sampled_from(
     ["-- +goose Up", "-- +goose Down", "CREATE TABLE t (a int);", "DROP TABLE t;", "", "-- note", "SELECT 1;"]
 )

@@ -256,9 +256,114 @@ def test_text_another_tool_replaces_is_a_syntax_error_saying_which_tool(text: st
     assert errors and errors[0].location.line == line and errors[0].hint.startswith(hint), errors
 
 
-def test_a_psql_meta_command_is_a_syntax_error_with_a_hint() -> None:
-    parsed = parse_file("m.sql", "select 1;\n\\connect app\nselect 2;")
-    assert [(e.location, e.hint) for e in parsed.errors] == [(Location("m.sql", 2, 1), "psql meta-command; not SQL")]
+def test_a_backslash_in_the_middle_of_a_line_is_a_syntax_error_saying_it_may_be_a_meta_command() -> None:
+    parsed = parse_file("m.sql", "select 1;\nselect 2 \\gset\n")
+    assert [(e.code, e.location, e.hint) for e in parsed.errors] == [
+        ("sql.syntax", Location("m.sql", 2, 10), "psql meta-command; not SQL")
+    ]
+
+
+# --- psql meta-commands (issue 13, promise 10) ----------------------------------------------------------
+
+PG_DUMP_17_6 = """\
+\\restrict 9fTq2cZ
+\\set ON_ERROR_STOP on
+CREATE TABLE robots (id int);
+\\i more.sql
+  \\connect app
+CREATE TABLE jobs (id int);
+\\unrestrict 9fTq2cZ
+"""
+
+
+def _metas(text: str) -> list[tuple[str, int, int]]:
+    errors = parse_file("m.sql", text).errors
+    return [(e.message, e.location.line, e.location.column or 0) for e in errors if e.code == "sql.meta-command"]
+
+
+def test_every_meta_command_is_a_finding_of_its_own_at_its_own_line() -> None:
+    assert _metas(PG_DUMP_17_6) == [
+        ("psql meta-command \\restrict; not SQL", 1, 1),
+        ("psql meta-command \\set; not SQL", 2, 1),
+        ("psql meta-command \\i; not SQL", 4, 1),
+        ("psql meta-command \\connect; not SQL", 5, 3),
+        ("psql meta-command \\unrestrict; not SQL", 7, 1),
+    ]
+
+
+def test_meta_commands_are_the_only_findings_the_statements_around_them_have_none() -> None:
+    assert {e.code for e in parse_file("m.sql", PG_DUMP_17_6).errors} == {"sql.meta-command"}
+
+
+def test_the_statements_around_meta_commands_keep_their_own_text_and_lines() -> None:
+    statements = parse_file("m.sql", PG_DUMP_17_6).statements
+    assert [(s.line, s.text, s.kind) for s in statements] == [
+        (3, "\nCREATE TABLE robots (id int);", "Create"),
+        (6, "\nCREATE TABLE jobs (id int);", "Create"),
+    ]
+
+
+def test_a_meta_command_before_a_statement_is_a_chunk_of_its_own_and_the_file_joins_back() -> None:
+    chunks = split("select 1;\n\\set x 1\nselect 2;")
+    assert [(c.text, c.is_statement, c.is_meta) for c in chunks] == [
+        ("select 1;", True, False),
+        ("\n\\set x 1", False, True),
+        ("\nselect 2;", True, False),
+    ]
+
+
+def test_a_meta_command_inside_a_statement_is_found_and_the_statement_read_without_it() -> None:
+    parsed = parse_file("m.sql", "CREATE TABLE t (\n\\set x 1\n  a int);\n")
+    assert [(e.code, e.location.line) for e in parsed.errors] == [("sql.meta-command", 2)]
+    assert [s.kind for s in parsed.statements] == ["Create"]
+
+
+def test_a_double_backslash_ends_a_meta_command_and_the_rest_of_the_line_is_sql() -> None:
+    parsed = parse_file("m.sql", "\\set x 1 \\\\ select 1;\n")
+    assert [e.code for e in parsed.errors] == ["sql.meta-command"]
+    assert [s.text for s in parsed.statements] == [" select 1;"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "select '\n\\set x';",
+        'select "\n\\set";',
+        "select 1; -- \\set x\n",
+        "/* a\n\\set x */ select 1;",
+        "DO $$\n\\set x\n$$;",
+        "select E'\\'\n\\set';",
+    ],
+)
+def test_a_backslash_inside_a_string_comment_or_dollar_body_is_no_meta_command(text: str) -> None:
+    assert _metas(text) == []
+
+
+def test_the_rows_of_a_copy_from_stdin_are_data_not_meta_commands() -> None:
+    text = "COPY t (a, b) FROM stdin;\n\\N\t1\n\\t\t2\n\\.\n\\set after 1\n"
+    assert _metas(text) == [("psql meta-command \\set; not SQL", 5, 1)]
+
+
+def test_a_meta_command_after_lone_carriage_returns_is_at_its_line() -> None:
+    assert _metas("select 1;\r\r\\set x 1\rselect 2;\r") == [("psql meta-command \\set; not SQL", 3, 1)]
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("\\set schema app", "write its value where the file uses it"),
+        ("\\i 002_more.sql", "list that file in the mapping"),
+        ("\\ir ../common.sql", "list that file in the mapping"),
+        ("\\restrict abc", "pg_dump 17.6+ writes this security line"),
+        ("\\unrestrict abc", "pg_dump 17.6+ writes this security line"),
+        ("\\c app", "a bootstrap script"),
+        ("\\connect app", "a bootstrap script"),
+        ("\\echo hello", "psql runs it, PostgreSQL never sees it"),
+    ],
+)
+def test_each_meta_command_carries_the_fix_for_its_kind(line: str, hint: str) -> None:
+    (error,) = parse_file("m.sql", f"select 1;\n{line}\n").errors
+    assert hint in error.hint, error.hint
 
 
 def test_an_unterminated_dollar_body_is_reported_and_earlier_statements_survive() -> None:

@@ -13,13 +13,14 @@ _LEXEME = re.compile(
     r"""(?P<estring>(?<![\w$])[eE]'(?:[^'\\]|\\.|'')*(?:'|\Z))"""
     r"""|(?P<string>'(?:[^']|'')*(?:'|\Z))"""
     r"""|(?P<ident>"(?:[^"]|"")*(?:"|\Z))"""
-    r"""|(?P<line>--[^\n]*)"""
+    r"""|(?P<line>--[^\r\n]*)"""  # PostgreSQL ends a line comment at a lone \r too
     r"""|(?P<block>/\*)"""
     r"""|(?P<dollar>(?<![\w$])\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$)""",
     re.DOTALL,
 )
 _BLOCK_EDGE = re.compile(r"/\*|\*/")
-_NOT_NEWLINE = re.compile(r"[^\n]")
+_NOT_NEWLINE = re.compile(r"[^\r\n]")
+_LINE_END = re.compile(r"[\r\n]")
 
 
 def blank_comments(text: str) -> str:
@@ -94,16 +95,16 @@ def _past_blank(text: str, also: str, position: int = 0) -> int:
         if char.isspace() or char in also:
             position += 1
         elif text.startswith("--", position):
-            end = text.find("\n", position)
-            position = len(text) if end < 0 else end + 1
+            end = _LINE_END.search(text, position)
+            position = len(text) if end is None else end.end()
         elif text.startswith("/*", position):
-            position = _block_comment_end(text, position)
+            position = block_comment_end(text, position)
         else:
             return position
     return position
 
 
-def _block_comment_end(text: str, start: int) -> int:
+def block_comment_end(text: str, start: int) -> int:
     """Offset just after the block comment opened at `start`; PostgreSQL nests them. Unclosed: end of text."""
     depth, position = 0, start
     while position < len(text):

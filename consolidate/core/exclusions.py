@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from consolidate.core.comments import code_start
+from consolidate.core.lines import BREAK
+from consolidate.core.meta_commands import meta_commands
 from consolidate.core.plan import server_wide, server_wide_in_do
 from consolidate.core.statements import parse_file
 from consolidate.model import Direction, LegacyFile, Scheme, Statement
@@ -55,8 +57,6 @@ _CREATE_TABLE = re.compile(
     r"((?:\"[^\"]+\"|\w+)(?:\s*\.\s*(?:\"[^\"]+\"|\w+))?)",
     re.IGNORECASE,
 )
-# psql meta-commands: a backslash command runs to the end of its line.
-_META = re.compile(r"^[ \t]*\\([A-Za-z]+)[^\n]*", re.MULTILINE)
 _SWITCHES = frozenset({"c", "connect"})
 _CREATES_DATABASE = frozenset({"CREATE DATABASE", "DROP DATABASE"})
 # Statements the plan's server_wide() does not name but that act on the server all the same.
@@ -65,8 +65,8 @@ _MEMBERSHIP = re.compile(r"(?:GRANT|REVOKE)\s+(?:(?!\bON\b)[^;])*?\s(?:TO|FROM)\
 # A cheap first look: a bootstrap script holds one of these (most files do not; parsing them is not free).
 _SERVER_WORDS = re.compile(
     r"\b(?:CREATE|ALTER|DROP)\s+(?:DATABASE|ROLE|USER|GROUP|TABLESPACE)\b|\bALTER\s+SYSTEM\b"
-    r"|\bON\s+(?:DATABASE|TABLESPACE)\b|^[ \t]*\\",
-    re.IGNORECASE | re.MULTILINE,
+    r"|\bON\s+(?:DATABASE|TABLESPACE)\b|(?<![^\r\n])[ \t]*\\",
+    re.IGNORECASE,
 )
 
 
@@ -150,8 +150,8 @@ def bootstrap_reason(path: str, text: str, *, numbered: bool = False) -> str | N
     """
     if not _SERVER_WORDS.search(text):
         return None
-    metas = [match.group(1) for match in _META.finditer(text)]
-    statements = parse_file(path, _META.sub(_blank, text)).statements
+    metas = [meta.name for meta in meta_commands(text)]
+    statements = parse_file(path, text).statements  # it reads them without their meta-commands
     acts = [_server_act(statement) for statement in statements]
     decisive = any(act in _CREATES_DATABASE for act in acts) or any(meta in _SWITCHES for meta in metas)
     named = [act for act in acts if act is not None] + [f"\\{meta}" for meta in metas if meta in _SWITCHES]
@@ -164,7 +164,7 @@ def bootstrap_reason(path: str, text: str, *, numbered: bool = False) -> str | N
 
 def _head(statement: Statement) -> str:
     """A statement's first line, short: enough for a reviewer to recognise it."""
-    code = statement.text[code_start(statement.text) :].split("\n", 1)[0].rstrip(" ;")
+    code = BREAK.split(statement.text[code_start(statement.text) :], 1)[0].rstrip(" ;")
     return code if len(code) <= 60 else code[:57] + "..."
 
 
@@ -190,8 +190,3 @@ def _server_act(statement: Statement) -> str | None:
     if _MEMBERSHIP.match(code):
         return "GRANT role"
     return None
-
-
-def _blank(match: re.Match[str]) -> str:
-    """A meta-command line as spaces: the SQL around it keeps its lines, and no statement swallows it."""
-    return " " * len(match.group())

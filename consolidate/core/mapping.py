@@ -24,6 +24,7 @@ from sqlglot.dialects.dialect import Dialect
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from consolidate.core.lines import Lines
 from consolidate.core.naming import normalise, parse_name
 from consolidate.errors import ConsolidateError
 from consolidate.model import (
@@ -81,7 +82,8 @@ _GROUP = {"title": True, "versions": True}
 _ACCEPT = {"finding": True, "at": True, "reason": False}
 _PATCH = {"file": True, "line": True, "sql": False, "drop": False, "reason": False}
 _FINDING_CODE = re.compile(r"[a-z]+\.[a-z-]+")
-_CERTAIN = frozenset({"sql.syntax", "sql.tokenize"})  # PostgreSQL's verdict, not the plan's: never false
+# PostgreSQL's verdict, not the plan's: never false (a psql meta-command, kept, is a syntax error in its version).
+_CERTAIN = frozenset({"sql.syntax", "sql.tokenize", "sql.meta-command"})
 _AT = re.compile(r"(?P<path>.+?)(?::(?P<line>[0-9]+))?(?::[0-9]+)?")
 _EXAMPLES = {
     "version": "1", "root": "legacy", "output": "deploy/migrations", "sources": "[db/migrations]",
@@ -256,7 +258,7 @@ def _yaml_problem(path: str, text: str, error: yaml.YAMLError) -> Diagnostic:
         location = Location(path, mark.line + 1, mark.column + 1)
         return Diagnostic("mapping.invalid-yaml", f"invalid YAML: {problem}", location, hint)
     position = getattr(error, "position", 0)  # ReaderError (control characters) knows only an offset
-    line = text.count("\n", 0, position) + 1
+    line = Lines(text).line(position)
     return Diagnostic("mapping.invalid-yaml", f"invalid YAML: {error}", Location(path, line), hint)
 
 

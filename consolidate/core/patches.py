@@ -22,11 +22,12 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from consolidate.core.comments import code_end, code_start
+from consolidate.core.lines import BREAK
 from consolidate.core.statements import parse_file
 from consolidate.model import Chunk, Diagnostic, Mapping, ParsedFile, Patch, Statement
 
 _Position = tuple[int, int]  # (line, column), both from 1
-_NEWLINES = ("\n", "\r\n")
+_NEWLINES = ("\n", "\r")
 
 
 def shown(mapping: Mapping, patch: Patch) -> str:
@@ -175,8 +176,9 @@ def _positions(chunks: Iterable[Chunk]) -> Iterator[_Position]:
     line, column = 1, 1
     for chunk in chunks:
         yield line, column
-        breaks = chunk.text.count("\n")
-        line, column = line + breaks, (column if not breaks else 1) + len(chunk.text) - chunk.text.rfind("\n") - 1
+        breaks = list(BREAK.finditer(chunk.text))
+        line += len(breaks)
+        column = len(chunk.text) - breaks[-1].end() + 1 if breaks else column + len(chunk.text)
     yield line, column
 
 
@@ -212,7 +214,7 @@ def _in_place(
 
 def _own_line(lead: str, offset: int) -> str:
     """The text before a comment line of ours, so that the comment starts a line: mid-file, a line break ends it."""
-    if not offset or lead.endswith("\n"):
+    if not offset or lead.endswith(("\n", "\r")):
         return lead
     return lead.rstrip(" \t") + "\n"
 
@@ -226,7 +228,7 @@ def legacy_line(parsed: ParsedFile, line: int) -> int:
         if not chunk.is_statement:
             continue  # comments only: no failure is ever there
         # By the line its code starts on: a chunk starts where the statement before it ended, on that one's line.
-        if start + chunk.text.count("\n", 0, code_start(chunk.text)) > line:
+        if start + len(BREAK.findall(chunk.text, 0, code_start(chunk.text))) > line:
             break
         found = chunk, start
     if found is None:

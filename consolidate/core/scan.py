@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from consolidate.core.comments import has_content
+from consolidate.core.lines import Lines, endings, first_change
 from consolidate.core.naming import VersionKey, parse_name, version_identity
 from consolidate.core.sections import sections
 from consolidate.model import (
@@ -74,17 +75,16 @@ def _decode(raw: RawFile, encoding: str) -> tuple[LegacyFile, list[Diagnostic]]:
         text, bad = body.decode(codec), None
     except UnicodeDecodeError as error:
         text, bad = body.decode(codec, errors="replace"), error
-    crlf = text.find("\r\n")
     legacy = LegacyFile(
         path=raw.path,
         name=parse_name(raw.path),
         sha256=hashlib.sha256(data).hexdigest(),
         text=text,
         has_bom=has_bom,
-        has_crlf=crlf >= 0,
+        has_crlf="\r\n" in text,
         is_utf8=bad is None and codec == "utf-8",
     )
-    findings = list(_text_findings(raw.path, text, has_bom, crlf))
+    findings = list(_text_findings(raw.path, text, has_bom))
     if bad is not None:
         findings.append(_undecodable(raw.path, body, bad, encoding))
     if (nul := text.find("\x00")) >= 0:
@@ -123,8 +123,7 @@ def _nul(path: str, text: str, offset: int) -> Diagnostic:
 
 def _position(path: str, before: str) -> Location:
     """The line and column (characters, from 1) of what follows `before`, the text preceding it."""
-    line_start = before.rfind("\n") + 1
-    return Location(path, before.count("\n") + 1, len(before) - line_start + 1)
+    return Lines(before).location(path, len(before))
 
 
 # The down half of a file holding both directions: `<path>#down` (it has no file of its own).
@@ -161,7 +160,7 @@ def _split_sections(legacy: LegacyFile, findings: list[Diagnostic]) -> Iterator[
         yield replace(legacy, path=legacy.path + SECTION_DOWN, name=down, text=found.down), []
 
 
-def _text_findings(path: str, text: str, has_bom: bool, crlf: int) -> Iterator[Diagnostic]:
+def _text_findings(path: str, text: str, has_bom: bool) -> Iterator[Diagnostic]:
     if has_bom:
         yield _warning(
             "scan.bom",
@@ -169,15 +168,21 @@ def _text_findings(path: str, text: str, has_bom: bool, crlf: int) -> Iterator[D
             Location(path, 1),
             "the mark is left out of the consolidated file; save the file without BOM",
         )
-    if crlf >= 0:
-        yield Diagnostic(
-            "scan.crlf",
-            "file has Windows (CRLF) line endings; they are kept as they are",
-            Location(path, text.count("\n", 0, crlf) + 1),
-            severity=Severity.INFO,
-        )
+    if (line_endings := _line_endings(path, text)) is not None:
+        yield line_endings
     if not has_content(text):
         yield _warning("scan.empty", "file holds no SQL: it is empty or only whitespace and comments", Location(path))
+
+
+def _line_endings(path: str, text: str) -> Diagnostic | None:
+    """What the file's line ends are, unless they are all LF: at the first one for a file with one kind, where the
+    kind first changes for a mixed file. Lines are numbered the same way in any case (core/lines.py)."""
+    found = endings(text)
+    if found.kind is None:
+        return None
+    at = first_change(text) if found.mixed else text.find("\r")
+    message = f"file has {found.kind} line endings; they are kept as they are"
+    return Diagnostic("scan.line-endings", message, Location(path, Lines(text).line(at or 0)), severity=Severity.INFO)
 
 
 def _pair_key(legacy: LegacyFile) -> PairKey:

@@ -12,17 +12,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from consolidate.core.lines import BREAK, Lines, split_lines
+
 # `-- +goose Up`, `-- +migrate Down notransaction`, `-- migrate:up transaction:false`: a marker is a whole line.
+# A line starts after any line end (a lone \r too, see core/lines.py), which re.MULTILINE's ^ and $ do not know.
+_LINE_START = r"(?<![^\r\n])[ \t]*"
 _MARKER = re.compile(
-    r"^[ \t]*--[ \t]*(?:\+(?P<tool>goose|migrate)[ \t]+(?P<word>up|down)|migrate:(?P<dbmate>up|down))\b"
-    r"[^\r\n]*\r?$",
-    re.IGNORECASE | re.MULTILINE,
+    _LINE_START + r"--[ \t]*(?:\+(?P<tool>goose|migrate)[ \t]+(?P<word>up|down)|migrate:(?P<dbmate>up|down))\b"
+    r"[^\r\n]*(?=[\r\n]|\Z)",
+    re.IGNORECASE,
 )
 _NO_TRANSACTION = re.compile(
-    r"^[ \t]*--[ \t]*\+goose[ \t]+NO[ \t]+TRANSACTION\b|^[ \t]*--[^\r\n]*(?:notransaction|transaction:[ \t]*false)",
-    re.IGNORECASE | re.MULTILINE,
+    _LINE_START
+    + r"--[ \t]*\+goose[ \t]+NO[ \t]+TRANSACTION\b|"
+    + _LINE_START
+    + r"--[^\r\n]*(?:notransaction|transaction:[ \t]*false)",
+    re.IGNORECASE,
 )
-_ENVSUB = re.compile(r"^[ \t]*--[ \t]*\+goose[ \t]+ENVSUB[ \t]+ON\b", re.IGNORECASE | re.MULTILINE)
+_ENVSUB = re.compile(_LINE_START + r"--[ \t]*\+goose[ \t]+ENVSUB[ \t]+ON\b", re.IGNORECASE)
 _TOOLS = {"goose": "goose", "migrate": "sql-migrate"}
 
 
@@ -45,8 +52,9 @@ def sections(text: str) -> Sections | None:
     if not any(_direction(marker) == "up" for marker in markers):
         return None
     first = next(marker for marker in markers if _direction(marker) == "up")
-    lines = text.splitlines(keepends=True)
-    starts = {text.count("\n", 0, marker.start()): _direction(marker) for marker in markers}
+    numbers = Lines(text)
+    lines = split_lines(text)
+    starts = {numbers.line(marker.start()) - 1: _direction(marker) for marker in markers}
     direction, up_lines, down_lines = "up", [], []
     for number, line in enumerate(lines):
         direction = starts.get(number, direction)
@@ -58,7 +66,7 @@ def sections(text: str) -> Sections | None:
         tool=_tool(first),
         up=_trim("".join(up_lines)),
         down="".join(down_lines) if down_at is not None else None,
-        up_line=text.count("\n", 0, first.start()) + 1,
+        up_line=numbers.line(first.start()),
         down_line=None if down_at is None else down_at + 1,
         no_transaction=_NO_TRANSACTION.search(text) is not None,
         substitutes_environment=_ENVSUB.search(text) is not None,
@@ -83,5 +91,5 @@ def _trim(text: str) -> str:
     body = text.rstrip("\r\n")
     if not body:
         return ""
-    ending = "\r\n" if text[len(body) :].startswith("\r\n") else "\n"
-    return body + ending
+    ending = BREAK.match(text, len(body))
+    return body + (ending.group() if ending else "\n")

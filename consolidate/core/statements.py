@@ -3,8 +3,10 @@
 The file is tokenized once with sqlglot; statements end at top-level semicolon tokens, so semicolons inside
 strings, quoted identifiers, comments and dollar-quoted bodies never split anything. Every chunk is an exact
 slice of the file (leading whitespace and comments belong to the statement that follows them), so joining
-the chunks gives back the file byte for byte. For PostgreSQL, pglast (PostgreSQL's own parser) judges syntax:
-sqlglot only tells what a statement is and whether two statements are the same.
+the chunks gives back the file byte for byte. psql meta-commands (core/meta_commands.py) are blanked before
+anything reads the SQL: each is an error of its own, and one before a statement is a chunk of its own. For
+PostgreSQL, pglast (PostgreSQL's own parser) judges syntax: sqlglot only tells what a statement is and whether
+two statements are the same.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from bisect import bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import sqlglot
@@ -26,6 +28,8 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 
+from consolidate.core.lines import BREAK, Lines
+from consolidate.core.meta_commands import MetaCommand, blanked, meta_commands
 from consolidate.core.objects import describe
 from consolidate.model import Chunk, Diagnostic, Location, ParsedFile, Statement
 
@@ -33,7 +37,6 @@ from consolidate.model import Chunk, Diagnostic, Location, ParsedFile, Statement
 # (ParsedFile.fallbacks) and shown once in the plan, not printed per statement.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-_NEWLINE = re.compile("\n")
 _QUOTED = frozenset(
     {
         TokenType.STRING,
@@ -85,20 +88,6 @@ _TOKENIZE_MESSAGE = (
 )
 
 
-class _Lines:
-    """Maps character offsets of one text to 1-based lines and columns; CRLF counts as one line break."""
-
-    def __init__(self, text: str) -> None:
-        self._starts = [0, *(match.end() for match in _NEWLINE.finditer(text))]
-
-    def line(self, offset: int) -> int:
-        return bisect_right(self._starts, offset)
-
-    def location(self, path: str, offset: int) -> Location:
-        line = self.line(offset)
-        return Location(path, line, offset - self._starts[line - 1] + 1)
-
-
 @dataclass(frozen=True, slots=True)
 class _Span:
     """A chunk's range in the file and the tokens of its statement (without the terminating semicolon)."""
@@ -108,6 +97,7 @@ class _Span:
     tokens: list[Token]
     body_end: int  # where the statement proper ends: its terminating semicolon, or `end`
     broken: bool = False  # the rest of a file sqlglot's tokenizer could not read
+    meta: bool = False  # ends with a psql meta-command, the last thing before its statement's first token
 
     @property
     def is_statement(self) -> bool:
@@ -119,9 +109,11 @@ class _Source:
     """One file being parsed, with what every step needs to know about it."""
 
     path: str
-    text: str
+    written: str  # the file as written: chunks and statements are slices of it
+    text: str  # what PostgreSQL reads: `written` with its psql meta-commands blanked (the same object without)
     dialect: str
-    lines: _Lines
+    lines: Lines
+    metas: tuple[MetaCommand, ...] = ()
     # One str object per slice: a chunk's text and its statement's text are then the same object, which pickle
     # sends once when parsed files come back from the worker processes.
     slices: dict[tuple[int, int], str] = field(default_factory=dict)
@@ -130,8 +122,12 @@ class _Source:
         key = (span.start, span.end)
         found = self.slices.get(key)
         if found is None:
-            found = self.slices[key] = self.text[span.start : span.end]
+            found = self.slices[key] = self.written[span.start : span.end]
         return found
+
+    def code(self, span: _Span) -> str:
+        """The chunk as PostgreSQL reads it: what the parsers see."""
+        return self.chunk(span) if self.text is self.written else self.text[span.start : span.end]
 
     def location(self, offset: int) -> Location:
         return self.lines.location(self.path, offset)
@@ -168,22 +164,31 @@ class _Nesting:
 
 
 def split(text: str, dialect: str = "postgres") -> tuple[Chunk, ...]:
-    """Cut a file's text into chunks whose concatenation is exactly the text."""
-    tokens, failed = _tokenize(text, dialect)
-    source = _Source("", text, dialect, _Lines(text))
-    return tuple(_chunk(source, span) for span in _spans(text, tokens, failed))
+    """Cut a file's text into chunks whose concatenation is exactly the text.
+
+    A psql meta-command line is a chunk of its own (``is_meta``) when it stands before a statement's first word;
+    one inside a statement stays in that statement's chunk.
+    """
+    source = _source("", text, dialect)
+    tokens, failed = _tokenize(source.text, dialect)
+    return tuple(_chunk(source, span) for span in _spans(source, tokens, failed))
 
 
 def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
-    """Split a file into statements, parse each, and find every syntax error in it (PostgreSQL's judgement)."""
-    source = _Source(path, text, dialect, _Lines(text))
-    tokens, failed = _tokenize(text, dialect)
-    spans = _spans(text, tokens, failed)
+    """Split a file into statements, parse each, and find every syntax error in it (PostgreSQL's judgement).
+
+    Every psql meta-command is an error of its own at its line (``sql.meta-command``); the statements around it
+    are read without it.
+    """
+    source = _source(path, text, dialect)
+    tokens, failed = _tokenize(source.text, dialect)
+    spans = _spans(source, tokens, failed)
     statement_spans = [span for span in spans if span.is_statement]
     nodes, syntax = _check(source, statement_spans)
     errors = [error for error in syntax if error is not None]
     errors += _tokenizer_errors(source, statement_spans, syntax)
-    if _folds_to_lower(dialect) and text.lower() != text:  # an all-lower-case file has nothing to fold
+    errors += [_meta_error(source, meta) for meta in source.metas]
+    if _folds_to_lower(dialect) and source.text.lower() != source.text:  # an all-lower-case file has nothing to fold
         _fold_words(tokens)
     parser = _dialect(dialect).parser()
     statements = tuple(
@@ -202,6 +207,11 @@ def parse_file(path: str, text: str, dialect: str = "postgres") -> ParsedFile:
 # --- splitting ------------------------------------------------------------------------------------------
 
 
+def _source(path: str, text: str, dialect: str) -> _Source:
+    metas = meta_commands(text)
+    return _Source(path, text, blanked(text, metas) if metas else text, dialect, Lines(text), metas)
+
+
 def _tokenize(text: str, dialect: str) -> tuple[list[Token], bool]:
     """All tokens of the text, or the tokens read before the tokenizer failed (and True)."""
     tokenizer = _dialect(dialect).tokenizer()
@@ -212,8 +222,10 @@ def _tokenize(text: str, dialect: str) -> tuple[list[Token], bool]:
         return list(tokenizer.tokens), True
 
 
-def _spans(text: str, tokens: list[Token], failed: bool) -> list[_Span]:
-    """Chunk ranges: each ends with a top-level semicolon; the text after the last one is the rest."""
+def _spans(source: _Source, tokens: list[Token], failed: bool) -> list[_Span]:
+    """Chunk ranges: each ends with a top-level semicolon, or with a meta-command before a statement's first
+    token; the text after the last one is the rest."""
+    text = source.text
     spans: list[_Span] = []
     start = first = 0
     for cut in _cuts(tokens):
@@ -222,7 +234,25 @@ def _spans(text: str, tokens: list[Token], failed: bool) -> list[_Span]:
         start, first = semicolon.end + 1, cut + 1
     if start < len(text):
         spans.append(_Span(start, len(text), tokens[first:], len(text), broken=failed))
-    return spans
+    if not source.metas:
+        return spans
+    return [piece for span in spans for piece in _without_leading_metas(source, span)]
+
+
+def _without_leading_metas(source: _Source, span: _Span) -> list[_Span]:
+    """The span, its meta-commands before its first token cut off as spans of their own: the statement then keeps
+    its own text and lines, and the meta-command is left in its place between statements."""
+    head = _head(source, span) if span.is_statement else span.end
+    metas = source.metas
+    pieces, start = [], span.start
+    for index in range(bisect_left(metas, span.start, key=lambda meta: meta.start), len(metas)):
+        if metas[index].end > head:
+            break
+        pieces.append(_Span(start, metas[index].end, [], metas[index].end, meta=True))
+        start = metas[index].end
+    if start < span.end:
+        pieces.append(replace(span, start=start))
+    return pieces
 
 
 def _cuts(tokens: list[Token]) -> list[int]:
@@ -288,7 +318,7 @@ def _fold_words(tokens: list[Token]) -> None:
 
 
 def _chunk(source: _Source, span: _Span) -> Chunk:
-    return Chunk(source.chunk(span), span.start, source.lines.line(span.start), span.is_statement)
+    return Chunk(source.chunk(span), span.start, source.lines.line(span.start), span.is_statement, is_meta=span.meta)
 
 
 def _head(source: _Source, span: _Span) -> int:
@@ -302,8 +332,8 @@ def _failure_offset(text: str, offset: int) -> int:
     """Where the token the tokenizer choked on starts: past whitespace and complete comments."""
     while True:
         offset = len(text) - len(text[offset:].lstrip())
-        if text.startswith("--", offset) and "\n" in text[offset:]:
-            offset = text.index("\n", offset) + 1
+        if text.startswith("--", offset) and (end := BREAK.search(text, offset)) is not None:
+            offset = end.end()
         elif text.startswith("/*", offset) and "*/" in text[offset + 2 :]:
             offset = text.index("*/", offset + 2) + 2
         else:
@@ -348,7 +378,7 @@ def _needs_node(expr: exp.Expr | None, span: _Span) -> bool:
 
 def _node(source: _Source, span: _Span) -> object | None:
     try:
-        raws = pg.parse_sql(source.chunk(span))
+        raws = pg.parse_sql(source.code(span))
     except pg.ParseError:
         return None
     return raws[0].stmt if len(raws) == 1 else None
@@ -356,7 +386,7 @@ def _node(source: _Source, span: _Span) -> object | None:
 
 def _check_one(source: _Source, span: _Span) -> tuple[object | None, Diagnostic | None]:
     """Parse one chunk alone: its pglast node when it holds exactly one statement, or its syntax error."""
-    chunk = source.chunk(span)
+    chunk = source.code(span)
     if "\x00" in chunk:
         offset = span.start + chunk.index("\x00")
         return None, Diagnostic("sql.syntax", "NUL character in SQL text", source.location(offset))
@@ -390,7 +420,11 @@ def _past_last_token(source: _Source, span: _Span) -> int:
     last = span.tokens[-1] if span.tokens else None
     if last is not None and last.end >= last.start:  # a command's swallowed rest has bogus offsets
         return last.end + 1
-    return span.start + len(source.chunk(span).rstrip())
+    return span.start + len(source.code(span).rstrip())
+
+
+def _meta_error(source: _Source, meta: MetaCommand) -> Diagnostic:
+    return Diagnostic("sql.meta-command", meta.message, source.location(meta.start), meta.hint)
 
 
 def _tokenizer_errors(source: _Source, spans: Sequence[_Span], syntax: Sequence[Diagnostic | None]) -> list[Diagnostic]:
@@ -462,7 +496,7 @@ def _fingerprint(source: _Source, span: _Span, expr: exp.Expr | None) -> str:
     if expr is not None:
         return "ast:" + format(hash(expr), "x")
     if span.broken:
-        return "raw:" + _sha1(source.chunk(span).strip())
+        return "raw:" + _sha1(source.code(span).strip())
     return "txt:" + _sha1(repr(_normalised(source, span)))
 
 

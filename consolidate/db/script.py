@@ -119,10 +119,12 @@ def pieces(
     stand_ins = stand_ins or {}
     pieces = []
     for chunk, line, column in chunk_starts(split(text)):
-        if chunk.is_statement:
+        if chunk.is_statement or chunk.is_meta:
             code = blank_comments(chunk.text)
             head = line_of(code, len(code) - len(code.lstrip()), line)
-            mode, command = _mode(code, server_version, stand_ins)
+            # A psql meta-command is sent as written: PostgreSQL refuses it at its own line, where skipping it would
+            # run the file without what psql did for it (\i, \c).
+            mode, command = (Mode.SQL, None) if chunk.is_meta else _mode(code, server_version, stand_ins)
             pieces.append(Piece(path, chunk.text, line, column, head, mode, command))
     return pieces
 

@@ -1,9 +1,7 @@
 """Where things are in SQL text: PostgreSQL's error positions as file lines and columns, and the code itself.
 
-Pure: no database. Lines are counted the way the rest of consolidate counts them (``core/statements.py``) and the
-way psql counts them for its ``file:line`` prefix: only ``\\n`` breaks a line, so ``\\r\\n`` is one break and a
-lone ``\\r`` is an ordinary character. (libpq's ``LINE n:`` excerpt also counts a lone ``\\r``; files with lone
-``\\r`` line ends are rare enough that agreeing with the plan's own locations matters more.)
+Pure: no database. Lines are counted the way the rest of consolidate counts them (``core/lines.py``), as libpq's
+``LINE n:`` excerpt and editors count them: ``\\r\\n``, ``\\n`` and a lone ``\\r`` each end one line.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 
 # blank_comments lives in the core now (rendering needs it too); it stays importable from here.
 from consolidate.core.comments import blank_comments as blank_comments
+from consolidate.core.lines import Lines
 
 if TYPE_CHECKING:
     from consolidate.model import Chunk, ParsedFile, Statement
@@ -26,15 +25,16 @@ def locate(text: str, position: int, start_line: int = 1, start_column: int = 1)
     points one past the last character for "at end of input") is clamped to just after the text.
     """
     index = min(max(position, 1), len(text) + 1) - 1
-    breaks = text.count("\n", 0, index)
-    if not breaks:
+    lines = Lines(text)
+    line = lines.line(index)
+    if line == 1:
         return start_line, start_column + index
-    return start_line + breaks, index - text.rfind("\n", 0, index)
+    return start_line + line - 1, lines.column(index)
 
 
 def line_of(text: str, index: int, start_line: int = 1) -> int:
     """The line of the character at 0-based `index` of `text`, which starts at `start_line`."""
-    return start_line + text.count("\n", 0, index)
+    return start_line + Lines(text).line(index) - 1
 
 
 def chunk_starts(chunks: Iterable[Chunk]) -> Iterator[tuple[Chunk, int, int]]:
