@@ -92,7 +92,7 @@ def test_a_plan_with_an_ordering_error_exits_1(project: Path) -> None:
     (project / "legacy/db/001_init.sql").write_text("CREATE INDEX ix ON jobs (id);\nCREATE TABLE robots (id int);\n")
     result = run("plan", "--mapping", str(project / "mapping.yaml"))
     assert result.exit_code == 1
-    assert "legacy/db/001_init.sql:1" in result.stdout and "referenced before it is created" in result.stdout
+    assert "legacy/db/001_init.sql:1" in result.stderr and "referenced before it is created" in result.stderr
 
 
 def test_a_syntax_error_is_a_plan_error_with_file_line_and_postgresql_message(project: Path) -> None:
@@ -262,7 +262,7 @@ def test_two_migrations_with_one_version_in_one_folder_make_the_plan_fail_until_
         mapping.read_text().replace("      - db/002_more.sql\n", "      - db/002_more.sql\n      - db/002_other.sql\n")
     )
     failing = run("plan", "--mapping", str(mapping))
-    assert failing.exit_code == 1 and "version 002 is also claimed by" in failing.stdout
+    assert failing.exit_code == 1 and "version 002 is also claimed by" in failing.stderr
     mapping.write_text(
         mapping.read_text()
         + "accept:\n  - {finding: scan.same-version, at: db/002_other.sql, reason: ran in path order}\n"

@@ -257,7 +257,7 @@ def test_plan_names_an_editor_lock_file_it_did_not_read(tmp_path: Path) -> None:
     (case / "legacy/db/.#001_init.sql").symlink_to("user@host.1234")  # how emacs writes its lock
     result = consolidate(case, "plan")
     assert result.returncode == 0, result.stderr
-    assert "legacy/db/.#001_init.sql" in result.stdout and "lock file" in result.stdout
+    assert "legacy/db/.#001_init.sql: warning: " in result.stderr and "lock file" in result.stderr
 
 
 def test_plan_stops_at_a_named_pipe_where_a_migration_should_be_instead_of_blocking(tmp_path: Path) -> None:
