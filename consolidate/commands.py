@@ -433,6 +433,8 @@ def init(mapping_path: Path, root: Path, sources: Sequence[str], jobs: int | Non
         raise ConsolidateError.at("init.root-missing", "root folder does not exist", Location(str(root)))
     folders = list(sources) or _sql_folders(root)
     tree = read_sources(root, folders)
+    if tree.unreadable:  # a draft must account for every file: one it cannot read stops it, each one named
+        raise ConsolidateError(_from_here(root, problem) for problem in tree.unreadable)
     problems = [f"source folder '{folder}' does not exist below {root}" for folder in tree.missing]
     if problems:
         raise ConsolidateError.at("init.source-missing", "; ".join(problems), Location(str(root)))
@@ -505,6 +507,11 @@ def _manifests(root: Path, scanned: ScanResult) -> dict[str, list[str]]:
         if listed is not None:
             found[folder] = listed
     return found
+
+
+def _from_here(root: Path, problem: Diagnostic) -> Diagnostic:
+    """`problem`, found at a path below `root`, located as the user reaches it from where init runs."""
+    return replace(problem, location=replace(problem.location, path=(root / problem.location.path).as_posix()))
 
 
 def _sql_folders(root: Path) -> list[str]:

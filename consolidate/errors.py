@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from consolidate.diagnostics import Diagnostic, Location
@@ -31,12 +31,18 @@ class ConsolidateError(Exception):
 
     def message(self) -> str:
         """Every finding as compilers print it (`path:line: error: …`, its hint indented below), up to MAX_SHOWN."""
-        lines = [line for diagnostic in self.diagnostics[:MAX_SHOWN] for line in diagnostic.lines()]
-        hidden = len(self.diagnostics) - MAX_SHOWN
-        if hidden > 0:
-            lines.append(f"... and {hidden} more")
-        return "\n".join(lines)
+        return "\n".join(located_lines(self.diagnostics))
 
     def document(self) -> dict[str, Any]:
         """What a `--json` command prints on stdout when it fails: every finding, uncapped, and the exit code."""
         return {"ok": False, "exit_code": self.exit_code, "errors": [d.to_dict() for d in self.diagnostics]}
+
+
+def located_lines(diagnostics: Sequence[Diagnostic]) -> list[str]:
+    """`diagnostics` as compilers print them (`path:line: error: …`, the hint indented below), up to MAX_SHOWN,
+    then a count of the rest: what the CLI writes on stderr, for an error and for a check's findings alike."""
+    lines = [line for diagnostic in diagnostics[:MAX_SHOWN] for line in diagnostic.lines()]
+    hidden = len(diagnostics) - MAX_SHOWN
+    if hidden > 0:
+        lines.append(f"... and {hidden} more")
+    return lines

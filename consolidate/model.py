@@ -62,6 +62,7 @@ class SourceTree:
     missing: tuple[str, ...] = ()  # source folders (as written) that do not exist or are not folders
     escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
     findings: tuple[Diagnostic, ...] = ()  # entries not read (editor files, pipes, …), each with the reason
+    unreadable: tuple[Diagnostic, ...] = ()  # errors: entries that could not be read (permissions, broken links)
 
     @cached_property
     def _paths(self) -> frozenset[str]:

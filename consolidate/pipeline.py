@@ -193,11 +193,7 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
             Location(mapping.path),
             hint="root is relative to the mapping file's folder",
         )
-    try:
-        tree = read_sources(root, mapping.sources)
-    except ConsolidateError as error:  # io knows paths below root; users open them from the mapping's folder
-        shown = [_displayed(mapping, problem) for problem in error.diagnostics]
-        raise ConsolidateError(shown, error.exit_code) from error
+    tree = read_sources(root, mapping.sources)
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
     scanned = scan(tree.files, dict(mapping.encodings))
     # What the walk did not read (editor files, pipes, …) is reported beside what scan found in what it read.
@@ -205,7 +201,11 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
     scanned = replace(scanned, findings=tuple(ordered))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
     findings = tuple(_displayed(mapping, finding) for finding in scanned.findings)
-    unreadable = tuple(finding for finding in findings if finding.code in UNREADABLE)
+    # What io could not read and what scan could not decode, with every other problem of the tree: one run
+    # lists them all (issue 13, promise 8).
+    refused = (_displayed(mapping, problem) for problem in tree.unreadable)
+    decoded = (finding for finding in findings if finding.code in UNREADABLE)
+    unreadable = tuple(sorted((*refused, *decoded), key=lambda item: (item.location.path, item.location.line or 0)))
     problems = check_tree(mapping, tree, loaded.lines) + check_coverage(mapping, scanned, loaded.lines)
     if unreadable or problems:
         raise ConsolidateError(unreadable + problems)

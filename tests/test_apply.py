@@ -67,8 +67,8 @@ def test_check_exits_0_when_current_and_1_after_a_fixture_is_edited(case: Path) 
     source = case / "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
     source.write_text(source.read_text() + "\nCOMMENT ON TABLE dead_letter_queue IS 'edited';\n")
     before = snapshot(case / OUTPUT)
-    code, out, _ = apply(case, "--check")
-    assert code == 1 and "versions/008_dlq.sql" in out
+    code, _, err = apply(case, "--check")
+    assert code == 1 and "versions/008_dlq.sql" in err
     assert snapshot(case / OUTPUT) == before
 
 

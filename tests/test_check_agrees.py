@@ -116,7 +116,7 @@ def test_report_refuses_to_rewrite_an_edited_lock(case: Path) -> None:
 def test_apply_force_replaces_an_edited_lock_and_says_so(case: Path) -> None:
     edit_lock(case)
     result = run("apply", "--force", cwd=case)
-    assert result.exit_code == 0 and "edited" in result.stdout
+    assert result.exit_code == 0 and "edited" in result.stderr
     assert run("apply", "--check", cwd=case).exit_code == 0
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.clitools import REPO, snapshot
+from tests.unprivileged import Stranger, another_user
 
 MAPPING = """\
 version: 1
@@ -257,7 +258,7 @@ def test_plan_names_an_editor_lock_file_it_did_not_read(tmp_path: Path) -> None:
     (case / "legacy/db/.#001_init.sql").symlink_to("user@host.1234")  # how emacs writes its lock
     result = consolidate(case, "plan")
     assert result.returncode == 0, result.stderr
-    assert "legacy/db/.#001_init.sql" in result.stdout and "lock file" in result.stdout
+    assert "legacy/db/.#001_init.sql: warning: " in result.stderr and "lock file" in result.stderr
 
 
 def test_plan_stops_at_a_named_pipe_where_a_migration_should_be_instead_of_blocking(tmp_path: Path) -> None:
@@ -275,3 +276,103 @@ def test_an_output_that_is_a_mount_point_is_one_line_exit_1_and_left_as_it_was(
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "cannot replace the output folder" in result.stderr
     assert list(tiny_filesystem.iterdir()) == [] and hidden_leftovers(tmp_path) == []
+
+
+# --- permissions: read by someone root is not (issue 13, promise 8) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stranger() -> Iterator[Stranger]:
+    with another_user() as user:
+        yield user
+
+
+@pytest.fixture
+def theirs(stranger: Stranger) -> Iterator[Path]:
+    """A folder the other user owns, for its case."""
+    with stranger.folder() as folder:
+        yield folder
+
+
+def headlines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if not line.startswith("  hint: ")]
+
+
+def test_an_unreadable_legacy_file_is_listed_with_every_other_problem_in_one_run(
+    theirs: Path, stranger: Stranger
+) -> None:
+    case = make_case(theirs)
+    (case / "legacy/db/001_init.sql").chmod(0)
+    (case / "legacy/db/002_next.sql").write_text("CREATE TABLE b (id int);\n")  # neither mapped nor excluded
+    with (case / "mapping.yaml").open("a") as mapping:
+        mapping.write("  - {version: 2, name: gone, sources: [db/003_gone.sql]}\n")  # line 7: no such file
+    result = stranger.run(case, "plan")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    # One line each, located from the mapping's folder; the unreadable file is not also called missing.
+    assert sorted(headlines(result.stderr)) == [
+        "legacy/db/001_init.sql: error: cannot read the file: Permission denied",
+        "legacy/db/002_next.sql: error: neither mapped nor excluded",
+        "mapping.yaml:7: error: 'legacy/db/003_gone.sql' does not exist below its source folder",
+    ]
+    assert "chmod a+r" in result.stderr
+
+
+def test_a_source_folder_that_cannot_be_listed_is_one_line_and_its_files_are_not_called_missing(
+    theirs: Path, stranger: Stranger
+) -> None:
+    case = make_case(theirs)
+    (case / "legacy/db").chmod(0o300)  # may be entered, not listed
+    result = stranger.run(case, "plan")
+    assert result.returncode == 2, result.stderr
+    assert headlines(result.stderr) == ["legacy/db: error: cannot list the folder: Permission denied"]
+
+
+def test_apply_refuses_a_read_only_output_folder_and_writes_nothing(theirs: Path, stranger: Stranger) -> None:
+    case = make_case(theirs)
+    (case / "out").mkdir(mode=0o555)
+    result = stranger.run(case, "apply")
+    assert result.returncode == 2, result.stdout + result.stderr
+    headline, hint = result.stderr.splitlines()
+    assert headline == f"{case / 'out'}: error: the output folder is not writable: its files would be replaced; " + (
+        "nothing was written"
+    )
+    assert hint.startswith(f"  hint: make it writable (chmod u+w {case / 'out'})")
+    assert list((case / "out").iterdir()) == [] and hidden_leftovers(case) == []
+
+
+def test_apply_refuses_an_output_whose_parent_is_not_writable_in_one_line(theirs: Path, stranger: Stranger) -> None:
+    case = make_case(theirs, output="shelf/out")
+    (case / "shelf").mkdir(mode=0o555)
+    result = stranger.run(case, "apply")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    (headline,) = headlines(result.stderr)
+    assert headline.startswith(f"{case / 'shelf'}: error: the folder is not writable: the new tree is built here")
+    assert list((case / "shelf").iterdir()) == []
+
+
+def test_a_read_only_output_folder_is_refused_even_for_root(tmp_path: Path) -> None:
+    case = make_case(tmp_path)
+    (case / "out").mkdir(mode=0o555)  # root could write; the mode says not to
+    result = consolidate(case, "apply")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "out: error: the output folder is not writable" in result.stderr
+    assert list((case / "out").iterdir()) == []
+
+
+def test_a_read_only_folder_inside_the_output_is_refused_when_a_file_in_it_would_change(tmp_path: Path) -> None:
+    case = make_case(tmp_path)
+    assert consolidate(case, "apply").returncode == 0
+    (case / "out/versions").chmod(0o555)
+    (case / "legacy/db/001_init.sql").write_text("CREATE TABLE a (id bigint);\n")
+    before = snapshot(case / "out")
+    result = consolidate(case, "apply")
+    assert result.returncode == 2 and "out/versions: error: the folder is not writable" in result.stderr
+    assert snapshot(case / "out") == before
+
+
+def test_an_up_to_date_tree_in_a_read_only_output_needs_no_write_and_passes(tmp_path: Path) -> None:
+    case = make_case(tmp_path)
+    assert consolidate(case, "apply").returncode == 0
+    (case / "out").chmod(0o555)
+    result = consolidate(case, "apply")
+    assert result.returncode == 0 and "up to date" in result.stdout, result.stderr

@@ -296,10 +296,10 @@ def test_init_lists_the_first_remaining_errors_and_why_they_remain_and_exits_0(t
     files["other/014_twice.sql"] = "CREATE TABLE twice (id text);\n"
     result = run("init", cwd=write_tree(tmp_path, files))
     assert result.exit_code == 0
-    lines = result.stdout.splitlines()
+    lines, errors = result.stdout.splitlines(), result.stderr.splitlines()
     assert lines[0] == "plan on the draft: 13 error(s) remain"
-    assert lines[1] == "db/001_use_1.sql:1: error: table missing_1 is referenced but no mapped source creates it"
-    assert "  and 3 more" in lines
+    assert errors[1] == "db/001_use_1.sql:1: error: table missing_1 is referenced but no mapped source creates it"
+    assert "  and 3 more" in errors
     assert any(line.startswith("  plan.ordering (12): ") and "move one of the files" in line for line in lines)
     assert any(line.startswith("  plan.unresolved-conflict (1): ") and "resolution" in line for line in lines)
 
@@ -307,7 +307,7 @@ def test_init_lists_the_first_remaining_errors_and_why_they_remain_and_exits_0(t
 def test_init_says_a_legacy_syntax_error_remains_because_the_file_itself_fails(tmp_path: Path) -> None:
     result = run("init", cwd=write_tree(tmp_path, {"db/001_bad.sql": "CREATE TABLE t (id int,);\n"}))
     assert result.exit_code == 0
-    assert 'db/001_bad.sql:1:24: error: syntax error at or near ")"' in result.stdout.splitlines()
+    assert 'db/001_bad.sql:1:24: error: syntax error at or near ")"' in result.stderr.splitlines()
     assert any(line.startswith("  sql (1): ") and "fails as it is" in line for line in result.stdout.splitlines())
 
 

@@ -9,12 +9,14 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from consolidate.db.server import Server, scratch_database
 from tests.clitools import run, snapshot
+from tests.unprivileged import Stranger, another_user
 
 MAPPING = """\
 version: 1
@@ -178,6 +180,50 @@ def test_an_error_naming_a_file_shows_its_control_characters_as_escapes(tmp_path
     assert raw_controls(result.stderr) == [] and "001_gone\\x1b[2J\\x07.sql" in result.stderr
 
 
+# --- diagnostics on stderr, the result on stdout (issue 13, promise 11) -----------------------------------------------
+
+LOCATED = re.compile(r"^\S+: (error|warning|info): ", re.MULTILINE)  # path[:line[:col]]: severity: message
+
+
+def process(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own, from `folder`: stdout and stderr as a shell sees them, never mixed."""
+    command = [sys.executable, "-m", "consolidate", *arguments]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+
+
+def used_before_created(folder: Path) -> Path:
+    """A project whose first file indexes a table the second creates: one ordering error."""
+    return project(folder, text="CREATE INDEX ix ON jobs (id);\n")
+
+
+def hand_written_in_range(folder: Path) -> Path:
+    """An applied project with a file nobody wrote for the consolidation among its versions."""
+    assert run("apply", cwd=project(folder)).exit_code == 0
+    (folder / "out/versions/002_extra.sql").write_text("SELECT 1;\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("make", "arguments", "code", "result"),
+    [
+        (used_before_created, ["plan"], 1, "Plan is 1 error(s)."),
+        (used_before_created, ["plan", "--json"], 1, '"clean": false'),
+        (used_before_created, ["init", "--root", "legacy", "--mapping", "draft.yaml"], 0, "plan on the draft: 1 error"),
+        (hand_written_in_range, ["apply", "--check"], 1, ""),
+        (hand_written_in_range, ["report", "--check"], 1, ""),
+    ],
+    ids=["plan", "plan --json", "init", "apply --check", "report --check"],
+)
+def test_problems_go_to_stderr_and_only_the_result_to_stdout(
+    make: Callable[[Path], Path], arguments: list[str], code: int, result: str, tmp_path: Path
+) -> None:
+    ran = process(make(tmp_path), *arguments)
+    assert ran.returncode == code, ran.stderr
+    assert LOCATED.search(ran.stderr), ran.stderr
+    assert not LOCATED.search(ran.stdout), ran.stdout
+    assert result in ran.stdout
+
+
 # --- --json when the command fails ----------------------------------------------------------------------------------
 
 
@@ -211,6 +257,37 @@ def test_verify_json_prints_the_error_as_json_before_apply(tmp_path: Path, servi
     document = json.loads(result.stdout)
     assert (result.exit_code, document["ok"], document["exit_code"]) == (2, False, 2)
     assert any("consolidate apply" in error["hint"] + error["message"] for error in document["errors"])
+
+
+@pytest.fixture(scope="module")
+def stranger() -> Iterator[Stranger]:
+    with another_user() as user:
+        yield user
+
+
+@pytest.mark.parametrize(
+    ("command", "unreadable"),
+    [
+        (["plan", "--json"], "legacy/db/002_more.sql"),
+        (["verify", "--json", "--database-url", "{url}"], "legacy/db/002_more.sql"),
+        (["migrate", "status", "--json", "--dir", "out", "--database-url", "{url}"], "out/versions/001_init.sql"),
+        (["migrate", "verify", "--json", "--dir", "out", "--database-url", "{url}"], "out/versions/001_init.sql"),
+    ],
+    ids=["plan", "verify", "migrate status", "migrate verify"],
+)
+def test_every_json_command_prints_its_failure_document_when_a_file_cannot_be_read(
+    command: list[str], unreadable: str, stranger: Stranger, service_url: str
+) -> None:
+    with stranger.folder() as folder:
+        case = project(folder)
+        assert run("apply", cwd=case).exit_code == 0
+        (case / "legacy/db/002_more.sql").chmod(0)
+        (case / "out/versions/001_init.sql").chmod(0)
+        result = stranger.run(case, *(argument.format(url=service_url) for argument in command))
+    document = json.loads(result.stdout)  # valid JSON on stdout, the diagnostics on stderr
+    assert (result.returncode, document["ok"], document["exit_code"]) == (2, False, 2), result.stderr
+    assert [error["path"] for error in document["errors"]] == [unreadable]
+    assert result.stderr.startswith(f"{unreadable}: error: cannot read the file: Permission denied")
 
 
 @pytest.mark.parametrize("on_a_terminal", [False, True], ids=["log", "terminal"])

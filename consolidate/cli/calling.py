@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TypeVar
@@ -13,7 +14,7 @@ import typer
 
 from consolidate.cli.console import terminal
 from consolidate.diagnostics import Diagnostic, Location
-from consolidate.errors import ConsolidateError
+from consolidate.errors import EXIT_FAIL, ConsolidateError, located_lines
 
 T = TypeVar("T")
 
@@ -23,11 +24,26 @@ _AS_JSON: ContextVar[bool] = ContextVar("as_json", default=False)
 
 
 def call(function: Callable[[], T]) -> T:
-    """Run `function`; a ConsolidateError is reported (see `fail`) and exits with its code."""
+    """Run `function`; a ConsolidateError is reported (see `fail`) and exits with its code.
+
+    An OS error the library did not turn into one (a file it could not read, mid-command) is reported the same
+    way, exit 1: one located line and, under --json, its document — never a traceback with nothing on stdout.
+    """
     try:
         return function()
     except ConsolidateError as error:
         raise fail(error) from None
+    except OSError as error:
+        raise fail(_os_error(error)) from None
+
+
+def _os_error(error: OSError) -> ConsolidateError:
+    """An OS error as the disk boundary reports one (io.disk): the path, the system's words, exit 1."""
+    path = os.fsdecode(error.filename) if error.filename is not None else ""
+    denied = isinstance(error, PermissionError)
+    hint = "check its permissions (and those of the folders above it)" if denied else ""
+    found = Diagnostic("disk.os-error", error.strerror or str(error), Location(path), hint)
+    return ConsolidateError([found], EXIT_FAIL)
 
 
 @contextmanager
@@ -68,9 +84,15 @@ def usage(message: str, hint: str = "") -> typer.Exit:
 def fail(error: ConsolidateError) -> typer.Exit:
     """Print `error` on stderr, `path:line: error: message` per finding; under `--json` also its document on
     stdout, so a script reading stdout gets JSON either way. Returns the Exit to raise."""
-    stderr = terminal(stderr=True)
-    for line in error.message().splitlines():
-        stderr.print(line, markup=False)
+    print_problems(error.diagnostics)
     if _AS_JSON.get():
         sys.stdout.write(json.dumps(error.document(), indent=2) + "\n")
     return typer.Exit(error.exit_code)
+
+
+def print_problems(problems: Sequence[Diagnostic]) -> None:
+    """Print `problems` on stderr, one located line each (and its hint): diagnostics never go to stdout, which
+    holds the command's result (issue 13, promise 11)."""
+    stderr = terminal(stderr=True)
+    for line in located_lines(problems):
+        stderr.print(line, markup=False)

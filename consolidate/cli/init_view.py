@@ -26,18 +26,23 @@ OTHER = "see the hint `consolidate plan` prints with each"
 
 
 def init_summary(result: InitResult) -> list[str]:
-    """Lines to print: the plan's verdict on the draft and, when errors remain, the first ones and what to do."""
+    """Lines for stdout: the plan's verdict on the draft, then, when errors remain, why and what to do."""
     if result.clean:
         return ["plan on the draft: clean"]
     errors = result.remaining
-    lines = [f"plan on the draft: {len(errors)} error(s) remain"]
-    lines += [error.headline() for error in errors[:SHOWN]]
-    if len(errors) > SHOWN:
-        lines.append(f"  and {len(errors) - SHOWN} more")
-    lines.append("why they remain, and what to do:")
+    lines = [f"plan on the draft: {len(errors)} error(s) remain", "why they remain, and what to do:"]
     counts = Counter(_family(error) for error in errors)
     lines += [f"  {family} ({count}): {WHY.get(family, OTHER)}" for family, count in counts.items()]
     lines.append(f"run `consolidate plan --mapping {result.mapping}` to see each with its hint")
+    return lines
+
+
+def init_remaining(result: InitResult) -> list[str]:
+    """Lines for stderr: the first errors that remain, located (their hints come with `consolidate plan`)."""
+    errors = result.remaining
+    lines = [error.headline() for error in errors[:SHOWN]]
+    if len(errors) > SHOWN:
+        lines.append(f"  and {len(errors) - SHOWN} more")
     return lines
 
 

@@ -9,20 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from consolidate import commands
-from consolidate.cli.calling import call, json_output, run, usage
+from consolidate.cli.calling import call, json_output, print_problems, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
-from consolidate.cli.init_view import init_summary
+from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import app as migrate_app
-from consolidate.cli.plan_view import plan_sections, plan_summary
+from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 from consolidate.layout import LOCK_NAME, REPORT_NAME
-from consolidate.model import Diagnostic
 
 if TYPE_CHECKING:
     from consolidate.verify import ServerOptions
@@ -49,9 +47,11 @@ def plan(
         result = call(lambda: commands.plan(mapping, jobs))
     if as_json:
         sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
+        print_problems(plan_problems(result))
     else:
         console = terminal()
         print_sections(console, plan_sections(result))
+        print_problems(plan_problems(result))
         console.print(plan_summary(result), markup=False)
     raise typer.Exit(EXIT_OK if result.clean else EXIT_FAIL)
 
@@ -98,17 +98,20 @@ def apply(
     result = call(lambda: commands.apply(mapping, out, dry_run=dry_run, check=check, force=force, templates=templates))
     console = terminal()
     if check:
+        # What the check found is diagnostics (stderr); its verdict when it passes, the result (stdout).
+        stderr = terminal(stderr=True)
         for change in result.pending:
-            console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
-        _print_problems(console, result.problems)
+            stderr.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+        print_problems(result.problems)
         if result.pending:
-            console.print("run `consolidate apply` to bring it up to date", markup=False)
+            stderr.print("run `consolidate apply` to bring it up to date", markup=False)
         if result.pending or result.problems:
             raise typer.Exit(EXIT_FAIL)
         console.print(f"{result.output} is up to date", markup=False)
         return
     if result.replaced_edited_lock:
-        console.print(f"replacing {result.output / LOCK_NAME}, which was edited by hand (--force)", markup=False)
+        message = f"replacing {result.output / LOCK_NAME}, which was edited by hand (--force)"
+        terminal(stderr=True).print(message, markup=False)
     if dry_run:
         print_changes(console, result.changes, diffs=True)
         return
@@ -117,13 +120,6 @@ def apply(
         return
     print_changes(console, result.changes, diffs=False)
     console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
-
-
-def _print_problems(console: Console, problems: tuple[Diagnostic, ...]) -> None:
-    """What a check found besides out-of-date files, located first, as errors are printed."""
-    for problem in problems:
-        for line in problem.lines():
-            console.print(line, markup=False)
 
 
 def _usage(message: str) -> None:
@@ -144,7 +140,7 @@ def _apply_generated(
     result, proof = call(lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates))
     console = terminal()
     print_changes(console, result.changes, diffs=False)
-    print_verification(console, proof.verification)
+    print_verification(console, terminal(stderr=True), proof.verification)
     raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
 
 
@@ -169,8 +165,8 @@ def report(
     console = terminal()
     if check and (result.changed or result.problems):
         if result.changed:
-            console.print(f"out of date: {result.path}; run `consolidate report`", markup=False)
-        _print_problems(console, result.problems)
+            terminal(stderr=True).print(f"out of date: {result.path}; run `consolidate report`", markup=False)
+        print_problems(result.problems)
         raise typer.Exit(EXIT_FAIL)
     state = "rewrote" if result.written else "up to date:"
     console.print(f"{state} {result.path}", markup=False)
@@ -193,7 +189,7 @@ def verify(
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
-        print_verification(terminal(), result.verification)
+        print_verification(terminal(), terminal(stderr=True), result.verification)
     raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
 
 
@@ -210,9 +206,13 @@ def init(
     """
     result = call(lambda: commands.init(mapping, root, sources or []))
     wrote = f"wrote {mapping}" + (f" and its prelude {result.prelude}" if result.prelude else "")
-    terminal(stderr=True).print(f"{wrote}; review it", markup=False)
-    console = terminal()
-    for line in init_summary(result):
+    stderr, console = terminal(stderr=True), terminal()
+    stderr.print(f"{wrote}; review it", markup=False)
+    verdict, *advice = init_summary(result)
+    console.print(verdict, markup=False)
+    for line in init_remaining(result):  # located lines: diagnostics, on stderr
+        stderr.print(line, markup=False)
+    for line in advice:
         console.print(line, markup=False)
 
 

@@ -1,4 +1,5 @@
-"""What `consolidate plan` shows, section by section, as data the table printer renders."""
+"""What `consolidate plan` shows: the plan section by section, as data the table printer renders (stdout), and
+its problems, as located lines (stderr)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from consolidate.cli.tables import Section
 from consolidate.core.patches import shown
 from consolidate.core.plan_json import down_status
 from consolidate.layout import number
-from consolidate.model import Diagnostic, Plan, Statement
+from consolidate.model import Diagnostic, Plan, Severity, Statement
 
 
 def _at(statement: Statement) -> str:
@@ -56,11 +57,6 @@ def _redefinitions(plan: Plan) -> Section:
     return Section(f"Redefinitions, the later one wins ({len(rows)})", ("object", "earlier", "later (wins)"), rows)
 
 
-def _diagnostics(title: str, diagnostics: tuple[Diagnostic, ...]) -> Section:
-    rows = tuple((str(d.location), d.message, d.hint) for d in diagnostics)
-    return Section(f"{title} ({len(rows)})", ("where", "what", "how to fix"), rows)
-
-
 def _accepted(plan: Plan) -> Section:
     rows = tuple(
         (str(d.location), f"{d.code}: {d.message}", next(a.reason for a in plan.mapping.accepted if a.covers(d)))
@@ -103,14 +99,18 @@ def plan_sections(plan: Plan) -> list[Section]:
         _duplicates(plan),
         _conflicts(plan),
         _redefinitions(plan),
-        _diagnostics("Ordering errors", plan.ordering_errors),
-        _diagnostics("Syntax errors", plan.syntax_errors),
         _accepted(plan),
         _decisions(plan),
         _excluded(plan),
         _rollbacks(plan),
-        _diagnostics("Findings", plan.findings),
     ]
+
+
+def plan_problems(plan: Plan) -> tuple[Diagnostic, ...]:
+    """What stderr gets: the plan's errors (syntax, ordering, unresolved conflicts, error findings, less what the
+    mapping accepts, which the tables show), then its warnings and notes. The tables on stdout are the plan."""
+    notes = tuple(finding for finding in plan.findings if finding.severity is not Severity.ERROR)
+    return plan.errors + notes
 
 
 def plan_summary(plan: Plan) -> str:

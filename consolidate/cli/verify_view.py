@@ -11,7 +11,8 @@ def _say(console: Console, text: str) -> None:
     console.print(text, markup=False, highlight=False)
 
 
-def print_verification(console: Console, result: Verification) -> None:
+def print_verification(console: Console, stderr: Console, result: Verification) -> None:
+    """The verification on `console` (stdout); each failing statement, a located diagnostic, on `stderr`."""
     _say(console, f"server: {result.server}")
     if result.stand_ins:
         _say(console, f"stand-ins (core PostgreSQL playing the extension's part): {', '.join(result.stand_ins)}")
@@ -19,7 +20,7 @@ def print_verification(console: Console, result: Verification) -> None:
         _say(console, f"{title}: {'clean' if not failures else f'{len(failures)} failing statement(s)'}")
         for failure in failures:
             for line in failure.diagnostic().lines():
-                _say(console, line)
+                _say(stderr, line)
     for line in result.expected:
         _say(console, f"expected difference (recorded resolution): {line}")
     for line in result.decided:

@@ -952,11 +952,13 @@ def _missing_folders(mapping: Mapping, tree: SourceTree, where: _Where) -> list[
 
 
 def _unreadable(mapping: Mapping, tree: SourceTree, path: str) -> bool:
-    """True when a path's absence is already explained: its folders are missing, or a symlink leaves root."""
+    """True when a path's absence is already explained: its folders are missing, a symlink leaves root, or io
+    could not read it or a folder above it (reported as such: one line per problem)."""
     folders = [folder for folder in mapping.sources if _below(path, folder)]
     if folders and all(folder in tree.missing for folder in folders):
         return True
-    return any(_below(path, escaping) for escaping in tree.escaping)
+    refused = (*tree.escaping, *(problem.location.path for problem in tree.unreadable))
+    return any(_below(path, where) for where in refused)
 
 
 def _missing_sources(mapping: Mapping, tree: SourceTree, where: _Where) -> list[Diagnostic]:

@@ -95,6 +95,7 @@ def _write_tree(output: Path, files: Mapping[str, bytes], removed: frozenset[str
     _refuse_unwritable(output, files, removed)
     if not _changes(output, files, removed):
         return
+    _refuse_read_only(output, files, removed)
     output.parent.mkdir(parents=True, exist_ok=True)
     temp = _make_sibling(output, TEMP_PREFIX, os.mkdir)
     try:
@@ -174,6 +175,52 @@ def _conflict(output: Path, path: str, reason: str) -> Diagnostic:
         f"cannot write {path}: {reason}",
         Location(str(output / path)),
         hint="move it out of the output folder",
+    )
+
+
+def _refuse_read_only(output: Path, files: Mapping[str, bytes], removed: frozenset[str]) -> None:
+    """Refuse, before anything is created, to write where the folders say not to.
+
+    The switch itself only needs the output's parent to be writable (renaming a folder does not write into it),
+    so without this check a read-only output (0555) would be replaced all the same: its mode is taken as the
+    user's "do not write here" (issue 13, promise 8). Even root, whom the system lets through, is refused.
+    """
+    changed = [path for path, data in files.items() if not _holds(output / path, data)]
+    changed += [path for path in removed if os.path.lexists(output / path)]
+    # The parent receives the temporary folder and the switch; the output and the folders below it, the files.
+    folders = {_existing(output.parent): "the folder is not writable: the new tree is built here, beside the output"}
+    if output.is_dir():
+        folders[output] = "the output folder is not writable: its files would be replaced"
+    for path in changed:
+        folders.setdefault(
+            _existing((output / path).parent), f"the folder is not writable: {path} would be written in it"
+        )
+    problems = [_read_only(folder, why) for folder, why in sorted(folders.items()) if not _writable(folder)]
+    if problems:
+        raise ConsolidateError(problems)
+
+
+def _existing(folder: Path) -> Path:
+    """`folder`, or the nearest folder above it that exists (where the missing ones would be created)."""
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _writable(folder: Path) -> bool:
+    if not folder.is_dir():
+        return True  # not a folder: the write fails on it with the system's own words
+    # os.access answers for the user running the command; the mode bits, for root too: 0555 means read-only.
+    granted = os.access(folder, os.W_OK | os.X_OK)
+    return granted and bool(stat.S_IMODE(os.stat(folder).st_mode) & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _read_only(folder: Path, why: str) -> Diagnostic:
+    return Diagnostic(
+        "write.read-only",
+        f"{why}; nothing was written",
+        Location(str(folder)),
+        hint=f"make it writable (chmod u+w {folder}), or choose another output ('output' in the mapping, or --out)",
     )
 
 

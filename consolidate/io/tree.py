@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from consolidate.errors import ConsolidateError
 from consolidate.model import Diagnostic, Location, RawFile, Severity, SourceTree
 
 
@@ -32,14 +31,19 @@ class _Walk:
 
 
 def read_sources(root: Path, sources: Sequence[str]) -> SourceTree:
-    """Every ``*.sql`` file below the source folders, each real file once; raises if one cannot be read."""
+    """Every ``*.sql`` file below the source folders, each real file once.
+
+    What cannot be read (a file without read permission, a folder that cannot be listed, a dangling link) is
+    in `unreadable`, and the walk goes on: the caller reports it beside every other problem of the tree, in
+    one run, instead of stopping at the first (issue 13, promise 8).
+    """
     walk = _Walk(os.path.realpath(root))
     for source in dict.fromkeys(sources):  # a source listed twice is walked once
         _walk_source(walk, root, source)
     files = _read(walk, _first_per_real_file(walk.candidates))
-    if walk.unreadable:
-        raise ConsolidateError(walk.unreadable)
-    return SourceTree(files, tuple(walk.missing), tuple(sorted(walk.escaping)), tuple(walk.findings))
+    return SourceTree(
+        files, tuple(walk.missing), tuple(sorted(walk.escaping)), tuple(walk.findings), tuple(walk.unreadable)
+    )
 
 
 def _walk_source(walk: _Walk, root: Path, source: str) -> None:
@@ -130,7 +134,7 @@ def _broken(entry: os.DirEntry[str], path: str, error: OSError) -> Diagnostic:
         return _unreadable(path, "symlink loop: the link leads back to itself", hint)
     if entry.is_symlink() and isinstance(error, FileNotFoundError):
         return _unreadable(path, f"dangling symlink to {os.readlink(entry.path)}", hint)
-    return _unreadable(path, f"cannot read {path}: {error.strerror or error}")
+    return _unreadable(path, f"cannot look at it: {_reason(error)}")
 
 
 def _entries(walk: _Walk, folder: Path, relative: str) -> list[os.DirEntry[str]]:
@@ -138,7 +142,8 @@ def _entries(walk: _Walk, folder: Path, relative: str) -> list[os.DirEntry[str]]
         with os.scandir(folder) as entries:
             return sorted(entries, key=lambda entry: entry.name)
     except OSError as error:
-        walk.unreadable.append(_unreadable(relative, f"cannot read {relative or '.'}: {error.strerror or error}"))
+        message = f"cannot list the folder: {_reason(error)}"
+        walk.unreadable.append(_unreadable(relative, message, "make it readable and searchable (chmod a+rx)"))
         return []
 
 
@@ -161,11 +166,20 @@ def _read(walk: _Walk, chosen: list[tuple[str, str]]) -> tuple[RawFile, ...]:
         try:
             files.append(RawFile(path, Path(real).read_bytes()))
         except OSError as error:
-            walk.unreadable.append(_unreadable(path, f"cannot read {path}: {error.strerror or error}"))
+            walk.unreadable.append(_unreadable(path, f"cannot read the file: {_reason(error)}"))
     return tuple(files)
 
 
-def _unreadable(path: str, message: str, hint: str = "check the file's permissions, or remove it") -> Diagnostic:
+_UNREADABLE_HINT = "make it readable by the user running consolidate (chmod a+r), or remove it"
+
+
+def _reason(error: OSError) -> str:
+    # The message leaves the path out: the location names it, relative to the mapping's folder, where
+    # OSError's own text would name it relative to root.
+    return error.strerror or error.__class__.__name__
+
+
+def _unreadable(path: str, message: str, hint: str = _UNREADABLE_HINT) -> Diagnostic:
     return Diagnostic("tree.unreadable", message, Location(path or "."), hint=hint)
 
 

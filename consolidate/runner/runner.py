@@ -119,16 +119,28 @@ def read_tree(directory: Path) -> list[Version]:
                 for item in refused
             ]
         )
-    return [
-        Version(
-            item.version,
-            item.name,
-            folder / item.file_name,
-            directory / DOWNS / down_file(stem(item.version, item.name)),
-            (folder / item.file_name).read_bytes(),
-        )
-        for item in found
-    ]
+    versions, unreadable = [], []
+    for item in found:
+        up = folder / item.file_name
+        try:
+            data = up.read_bytes()
+        except OSError as error:  # every one named, in one run, not a traceback at the first (issue 13)
+            unreadable.append(_unreadable(up, error))
+            continue
+        down = directory / DOWNS / down_file(stem(item.version, item.name))
+        versions.append(Version(item.version, item.name, up, down, data))
+    if unreadable:
+        raise ConsolidateError(unreadable)
+    return versions
+
+
+def _unreadable(path: Path, error: OSError) -> Diagnostic:
+    return Diagnostic(
+        "migrate.unreadable",
+        f"cannot read the file: {error.strerror or error.__class__.__name__}",
+        Location(str(path)),
+        hint="make it readable by the user running consolidate (chmod a+r)",
+    )
 
 
 # --- results ------------------------------------------------------------------------------------------------------
