@@ -115,7 +115,7 @@ def apply(
     if not done.plan.clean:
         raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
     on_disk = read_output(output)
-    current = _consolidated(on_disk, done.plan.mapping)
+    current = _consolidated(output, on_disk, done.plan.mapping)
     edited = edited_lock(output, current)
     if edited is not None and not (force or check):
         raise ConsolidateError([edited])
@@ -181,9 +181,16 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
     return problems
 
 
-def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
-    """The output's files but the migrations written after the consolidation (see `later_migrations`)."""
-    later = later_migrations(files, mapping)
+def _consolidated(output: Path, files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
+    """The output's files but the migrations written after the consolidation (see `later_migrations`).
+
+    A file the lock lists was written by apply, whatever its number: when the mapping no longer produces it (a
+    version merged into the one before) it is stale and apply removes it, where taking it for the team's own
+    later migration left it for `migrate up` to run again (issue 13 #5).
+    """
+    lock = read_lock(output, files)
+    ours = {entry.path for entry in lock.outputs} if lock is not None else set()
+    later = later_migrations(files, mapping) - ours
     return {path: data for path, data in files.items() if path not in later}
 
 
@@ -281,7 +288,7 @@ def report(mapping_path: Path, *, check: bool = False, templates: Path | None = 
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
     on_disk = read_output(output)
-    current = _consolidated(on_disk, loaded.mapping)
+    current = _consolidated(output, on_disk, loaded.mapping)
     edited = edited_lock(output, current)
     if edited is not None and not check:
         raise ConsolidateError([edited])  # rewriting the lock (for the report's checksum) would bless the edit

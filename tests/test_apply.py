@@ -204,3 +204,32 @@ def test_apply_refuses_to_write_into_a_legacy_source_folder(case: Path) -> None:
     code, _, err = apply(case, "--force")
     assert code == 2 and "is the source folder 'legacy_fixtures/deploy/migrations'" in err
     assert snapshot(case / "legacy_fixtures") == before
+
+
+def _merge_version_11_into_10(case: Path) -> None:
+    mapping = case / "mapping.yaml"
+    text = mapping.read_text()
+    gone = "\n  - version: 11\n    name: robot_logs\n    description: Robot logs\n    sources:\n"
+    assert gone in text
+    mapping.write_text(text.replace(gone, "").replace("versions: [5, 11]", "versions: [5, 10]"))
+
+
+def test_a_file_an_earlier_apply_wrote_and_the_mapping_no_longer_produces_is_removed_and_reported(
+    case: Path,
+) -> None:
+    apply(case)
+    _merge_version_11_into_10(case)
+    code, out, _ = apply(case)
+    assert code == 0
+    assert "removed   versions/011_robot_logs.sql" in out and "removed   down/011_robot_logs_down.sql" in out
+    assert "2 removed" in out
+    assert [path for path in snapshot(case / OUTPUT) if "011_" in path] == []
+
+
+def test_check_fails_on_a_file_an_earlier_apply_wrote_and_the_mapping_no_longer_produces(case: Path) -> None:
+    apply(case)
+    _merge_version_11_into_10(case)
+    code, out, _ = apply(case, "--check")
+    assert code == 1
+    assert "build/deploy/migrations/versions/011_robot_logs.sql (stale: apply removes it)" in out
+    assert "build/deploy/migrations/down/011_robot_logs_down.sql (stale: apply removes it)" in out

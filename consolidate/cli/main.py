@@ -19,6 +19,7 @@ from consolidate.cli.init_view import init_summary
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
+from consolidate.core.changes import Status
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 from consolidate.layout import LOCK_NAME, REPORT_NAME
@@ -99,7 +100,9 @@ def apply(
     console = terminal()
     if check:
         for change in result.pending:
-            console.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+            # A removal is a file an earlier apply wrote that the mapping no longer produces (issue 13 #5).
+            why = "stale: apply removes it" if change.status is Status.REMOVED else change.status
+            console.print(f"out of date: {result.output / change.path} ({why})", markup=False)
         _print_problems(console, result.problems)
         if result.pending:
             console.print("run `consolidate apply` to bring it up to date", markup=False)
