@@ -29,7 +29,11 @@ from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.disk import disk_error
 from consolidate.io.output import read_output
-from consolidate.io.output_lock import Waiting, holding
+
+# Re-exported: the CLI builds a Waiting (its layer imports commands, never io).
+from consolidate.io.output_lock import DEFAULT_WAIT as DEFAULT_WAIT
+from consolidate.io.output_lock import Waiting as Waiting
+from consolidate.io.output_lock import holding
 from consolidate.io.tree import read_sources
 from consolidate.layout import (
     DOWNS,

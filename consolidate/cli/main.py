@@ -19,10 +19,10 @@ from consolidate.cli.init_view import init_summary
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
+from consolidate.commands import DEFAULT_WAIT, Waiting
 from consolidate.core.changes import Status
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
-from consolidate.io.output_lock import DEFAULT_WAIT, Waiting
 from consolidate.layout import LOCK_NAME, REPORT_NAME
 from consolidate.model import Diagnostic
 
