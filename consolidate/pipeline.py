@@ -134,7 +134,7 @@ def _not_written_by_us(output: Path, shown: Path) -> str | None:
     files = read_output(output)
     lock = read_lock(output, files)
     if lock is None:
-        refuse_lost_lock(shown, files)
+        _refuse_lost_lock(shown, files)
     # The lock lists what apply wrote; the lock itself and verify's record are ours too.
     own = {entry.path for entry in lock.outputs} | {LOCK_NAME, VERIFICATION_NAME} if lock is not None else set()
     return next(
@@ -143,7 +143,7 @@ def _not_written_by_us(output: Path, shown: Path) -> str | None:
     )
 
 
-def refuse_lost_lock(output: Path, files: dict[str, bytes]) -> None:
+def _refuse_lost_lock(output: Path, files: dict[str, bytes]) -> None:
     """Refuse an output among the legacy sources that holds generated files but no lock (issue 13 #6).
 
     The lock is what lists the files apply wrote there and keeps the original bytes of any legacy source it
@@ -254,14 +254,14 @@ def inside(path: Path, folder: Path) -> str | None:
 def _without_own_outputs(files: tuple[RawFile, ...], root: Path, output: Path) -> tuple[RawFile, ...]:
     """The legacy files, where the output lies among them: apply's own files left out (those its lock lists, and
     those carrying its header), and a legacy file apply overwrote read from the copy the lock preserved.
-    A lost lock there is refused (`refuse_lost_lock`)."""
+    A lost lock there is refused (`_refuse_lost_lock`)."""
     prefix = inside(output, root)
     if prefix is None or not any(_below(raw.path, prefix) for raw in files):
         return files  # the output is not read as a source: nothing of it to leave out
     on_disk = read_output(output)
     lock = read_lock(output, on_disk)
     if lock is None:
-        refuse_lost_lock(output, on_disk)
+        _refuse_lost_lock(output, on_disk)
         return files
     own = {Path(prefix, entry.path).as_posix() for entry in lock.outputs}
     preserved = {item.path: item for item in lock.preserved}

@@ -148,5 +148,5 @@ def _who(holder: Holder | None) -> str:
 
 def _locked(path: Path, holder: Holder | None, seconds: float) -> ConsolidateError:
     message = f"{_who(holder)} is writing this output: its lock was still held after {seconds:g} s"
-    hint = "wait for it to finish, or raise --lock-wait; the lock ends with its process (the file may stay)"
+    hint = "wait for it to finish, or raise --lock-wait (the lock ends with its process, however it ends)"
     return ConsolidateError([Diagnostic("output.locked", message, Location(str(path)), hint)], EXIT_FAIL)
