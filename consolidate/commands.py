@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,11 @@ from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.atomic import recover, write_tree
 from consolidate.io.disk import disk_error
 from consolidate.io.output import read_output
+
+# Re-exported: the CLI builds a Waiting (its layer imports commands, never io).
+from consolidate.io.output_lock import DEFAULT_WAIT as DEFAULT_WAIT
+from consolidate.io.output_lock import Waiting as Waiting
+from consolidate.io.output_lock import holding
 from consolidate.io.tree import read_sources
 from consolidate.layout import (
     DOWNS,
@@ -42,6 +48,7 @@ from consolidate.layout import (
 )
 from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
 from consolidate.pipeline import (
+    Loaded,
     Planned,
     check_output,
     edited_lock,
@@ -99,23 +106,41 @@ def apply(
     templates: Path | None = None,
     jobs: int | None = None,
     generated: dict[str, GeneratedDown] | None = None,
+    waiting: Waiting | None = None,
 ) -> ApplyResult:
     """Render the canonical tree in memory, check it against the disk, and write it atomically (unless dry_run).
 
     An edited lock is refused unless `force` (its checksums say which files are ours to overwrite). With `check`
     nothing is written, and the result's `problems` also hold what `migrate` would refuse in the tree as it is.
+    Writing, it holds the output's writer lock from reading the tree to the switch (`waiting`: how long to wait
+    for another writer's); --check and --dry-run take none.
     """
     dry_run = dry_run or check
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, out)
-    check_output(loaded.mapping, output)
-    if not dry_run:
-        recover(output)
-    done = planned(mapping_path, jobs, output, loaded)
+    check_output(loaded.mapping, output)  # first: the lock file goes beside the output, never beside a dangerous one
+    with nullcontext() if dry_run else _writing(output, "consolidate apply", waiting):
+        done = planned(mapping_path, jobs, output, loaded)
+        return _written(
+            done, output, dry_run=dry_run, check=check, force=force, templates=templates, generated=generated
+        )
+
+
+def _written(
+    done: Planned,
+    output: Path,
+    *,
+    dry_run: bool,
+    check: bool,
+    force: bool,
+    templates: Path | None,
+    generated: dict[str, GeneratedDown] | None,
+) -> ApplyResult:
+    """apply once planned: compare with the disk, then write (unless dry_run)."""
     if not done.plan.clean:
         raise ConsolidateError(done.plan.errors, exit_code=EXIT_FAIL)
     on_disk = read_output(output)
-    current = _consolidated(on_disk, done.plan.mapping)
+    current = _consolidated(output, on_disk, done.plan.mapping)
     edited = edited_lock(output, current)
     if edited is not None and not (force or check):
         raise ConsolidateError([edited])
@@ -136,6 +161,15 @@ def apply(
     removed = [change.path for change in changes if change.status is Status.REMOVED]
     write_tree(output, {c.path: c.new for c in result.pending if c.new is not None}, removed)
     return replace(result, written=True)
+
+
+@contextmanager
+def _writing(output: Path, command: str, waiting: Waiting | None) -> Iterator[None]:
+    """Hold the output's writer lock, and first undo what an interrupted write left beside the output: under the
+    lock, a temporary folder there is no live writer's (issue 13 #4)."""
+    with holding(output, command, waiting or Waiting()):
+        recover(output)
+        yield
 
 
 def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock: Lock | None) -> list[Diagnostic]:
@@ -181,9 +215,16 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
     return problems
 
 
-def _consolidated(files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
-    """The output's files but the migrations written after the consolidation (see `later_migrations`)."""
-    later = later_migrations(files, mapping)
+def _consolidated(output: Path, files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
+    """The output's files but the migrations written after the consolidation (see `later_migrations`).
+
+    A file the lock lists was written by apply, whatever its number: when the mapping no longer produces it (a
+    version merged into the one before) it is stale and apply removes it, where taking it for the team's own
+    later migration left it for `migrate up` to run again (issue 13 #5).
+    """
+    lock = read_lock(output, files)
+    ours = {entry.path for entry in lock.outputs} if lock is not None else set()
+    later = later_migrations(files, mapping) - ours
     return {path: data for path, data in files.items() if path not in later}
 
 
@@ -276,12 +317,22 @@ class ReportResult:
     problems: tuple[Diagnostic, ...] = ()  # with check: as apply --check finds them (`_tree_problems`)
 
 
-def report(mapping_path: Path, *, check: bool = False, templates: Path | None = None) -> ReportResult:
-    """Regenerate CONSOLIDATION.md from the lock, the mapping and the tree as they are now."""
+def report(
+    mapping_path: Path, *, check: bool = False, templates: Path | None = None, waiting: Waiting | None = None
+) -> ReportResult:
+    """Regenerate CONSOLIDATION.md from the lock, the mapping and the tree as they are now.
+
+    Writing, it holds the output's writer lock (see `apply`); with `check`, or with no output to rewrite, none.
+    """
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
+    with nullcontext() if check or not output.is_dir() else _writing(output, "consolidate report", waiting):
+        return _report(mapping_path, loaded, output, check=check, templates=templates)
+
+
+def _report(mapping_path: Path, loaded: Loaded, output: Path, *, check: bool, templates: Path | None) -> ReportResult:
     on_disk = read_output(output)
-    current = _consolidated(on_disk, loaded.mapping)
+    current = _consolidated(output, on_disk, loaded.mapping)
     edited = edited_lock(output, current)
     if edited is not None and not check:
         raise ConsolidateError([edited])  # rewriting the lock (for the report's checksum) would bless the edit
@@ -319,16 +370,21 @@ class VerifyResult:
         return self.verification.proven
 
 
-def verify(mapping_path: Path, options: ServerOptions) -> VerifyResult:
+def verify(mapping_path: Path, options: ServerOptions, waiting: Waiting | None = None) -> VerifyResult:
     """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `_record_verification`)."""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
     from consolidate.verify import verify as prove
 
-    return _record_verification(mapping_path, prove(mapping_path, options))
+    return _record_verification(mapping_path, prove(mapping_path, options), waiting)
 
 
 def apply_generated_downs(
-    mapping_path: Path, options: ServerOptions, *, force: bool = False, templates: Path | None = None
+    mapping_path: Path,
+    options: ServerOptions,
+    *,
+    force: bool = False,
+    templates: Path | None = None,
+    waiting: Waiting | None = None,
 ) -> tuple[ApplyResult, VerifyResult]:
     """`apply --generate-down`: bring the tree up to date, generate the missing or disproven rollbacks, write
     them, and verify again so that every generated rollback is proven (or reported) at once; the proof is
@@ -336,19 +392,22 @@ def apply_generated_downs(
     from consolidate.verify import generate_downs
     from consolidate.verify import verify as prove
 
-    apply(mapping_path, force=force, templates=templates)
+    apply(mapping_path, force=force, templates=templates, waiting=waiting)
     generated = generate_downs(mapping_path, options)
-    result = apply(mapping_path, force=force, templates=templates, generated=generated)
-    return result, _record_verification(mapping_path, prove(mapping_path, options))
+    result = apply(mapping_path, force=force, templates=templates, generated=generated, waiting=waiting)
+    return result, _record_verification(mapping_path, prove(mapping_path, options), waiting)
 
 
-def _record_verification(mapping_path: Path, verification: Verification) -> VerifyResult:
-    """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it."""
+def _record_verification(mapping_path: Path, verification: Verification, waiting: Waiting | None) -> VerifyResult:
+    """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it; under the
+    output's writer lock (see `apply`)."""
     document = verification.document(_today())
-    output = output_of(load_mapping(mapping_path).mapping, None)
+    loaded = load_mapping(mapping_path)
+    output = output_of(loaded.mapping, None)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
-    report(mapping_path)
+    with _writing(output, "consolidate verify", waiting):
+        write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
+        _report(mapping_path, loaded, output, check=False, templates=None)
     return VerifyResult(verification, document)
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from consolidate.layout import written_by_consolidate
+from consolidate.render.lock import lock_text, parse_lock
 from tests.clitools import copy_reference_case, run, snapshot
 
 GOLDEN = Path(__file__).parent / "golden" / "reference"
@@ -42,6 +45,13 @@ def test_the_applied_reference_case_matches_the_golden_tree(case: Path) -> None:
             (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
             (GOLDEN / name).write_bytes(data)
     assert written == snapshot(GOLDEN)
+
+
+def test_every_migration_file_apply_writes_carries_its_header_and_no_legacy_file_does() -> None:
+    written = {path: data for path, data in snapshot(GOLDEN).items() if path.endswith(".sql")}
+    legacy = snapshot(Path(__file__).parent.parent / "legacy_fixtures")
+    assert len(written) == 22 and all(written_by_consolidate(data) for data in written.values())
+    assert [path for path, data in legacy.items() if written_by_consolidate(data)] == []
 
 
 def test_apply_writes_eleven_versions_their_downs_the_lock_and_the_report(case: Path) -> None:
@@ -204,3 +214,105 @@ def test_apply_refuses_to_write_into_a_legacy_source_folder(case: Path) -> None:
     code, _, err = apply(case, "--force")
     assert code == 2 and "is the source folder 'legacy_fixtures/deploy/migrations'" in err
     assert snapshot(case / "legacy_fixtures") == before
+
+
+def _merge_version_11_into_10(case: Path) -> None:
+    mapping = case / "mapping.yaml"
+    text = mapping.read_text()
+    gone = "\n  - version: 11\n    name: robot_logs\n    description: Robot logs\n    sources:\n"
+    assert gone in text
+    mapping.write_text(text.replace(gone, "").replace("versions: [5, 11]", "versions: [5, 10]"))
+
+
+def test_a_file_an_earlier_apply_wrote_and_the_mapping_no_longer_produces_is_removed_and_reported(
+    case: Path,
+) -> None:
+    apply(case)
+    _merge_version_11_into_10(case)
+    code, out, _ = apply(case)
+    assert code == 0
+    assert "removed   versions/011_robot_logs.sql" in out and "removed   down/011_robot_logs_down.sql" in out
+    assert "2 removed" in out
+    assert [path for path in snapshot(case / OUTPUT) if "011_" in path] == []
+
+
+def test_check_fails_on_a_file_an_earlier_apply_wrote_and_the_mapping_no_longer_produces(case: Path) -> None:
+    apply(case)
+    _merge_version_11_into_10(case)
+    code, _, err = apply(case, "--check")
+    assert code == 1
+    assert "build/deploy/migrations/versions/011_robot_logs.sql (stale: apply removes it)" in err
+    assert "build/deploy/migrations/down/011_robot_logs_down.sql (stale: apply removes it)" in err
+
+
+# --- an output among the legacy sources (issue 13 #6) ----------------------------------------------------------
+
+AMONG_SOURCES = Path("legacy_fixtures/deploy/migrations/canonical")  # inside the source folder deploy/migrations
+
+
+def _output_among_the_sources(case: Path, output: Path = AMONG_SOURCES) -> Path:
+    mapping = case / "mapping.yaml"
+    mapping.write_text(mapping.read_text().replace(f"output: {OUTPUT}", f"output: {output}"))
+    return case / output
+
+
+def test_plan_refuses_an_output_among_the_sources_whose_lock_was_lost_and_says_how_to_recover(case: Path) -> None:
+    output = _output_among_the_sources(case)
+    assert apply(case)[0] == 0
+    (output / "consolidation.lock").unlink()
+    result = run("plan", cwd=case)
+    assert result.exit_code == 2
+    assert f"{AMONG_SOURCES}: error: consolidation.lock is missing" in result.stderr
+    assert f"git checkout -- {AMONG_SOURCES}/consolidation.lock" in result.stderr
+    assert "neither mapped nor excluded" not in result.stderr
+
+
+def test_apply_refuses_an_output_among_the_sources_whose_lock_was_lost_and_writes_nothing(case: Path) -> None:
+    output = _output_among_the_sources(case)
+    assert apply(case)[0] == 0
+    (output / "consolidation.lock").unlink()
+    before = snapshot(case)
+    code, _, err = apply(case, "--force")
+    assert code == 2 and "consolidation.lock is missing" in err
+    assert snapshot(case) == before
+
+
+def test_a_generated_file_the_lock_does_not_list_is_not_read_as_a_legacy_source(case: Path) -> None:
+    # A lock restored from an older commit may not list a version written since: its header still says whose it is.
+    output = _output_among_the_sources(case)
+    assert apply(case)[0] == 0
+    lock = parse_lock((output / "consolidation.lock").read_text(), "consolidation.lock")
+    older = replace(lock, outputs=tuple(e for e in lock.outputs if e.path != "versions/011_robot_logs.sql"))
+    (output / "consolidation.lock").write_text(lock_text(older))
+    result = run("plan", cwd=case)
+    assert result.exit_code == 0, result.stderr
+
+
+def _written_in_place_by_an_earlier_version(case: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The seed's own layout, as apply wrote it before it refused an output that is a source folder (issue 12 #9):
+    deploy/migrations is a legacy source and the output, so versions/001 replaced the legacy 001 (kept in the lock)."""
+    output = _output_among_the_sources(case, Path("legacy_fixtures/deploy/migrations"))
+    with monkeypatch.context() as patched:
+        patched.setattr("consolidate.commands.check_output", lambda mapping, output: None)
+        assert apply(case)[0] == 0
+    assert (output / "versions/001_initial_schema.sql").read_text().startswith("-- 001_initial_schema:")
+    return output
+
+
+def test_a_tree_written_in_place_reads_the_legacy_file_it_overwrote_from_its_lock(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _written_in_place_by_an_earlier_version(case, monkeypatch)
+    result = run("plan", cwd=case)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_tree_written_in_place_that_lost_its_lock_is_refused_rather_than_read_as_legacy(
+    case: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = _written_in_place_by_an_earlier_version(case, monkeypatch)
+    (output / "consolidation.lock").unlink()
+    result = run("plan", cwd=case)
+    assert result.exit_code == 2
+    assert "legacy_fixtures/deploy/migrations: error: consolidation.lock is missing" in result.stderr
+    assert "neither mapped nor excluded" not in result.stderr

@@ -18,6 +18,8 @@ from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
+from consolidate.commands import DEFAULT_WAIT, Waiting
+from consolidate.core.changes import Status
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 from consolidate.layout import LOCK_NAME, REPORT_NAME
@@ -69,6 +71,14 @@ NoStandInsOption = Annotated[
 TemplatesOption = Annotated[
     Path | None, typer.Option("--templates", help="Folder of templates overriding the shipped ones.")
 ]
+LockWaitOption = Annotated[
+    float, typer.Option("--lock-wait", min=0, help="Seconds to wait for another writer of the output to finish.")
+]
+
+
+def _waiting(seconds: float) -> Waiting:
+    """Wait that long for another writer's lock, saying once on stderr whom for (stdout stays the result's)."""
+    return Waiting(seconds, lambda line: terminal(stderr=True).print(line, markup=False))
 
 
 @app.command()
@@ -88,20 +98,28 @@ def apply(
     database_url: DatabaseUrlOption = None,
     postgres_bin: PostgresBinOption = None,
     no_stand_ins: NoStandInsOption = False,
+    lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    waiting = _waiting(lock_wait)
     if generate_down:
         if out is not None or dry_run or check:
             _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
-        _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates)
+        _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates, waiting)
         return
-    result = call(lambda: commands.apply(mapping, out, dry_run=dry_run, check=check, force=force, templates=templates))
+    result = call(
+        lambda: commands.apply(
+            mapping, out, dry_run=dry_run, check=check, force=force, templates=templates, waiting=waiting
+        )
+    )
     console = terminal()
     if check:
         # What the check found is diagnostics (stderr); its verdict when it passes, the result (stdout).
         stderr = terminal(stderr=True)
         for change in result.pending:
-            stderr.print(f"out of date: {result.output / change.path} ({change.status})", markup=False)
+            # A removal is a file an earlier apply wrote that the mapping no longer produces (issue 13 #5).
+            why = "stale: apply removes it" if change.status is Status.REMOVED else change.status
+            stderr.print(f"out of date: {result.output / change.path} ({why})", markup=False)
         print_problems(result.problems)
         if result.pending:
             stderr.print("run `consolidate apply` to bring it up to date", markup=False)
@@ -133,11 +151,14 @@ def _apply_generated(
     no_stand_ins: bool,
     force: bool,
     templates: Path | None,
+    waiting: Waiting,
 ) -> None:
     from consolidate.cli.verify_view import print_verification
 
     options = _server_options(database_url, postgres_bin, no_stand_ins)
-    result, proof = call(lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates))
+    result, proof = call(
+        lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates, waiting=waiting)
+    )
     console = terminal()
     print_changes(console, result.changes, diffs=False)
     print_verification(console, terminal(stderr=True), proof.verification)
@@ -159,9 +180,10 @@ def report(
     mapping: MappingOption = Path("mapping.yaml"),
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when CONSOLIDATION.md is out of date.")] = False,
     templates: TemplatesOption = None,
+    lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
-    result = call(lambda: commands.report(mapping, check=check, templates=templates))
+    result = call(lambda: commands.report(mapping, check=check, templates=templates, waiting=_waiting(lock_wait)))
     console = terminal()
     if check and (result.changed or result.problems):
         if result.changed:
@@ -179,13 +201,14 @@ def verify(
     postgres_bin: PostgresBinOption = None,
     no_stand_ins: NoStandInsOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
+    lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
     from consolidate.cli.verify_view import print_verification
 
     with json_output(as_json):
         options = _server_options(database_url, postgres_bin, no_stand_ins)
-        result = call(lambda: commands.verify(mapping, options))
+        result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait)))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:

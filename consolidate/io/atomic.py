@@ -4,7 +4,9 @@ The new tree is built complete in a hidden temporary folder beside the output (s
 atomic): unchanged files are hard-linked (copied where linking is refused), new files written, every file
 written and every folder fsynced. Then one ``renameat2(RENAME_EXCHANGE)`` swaps the two folders, and the
 temporary folder, which now holds the old tree, is deleted. A kill at any moment leaves the output holding the
-old tree or the new one; `recover` (run at the start of every apply) deletes what was left beside it.
+old tree or the new one; `recover` (run at the start of every apply) deletes what was left beside it. Both run
+under the output's writer lock (io/output_lock.py): a temporary folder beside the output is then no live
+writer's, and recover may delete it.
 
 Fallback and its window: where renameat2 is unavailable (not Linux, glibc < 2.28, a filesystem refusing the
 flag), the switch takes two renames: output -> ``.consolidate-old-<name>-<random>``, then temporary -> output.
@@ -107,7 +109,11 @@ def _write_tree(output: Path, files: Mapping[str, bytes], removed: frozenset[str
 
 
 def recover(output: Path) -> None:
-    """Undo what an interrupted write_tree left behind (called at the start of every apply)."""
+    """Undo what an interrupted write_tree left behind (called at the start of every apply).
+
+    Only while holding the output's writer lock (`output_lock.holding`): the temporary folders it deletes would
+    otherwise include a live writer's.
+    """
     output = Path(os.path.abspath(output))
     try:
         _recover(output)
