@@ -27,7 +27,16 @@ from consolidate.core.prelude import Prelude
 from consolidate.db.diff import SchemaDiff, compare, reconcile_sql
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
-from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
+from consolidate.db.server import (
+    DEBIAN,
+    SCRATCH_PREFIX,
+    DebianLayout,
+    Server,
+    copy_database,
+    postgres,
+    scratch_database,
+    version_text,
+)
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
@@ -302,6 +311,7 @@ class ServerOptions:
     allow_stand_ins: bool = True
     search_path: str | None = None  # where to look for pg_config (tests hide the system binaries with "")
     debian: DebianLayout = DEBIAN
+    scratch_prefix: str = SCRATCH_PREFIX  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
 
 
 @dataclass(frozen=True)
@@ -332,6 +342,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
             needs=needs,
             search_path=options.search_path,
             debian=options.debian,
+            scratch_prefix=options.scratch_prefix,
         ) as server,
         _roles(server, prelude),
     ):
