@@ -30,7 +30,16 @@ from consolidate.db.diff import SchemaDiff, compare, read_early, reconcile_sql
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
 from consolidate.db.replay_roles import ReplayRoles, replay_roles
-from consolidate.db.server import DEBIAN, DebianLayout, Server, copy_database, postgres, scratch_database, version_text
+from consolidate.db.server import (
+    DEBIAN,
+    SCRATCH_PREFIX,
+    DebianLayout,
+    Server,
+    copy_database,
+    postgres,
+    scratch_database,
+    version_text,
+)
 from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
@@ -327,6 +336,7 @@ class ServerOptions:
     allow_stand_ins: bool = True
     search_path: str | None = None  # where to look for pg_config (tests hide the system binaries with "")
     debian: DebianLayout = DEBIAN
+    scratch_prefix: str = SCRATCH_PREFIX  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
 
 
 @dataclass(frozen=True)
@@ -359,6 +369,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
             needs=needs,
             search_path=options.search_path,
             debian=options.debian,
+            scratch_prefix=options.scratch_prefix,
         ) as server,
         _roles(server, prelude),
         replay_roles(server, created_roles(_mapped_statements(done))) as roles,

@@ -138,7 +138,7 @@ def test_a_role_that_existed_before_the_run_is_left_in_place(tmp_path: Path, ser
             f"GRANT SELECT ON t TO {existing};\n",
         )
         outcome = consolidate(tmp_path, "verify", "--mapping", str(mapping), "--database-url", service_url)
-        assert outcome.code == 0, outcome.stdout
+        assert outcome.code == 0, outcome.stdout + outcome.stderr
         assert roles_present(service_url, [existing]) == [existing]
     finally:
         with psycopg.connect(service_url, autocommit=True) as connection:
@@ -151,7 +151,7 @@ def test_the_roles_of_a_failed_verification_are_dropped_too(tmp_path: Path, serv
         tmp_path, f"CREATE ROLE {reader};\nCREATE TABLE t (id int);\nGRANT SELECT ON t TO {reader};\nSELECT 1/0;\n"
     )
     outcome = consolidate(tmp_path, "verify", "--mapping", str(mapping), "--database-url", service_url)
-    assert outcome.code == 1 and "22012" in outcome.stdout, outcome.stdout
+    assert outcome.code == 1 and "22012" in outcome.stderr, outcome.stdout + outcome.stderr
     assert roles_present(service_url, [reader]) == []
     assert roles_set_aside_by(service_url, outcome.pid) == []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -12,6 +13,7 @@ from typing import TypeVar
 
 import typer
 
+from consolidate.cli import signals
 from consolidate.cli.console import terminal
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError, located_lines
@@ -58,11 +60,19 @@ def json_output(as_json: bool) -> Iterator[None]:
 
 def run(app: typer.Typer, prog_name: str) -> int:
     """Run the command line and give its exit code; a mistake in the command line itself (an unknown option,
-    `--steps 0`) is one located line and a hint, exit 2, as every other error — not typer's framed usage box."""
+    `--steps 0`) is one located line and a hint, exit 2, as every other error — not typer's framed usage box.
+
+    SIGTERM and SIGHUP unwind like Ctrl-C, cleaning up, and exit 128 + the signal's number (see cli.signals):
+    typer reports any KeyboardInterrupt as 130, so the signal received decides.
+    """
+    signals.install()
     command = typer.main.get_command(app)
     arguments = sys.argv[1:]
+    _show_notices()
     try:
         code = command.main(arguments, prog_name=prog_name, standalone_mode=False)
+        if signals.received() is not None:
+            return signals.interrupted()
     except typer.TyperException as error:  # typer's own click: every usage error derives from it
         if not error.format_message().strip():  # no command given: the help was printed instead
             return error.exit_code
@@ -73,7 +83,23 @@ def run(app: typer.Typer, prog_name: str) -> int:
             return fail(ConsolidateError([found], error.exit_code)).exit_code
     except typer.Abort:  # a prompt that met the end of its input
         return fail(ConsolidateError.at("cli.aborted", "aborted: no answer", Location(prog_name))).exit_code
+    except KeyboardInterrupt as interrupt:  # outside the command (typer maps one inside it to exit 130)
+        return signals.interrupted(interrupt)
     return code if isinstance(code, int) else 0
+
+
+class _Notices(logging.Handler):
+    """The library's notices (what was reclaimed from interrupted runs), one plain line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        terminal(stderr=True).print(record.getMessage(), markup=False)
+
+
+def _show_notices() -> None:
+    library = logging.getLogger("consolidate")
+    if not any(isinstance(handler, _Notices) for handler in library.handlers):
+        library.addHandler(_Notices(logging.INFO))
+        library.setLevel(logging.INFO)
 
 
 def usage(message: str, hint: str = "") -> typer.Exit:

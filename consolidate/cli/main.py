@@ -15,6 +15,7 @@ from consolidate.cli.calling import call, json_output, print_problems, run, usag
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
 from consolidate.cli.init_view import init_remaining, init_summary
+from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
 from consolidate.cli.tables import print_sections
@@ -99,13 +100,15 @@ def apply(
     postgres_bin: PostgresBinOption = None,
     no_stand_ins: NoStandInsOption = False,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
+    scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
     waiting = _waiting(lock_wait)
     if generate_down:
         if out is not None or dry_run or check:
             _usage("--generate-down writes the mapping's output and proves it: drop --out, --dry-run and --check")
-        _apply_generated(mapping, database_url, postgres_bin, no_stand_ins, force, templates, waiting)
+        options = _server_options(database_url, postgres_bin, no_stand_ins, scratch_prefix)
+        _apply_generated(mapping, options, force, templates, waiting)
         return
     result = call(
         lambda: commands.apply(
@@ -145,17 +148,10 @@ def _usage(message: str) -> None:
 
 
 def _apply_generated(
-    mapping: Path,
-    database_url: str | None,
-    postgres_bin: Path | None,
-    no_stand_ins: bool,
-    force: bool,
-    templates: Path | None,
-    waiting: Waiting,
+    mapping: Path, options: ServerOptions, force: bool, templates: Path | None, waiting: Waiting
 ) -> None:
     from consolidate.cli.verify_view import print_verification
 
-    options = _server_options(database_url, postgres_bin, no_stand_ins)
     result, proof = call(
         lambda: commands.apply_generated_downs(mapping, options, force=force, templates=templates, waiting=waiting)
     )
@@ -165,14 +161,16 @@ def _apply_generated(
     raise typer.Exit(EXIT_OK if proof.proven else EXIT_FAIL)
 
 
-def _server_options(database_url: str | None, postgres_bin: Path | None, no_stand_ins: bool) -> ServerOptions:
+def _server_options(
+    database_url: str | None, postgres_bin: Path | None, no_stand_ins: bool, scratch_prefix: str | None
+) -> ServerOptions:
     """The server options of `verify` and `apply --generate-down`: --database-url, else DATABASE_URL, …"""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
     from consolidate.db.urls import resolve_url
     from consolidate.verify import ServerOptions
 
     url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
-    return ServerOptions(url, postgres_bin, not no_stand_ins)
+    return ServerOptions(url, postgres_bin, not no_stand_ins, scratch_prefix=resolve_prefix(scratch_prefix))
 
 
 @app.command()
@@ -202,18 +200,45 @@ def verify(
     no_stand_ins: NoStandInsOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print verification.json instead of text.")] = False,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
+    scratch_prefix: ScratchPrefixOption = None,
+    cleanup: Annotated[
+        bool,
+        typer.Option("--cleanup", help="Only list what interrupted runs left behind, and remove what is not in use."),
+    ] = False,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
     from consolidate.cli.verify_view import print_verification
 
+    if cleanup:
+        _cleanup(database_url, as_json)
+        return
     with json_output(as_json):
-        options = _server_options(database_url, postgres_bin, no_stand_ins)
+        options = _server_options(database_url, postgres_bin, no_stand_ins, scratch_prefix)
         result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait)))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
         print_verification(terminal(), terminal(stderr=True), result.verification)
     raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
+
+
+def _cleanup(database_url: str | None, as_json: bool) -> None:
+    """`verify --cleanup`: every leftover of interrupted runs, one line each (or a JSON document); exit 1 when one
+    whose owner is gone could not be removed."""
+    from consolidate.cli.cleanup_view import cleanup_document, cleanup_lines
+    from consolidate.db.leftovers import cleanup
+    from consolidate.db.urls import resolve_url
+
+    with json_output(as_json):
+        url = call(lambda: resolve_url(database_url, os.environ))
+        found = call(lambda: cleanup(url))
+    if as_json:
+        sys.stdout.write(json.dumps(cleanup_document(found), indent=2) + "\n")
+    else:
+        console = terminal()
+        for line in cleanup_lines(found, with_server=url is not None):
+            console.print(line, markup=False)
+    raise typer.Exit(EXIT_FAIL if any(leftover.error for leftover in found) else EXIT_OK)
 
 
 @app.command()

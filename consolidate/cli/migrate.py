@@ -57,6 +57,13 @@ HistoryOption = Annotated[
         help="The history table, NAME or SCHEMA.NAME (when another tool's table holds the name _migrations).",
     ),
 ]
+ScratchPrefixOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scratch-prefix",
+        help="Start scratch database names with this (else CONSOLIDATE_SCRATCH_PREFIX, else consolidate).",
+    ),
+]
 DEFAULT_DIR = Path("deploy/migrations")
 
 
@@ -88,6 +95,14 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
             "--embedded runs on a throw-away local server"
         )
     yield url
+
+
+def resolve_prefix(cli_value: str | None) -> str:
+    """--scratch-prefix, else CONSOLIDATE_SCRATCH_PREFIX, else the default; a bad one stops here (exit 2)."""
+    # Imported here: the server module brings psycopg, which `up` and `status` do not need at start.
+    from consolidate.db.server import scratch_prefix
+
+    return call(lambda: scratch_prefix(cli_value, os.environ))
 
 
 def _say(text: str) -> None:
@@ -258,14 +273,22 @@ def baseline(
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
+    scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
     from consolidate.runner import baseline as run_baseline
 
+    prefix = resolve_prefix(scratch_prefix) if check_schema else None
     with _database(database_url, embedded, directory) as url:
         recorded = call(
             lambda: run_baseline(
-                directory, url, version, check_schema=check_schema, lock_wait=lock_wait, history=history
+                directory,
+                url,
+                version,
+                check_schema=check_schema,
+                lock_wait=lock_wait,
+                history=history,
+                scratch_prefix=prefix,
             )
         )
     for item in recorded:

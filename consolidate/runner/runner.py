@@ -784,20 +784,22 @@ def baseline(
     check_schema: bool = False,
     lock_wait: float = LOCK_WAIT,
     history: str = TABLE,
+    scratch_prefix: str | None = None,
 ) -> list[str]:
     """Record versions up to `version` as applied without running them, for a database the legacy migrations built.
 
     With `check_schema`, first prove that the live schema equals the tree's schema at `version` (a scratch replay
     of 1..version on the same server, compared both ways with dbdiff and domains; table contents are not
     compared: production has rows the replay has not; nor are owners: its objects belong to whoever ran the legacy
-    migrations). Refuses, naming the differences, when it does not.
+    migrations). Refuses, naming the differences, when it does not. The scratch database's name starts with
+    `scratch_prefix` (default: consolidate).
     Returns the versions recorded now (those already recorded are left as they are).
     """
     versions = read_tree(directory)
     limit = tree_version(version, versions, "--version")
     chosen = [item for item in versions if item.number <= limit]
     if check_schema:
-        _prove_schema(url, chosen, history)
+        _prove_schema(url, chosen, history, scratch_prefix)
     with _session(url, lock_wait, history=history) as session:
         rows = read_rows(session.connection, session.table)
         commit = git_commit(directory)
@@ -813,19 +815,22 @@ def baseline(
         return recorded
 
 
-def _prove_schema(url: str, chosen: list[Version], history: str) -> None:
+def _prove_schema(url: str, chosen: list[Version], history: str, scratch_prefix: str | None) -> None:
     # Imported here: the comparison brings results and the server layer, which up/down/status never need.
     from consolidate.core.plan import lent_server_changes
     from consolidate.core.statements import parse_file
     from consolidate.db.diff import compare
     from consolidate.db.replay import replay_files
-    from consolidate.db.server import postgres, scratch_database
+    from consolidate.db.server import SCRATCH_PREFIX, postgres, scratch_database
 
     files = [(str(item.up), item.data.decode("utf-8", errors="replace")) for item in chosen]
     refused = lent_server_changes(parse_file(path, text) for path, text in files)
     if refused:  # the scratch replay runs on the live server: it must not reconfigure it
         raise ConsolidateError(refused)
-    with postgres(url) as server, scratch_database(server, "baseline") as scratch:
+    with (
+        postgres(url, scratch_prefix=scratch_prefix or SCRATCH_PREFIX) as server,
+        scratch_database(server, "baseline") as scratch,
+    ):
         replayed = replay_files(scratch, files, per_file_transaction=True)
         if replayed.failures:
             raise ConsolidateError([failure.diagnostic() for failure in replayed.failures], EXIT_FAIL)
