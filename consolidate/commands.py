@@ -302,10 +302,14 @@ def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
 
 def _build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict[str, bytes]) -> str:
     """CONSOLIDATION.md from facts. The report and the lock describe each other, so neither takes part in
-    the facts: apply (before writing) and report (after) then see the same inputs and render the same text."""
+    the facts: apply (before writing) and report (after) then see the same inputs and render the same text.
+
+    verification.json does take part, down to its checksum (the report ends with it): a new proof makes the
+    report out of date for `report --check` and, through the report's checksum in the lock, for `apply --check`.
+    """
     outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
     facts_tree = {path: data for path, data in tree.items() if path not in (REPORT_NAME, LOCK_NAME)}
-    facts = report_facts(done.plan, done.scan, replace(lock, outputs=outputs), facts_tree, _verification(tree))
+    facts = report_facts(done.plan, done.scan, replace(lock, outputs=outputs), facts_tree)
     return render_report(env, facts)
 
 
@@ -435,28 +439,6 @@ def _lock_sources(plan: Plan, scan: ScanResult) -> tuple[LockEntry, ...]:
                 if legacy is not None:
                     entries.append(LockEntry(legacy.path, legacy.sha256, target.target.version))
     return tuple(sorted(entries, key=_path))
-
-
-def _verification(current: dict[str, bytes]) -> dict[str, Any] | None:
-    """verification.json as the report reads it; a proof of other files than the tree's own proves nothing."""
-    data = current.get(VERIFICATION_NAME)
-    if data is None:
-        return None
-    try:
-        loaded = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(loaded, dict):
-        return None
-    if loaded.get("proven") is True and not _proves(loaded.get("outputs"), current):
-        loaded = {**loaded, "proven": False}
-    return loaded
-
-
-def _proves(outputs: object, current: dict[str, bytes]) -> bool:
-    if not isinstance(outputs, dict) or not outputs:
-        return False
-    return all(path in current and sha256(current[path]) == digest for path, digest in outputs.items())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from consolidate.core.plan import build_plan
 from consolidate.core.statements import parse_file
 from consolidate.layout import GENERATED_MARKER, STUB_MARKER
 from consolidate.render.environment import environment
-from consolidate.render.tree import GeneratedDown, read_generated, render_tree
+from consolidate.render.tree import GENERATED_SQL, GeneratedDown, read_generated, render_tree
 from tests.planning import mapping, scan_of
 
 POOL = [
@@ -87,6 +87,20 @@ def test_a_generated_rollback_is_read_back_exactly_even_when_it_is_only_a_commen
         assert down.startswith(GENERATED_MARKER)
         assert "INSERT at f.sql:2" in down  # what a schema difference cannot undo is said
         assert read_generated(down) == GeneratedDown(sha, sql)
+
+
+def test_a_generated_rollback_claims_no_proof_it_cannot_know() -> None:
+    """Written before verify runs, and proven by its checksum: its header can only say it is unproven when written,
+    and where the proof's result is (issue 14: it said "then proven by `consolidate verify`" when verify found it
+    failing)."""
+    parsed = {"f.sql": parse_file("f.sql", "CREATE TABLE a (id int);\n")}
+    plan, _ = build_plan(mapping([["f.sql"]]), scan_of(["f.sql"]), parsed)
+    up = render_tree(environment(), plan, scan_of(["f.sql"]), parsed)["versions/001_t1.sql"]
+    generated = {"down/001_t1_down.sql": GeneratedDown(hashlib.sha256(up.encode()).hexdigest(), "drop table a;")}
+    down = render_tree(environment(), plan, scan_of(["f.sql"]), parsed, generated)["down/001_t1_down.sql"]
+    header = down.split(GENERATED_SQL)[0]
+    assert "proven by" not in header
+    assert "-- Unproven when written: `consolidate verify` proves it" in header
 
 
 def test_a_generated_rollback_for_another_up_script_is_not_used() -> None:

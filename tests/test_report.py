@@ -10,6 +10,8 @@ render_tree, its lock records that tree's checksums and the legacy files read, a
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import posixpath
 import shlex
 from collections.abc import Mapping as Lookup
@@ -22,7 +24,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consolidate.core.report_facts import Check, ReportFacts, draw, removal, report_facts, shown
-from consolidate.layout import LEGACY_MARKER, LOCK_NAME, REPORT_NAME, RUNNER_NAME, STUB_MARKER, down_path, version_path
+from consolidate.layout import (
+    LEGACY_MARKER,
+    LOCK_NAME,
+    REPORT_NAME,
+    RUNNER_NAME,
+    STUB_MARKER,
+    VERIFICATION_NAME,
+    down_path,
+    version_path,
+)
 from consolidate.model import (
     Diagnostic,
     Direction,
@@ -95,13 +106,16 @@ def facts_of(
     scan: ScanResult | None = None,
 ) -> ReportFacts:
     applied_tree, applied_lock = applied(done)
-    return report_facts(
-        plan or done.plan,
-        scan or done.scan,
-        lock or applied_lock,
-        applied_tree if tree is None else tree,
-        verification,
-    )
+    files = dict(applied_tree if tree is None else tree)
+    if verification is not None:
+        files[VERIFICATION_NAME] = json.dumps(verification).encode("utf-8")
+    return report_facts(plan or done.plan, scan or done.scan, lock or applied_lock, files)
+
+
+def proof_of(tree: Lookup[str, bytes], **found: Any) -> dict[str, Any]:
+    """verification.json as verify writes it for these very files (versions/ and down/), with what it `found`."""
+    outputs = {path: sha(data) for path, data in tree.items() if path.startswith(("versions/", "down/"))}
+    return {"proven": True, "server_version": "15.8", "equivalent": True, "outputs": outputs} | found
 
 
 def check(facts: ReportFacts, claim: str) -> Check:
@@ -237,13 +251,13 @@ def test_without_verification_json_the_tree_is_not_verified(reference: Planned) 
 
 
 def test_a_verification_that_proved_nothing_leaves_the_box_unticked(reference: Planned) -> None:
-    facts = facts_of(reference, verification={"proven": False, "server_version": "15.8"})
+    facts = facts_of(reference, verification=proof_of(applied(reference)[0], proven=False, equivalent=False))
     assert not check(facts, "Verified").done
-    assert facts.status == "Consolidated, not verified on a database"
+    assert facts.status.startswith("Consolidated, NOT PROVEN on PostgreSQL 15.8: the schemas differ")
 
 
 def test_a_proven_verification_ticks_the_box_and_names_the_server(reference: Planned) -> None:
-    facts = facts_of(reference, verification={"proven": True, "server_version": "15.8"})
+    facts = facts_of(reference, verification=proof_of(applied(reference)[0]))
     assert check(facts, "Verified").done
     assert facts.status == "Consolidated and verified on PostgreSQL 15.8"
     assert not any("consolidate verify" in step for step in facts.next_steps)
@@ -251,8 +265,9 @@ def test_a_proven_verification_ticks_the_box_and_names_the_server(reference: Pla
 
 def test_a_proof_does_not_carry_over_to_a_tree_that_changed_since(reference: Planned) -> None:
     tree, _ = applied(reference)
+    proof = proof_of(tree)
     tree[version_file(reference, 1)] += b"-- edited\n"
-    facts = facts_of(reference, tree=tree, verification={"proven": True, "server_version": "15.8"})
+    facts = facts_of(reference, tree=tree, verification=proof)
     assert not check(facts, "Verified").done
     assert facts.status.startswith("Out of date")
 
@@ -503,6 +518,214 @@ def test_removal_never_takes_a_folder_that_holds_or_lies_in_the_output(case: tup
         if whole:
             assert output != path and not output.startswith(path + "/") and not path.startswith(output + "/")
             assert path != "."
+
+
+# --- the last proof: the report mirrors verification.json -----------------------------------------------------
+
+FAILED_PROOF = Path(__file__).parent / "golden" / "failed_proof"  # verification.json in, CONSOLIDATION.md out
+PROOF_SECTION = "## Proof on PostgreSQL"
+
+
+def failed_proof(tree: Lookup[str, bytes]) -> dict[str, Any]:
+    """The golden failed proof of the reference case (two root causes in each replay, a wrong and a failing
+    rollback), recorded for these very files."""
+    document = json.loads((FAILED_PROOF / "verification.json").read_text())
+    return proof_of(tree) | document
+
+
+def failure(path: str, line: int, sqlstate: str, message: str, cause: str = "") -> dict[str, Any]:
+    """A failure as verify records it; `cause` (file:line) makes it a consequence, as postgres/consequences.py
+    words it."""
+    hint = f"a consequence of the failure at {cause}, whose statement would have created it: fix that one first"
+    return {
+        "code": f"replay.{sqlstate}",
+        "path": path,
+        "line": line,
+        "column": None,
+        "message": f"{sqlstate}: {message}",
+        "hint": hint if cause else "",
+    }
+
+
+def rollback(version: int, label_: str, result: str, *detail: str) -> dict[str, Any]:
+    return {"version": version, "label": label_, "replay": "ok", "rollback": result, "detail": list(detail)}
+
+
+def every_rollback_legacy(done: Planned) -> Tree:
+    tree, _ = applied(done)
+    count = len(done.plan.targets)
+    return tree | {down_file(done, n): legacy_down(label(done, n)) for n in range(1, count + 1)}
+
+
+def section(text: str) -> str:
+    start = text.index(PROOF_SECTION)
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_after_a_failed_proof_the_status_states_the_verdict_and_what_failed(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    facts = facts_of(reference, verification=failed_proof(tree))
+    assert facts.status == (
+        "Consolidated, NOT PROVEN on PostgreSQL 15.8: 4 failing legacy statements, 2 failing canonical statements, "
+        "the schemas differ (2 differences), 1 wrong rollback, 1 failing rollback (see *Proof on PostgreSQL*)"
+    )
+    assert "records NOT PROVEN on PostgreSQL 15.8: 4 failing legacy statements" in check(facts, "Verified").evidence
+
+
+def test_after_a_failed_proof_the_report_counts_failures_and_rollbacks_by_result(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    assert facts_of(reference, verification=failed_proof(tree)).proof.counts == (
+        "Failing legacy statements: 4",
+        "Failing canonical statements: 2",
+        "Schemas equivalent: no (2 differences)",
+        "Rollbacks: 0 verified, 1 wrong, 1 failing, 9 stub, 0 not proven",
+        "Stand-ins for extensions the server lacks: pgcrypto",
+    )
+
+
+def test_root_causes_are_the_failures_that_follow_from_no_other(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    failures = [
+        failure("a.sql", 1, "42601", 'syntax error at or near "timestamp"'),
+        failure("a.sql", 5, "42P01", 'relation "t" does not exist', cause="a.sql:1"),
+        failure("b.sql", 2, "22P02", "invalid input syntax for type bigint"),
+    ]
+    causes = facts_of(reference, verification=proof_of(tree, proven=False, legacy_failures=failures)).proof.causes
+    assert [(cause.location, cause.message, cause.consequences) for cause in causes] == [
+        ("a.sql:1", '42601: syntax error at or near "timestamp"', "1 consequence"),
+        ("b.sql:2", "22P02: invalid input syntax for type bigint", ""),
+    ]
+
+
+def test_a_consequence_of_a_consequence_counts_under_the_first_cause(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    failures = [
+        failure("a.sql", 1, "42703", 'column "missing" does not exist'),
+        failure("a.sql", 2, "42P01", 'relation "t" does not exist', cause="a.sql:1"),
+        failure("a.sql", 3, "42P01", 'relation "u" does not exist', cause="a.sql:2"),
+    ]
+    causes = facts_of(reference, verification=proof_of(tree, proven=False, legacy_failures=failures)).proof.causes
+    assert [(cause.location, cause.consequences) for cause in causes] == [("a.sql:1", "2 consequences")]
+
+
+def test_root_causes_verify_recorded_are_shown_as_recorded(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    recorded = [
+        {"location": "legacy/a.sql:19", "sqlstate": "42883", "message": "function f() does not exist", "hint": "h"},
+        {"path": "legacy/b.sql", "line": 3, "sqlstate": "0A000", "message": "m", "hint": "", "consequences": [{}, {}]},
+    ]
+    document = proof_of(tree, proven=False, root_causes=recorded, legacy_failures=[failure("x.sql", 1, "42601", "x")])
+    causes = facts_of(reference, verification=document).proof.causes
+    assert [(cause.location, cause.message, cause.consequences) for cause in causes] == [
+        ("legacy/a.sql:19", "42883: function f() does not exist", ""),
+        ("legacy/b.sql:3", "0A000: m", "2 consequences"),
+    ]
+
+
+def test_a_rollback_the_proof_found_wrong_is_not_ticked(reference: Planned) -> None:
+    tree = every_rollback_legacy(reference)
+    document = proof_of(tree, proven=False, versions=[rollback(3, label(reference, 3), "wrong", "table x: only in A")])
+    box = check(facts_of(reference, tree=tree, verification=document), "Rollback")
+    assert not box.done
+    assert box.evidence.endswith(f"the last proof found `{label(reference, 3)}` wrong")
+
+
+def test_rollbacks_the_proof_verified_keep_the_box_ticked_and_say_so(reference: Planned) -> None:
+    tree = every_rollback_legacy(reference)
+    versions = [rollback(n, label(reference, n), "verified") for n in range(1, len(reference.plan.targets) + 1)]
+    box = check(facts_of(reference, tree=tree, verification=proof_of(tree, versions=versions)), "Rollback")
+    assert box.done and box.evidence.endswith(f"the last proof: {len(versions)} verified")
+
+
+def test_a_disputed_rollback_stays_disputed_while_its_down_file_is_unchanged(reference: Planned) -> None:
+    tree = every_rollback_legacy(reference)
+    document = proof_of(tree, proven=False, versions=[rollback(3, label(reference, 3), "failing", "42P01: …")])
+    tree[version_file(reference, 1)] += b"-- edited since the proof\n"
+    facts = facts_of(reference, tree=tree, verification=document)
+    assert not check(facts, "Rollback").done
+    assert [item.label for item in facts.proof.disputed] == [label(reference, 3)]
+
+
+def test_a_rollback_rewritten_since_the_proof_is_no_longer_disputed(reference: Planned) -> None:
+    tree = every_rollback_legacy(reference)
+    document = proof_of(tree, proven=False, versions=[rollback(3, label(reference, 3), "failing", "42P01: …")])
+    tree[down_file(reference, 3)] += b"-- fixed by hand\n"
+    facts = facts_of(reference, tree=tree, verification=document)
+    assert check(facts, "Rollback").done
+    assert facts.proof.disputed == ()
+
+
+def test_the_mapping_table_shows_what_the_proof_found_for_each_rollback(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    facts = facts_of(reference, verification=failed_proof(tree))
+    rows = {row.label: row.proof for table in facts.tables for row in table.rows}
+    assert (rows[label(reference, 3)], rows[label(reference, 8)]) == ("wrong", "failing")
+    assert rows[label(reference, 1)] == ""  # a stub: the column says so already
+    assert "| legacy; last proof: wrong |" in text_of(facts)
+
+
+def test_a_statement_postgresql_rejected_as_a_syntax_error_unticks_the_syntax_box(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    box = check(facts_of(reference, verification=failed_proof(tree)), "No syntax errors")
+    assert not box.done
+    assert box.evidence.endswith(
+        "but PostgreSQL 15.8 rejected 2 statements as syntax errors (42601) in the last proof, first at "
+        "`legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/016_rbac_tenancy.sql:12:5`"
+    )
+
+
+def test_a_proof_of_other_files_says_so_and_vouches_for_nothing(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    document = proof_of(tree)
+    tree[version_file(reference, 2)] += b"-- edited\n"
+    lock = lock_for(reference.plan, reference.scan, tree)  # the lock agrees: only the proof is stale
+    facts = facts_of(reference, tree=tree, lock=lock, verification=document)
+    assert not check(facts, "Verified").done
+    assert facts.status == "Consolidated, not verified: the last proof was of other files (run `consolidate verify`)"
+    assert f"1 file differ since: `{version_file(reference, 2)}`" in facts.proof.caveat
+
+
+def test_a_failed_proof_asks_to_fix_its_root_causes_and_to_regenerate_the_rollbacks_it_disputes(
+    reference: Planned,
+) -> None:
+    tree, _ = applied(reference)
+    steps = facts_of(reference, verification=failed_proof(tree)).next_steps
+    assert steps[0].startswith("Fix the root causes the last proof found (see *Proof on PostgreSQL*)")
+    regenerate = next(step for step in steps if "--generate-down" in step)
+    assert f"`{label(reference, 3)}`" in regenerate and f"`{label(reference, 8)}`" in regenerate
+
+
+def test_verification_json_that_is_not_a_record_is_reported_not_trusted(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    facts = facts_of(reference, tree=tree | {VERIFICATION_NAME: b"[1, 2]\n"})
+    assert not check(facts, "Verified").done
+    assert facts.proof.headline.startswith(f"`{facts.verification}` is not a record `consolidate verify` wrote")
+
+
+def test_without_verification_json_the_section_says_there_is_no_proof_yet(reference: Planned) -> None:
+    text = text_of(facts_of(reference))
+    assert f"No proof yet: `{facts_of(reference).verification}` does not exist." in section(text)
+    assert "verification.json sha256" not in text
+
+
+def test_the_report_ends_with_the_checksum_of_the_verification_json_it_was_built_from(reference: Planned) -> None:
+    tree, _ = applied(reference)
+    data = json.dumps(failed_proof(tree)).encode("utf-8")
+    text = text_of(facts_of(reference, tree=tree | {VERIFICATION_NAME: data}))
+    assert text.endswith(f"<!-- consolidate: built from verification.json sha256 {sha(data)} -->\n")
+
+
+def test_the_report_after_a_failed_proof_matches_the_golden_text(reference: Planned) -> None:
+    """Regenerate after a deliberate change: `UPDATE_GOLDEN=1 pytest tests/test_report.py -k golden`, then read the
+    diff. The checksum line is masked: it follows the tree's bytes, which other goldens pin."""
+    tree, _ = applied(reference)
+    data = json.dumps(failed_proof(tree), indent=2, sort_keys=True).encode("utf-8")
+    text = text_of(facts_of(reference, tree=tree | {VERIFICATION_NAME: data}))
+    text = text.replace(sha(data), "<sha256 of verification.json>")
+    golden = FAILED_PROOF / REPORT_NAME
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
 
 
 # --- text -----------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """What CONSOLIDATION.md shows, computed: every number, tick and command, as frozen values that render/report.py
-lays out with its template. Pure: plan, scan, lock, tree and verification data in, ReportFacts out.
+lays out with its template. Pure: plan, scan, lock and tree (verification.json included) in, ReportFacts out.
 
 The facts come from the plan, the scan, the lock and the output tree as it is (or will be) on disk:
 
@@ -9,7 +9,12 @@ The facts come from the plan, the scan, the lock and the output tree as it is (o
 - A down file is ``legacy``, ``generated`` or ``stub`` by the marker on its first line (consolidate.layout names
   them, render/tree.py writes them); a down file with none of them was written by hand.
 - The tree is *verified* when ``verification.json`` says ``"proven": true`` (``"server_version"`` names the
-  PostgreSQL it ran on) and the tree is current: a proof of another tree proves nothing about this one.
+  PostgreSQL it ran on), the proof applies to the tree (consolidate/core/proof.py: it proved these very files)
+  and the tree is current: a proof of another tree proves nothing about this one.
+- The report mirrors the last proof whatever it found (verdict, counts, root causes, rollbacks it disputes), and
+  no box is ticked that it contradicts: a rollback it found wrong or failing, a statement PostgreSQL rejected as a
+  syntax error. The report ends with the sha256 of the verification.json it was built from, so a new proof makes
+  it out of date (`report --check`, `apply --check`).
 - Paths are shown as seen from the mapping's folder, so that commands and ``file:line`` work from there.
 
 Known limitation: the scan sees ``.sql`` files only, so a folder is offered for ``git rm -r`` when every ``.sql``
@@ -27,10 +32,11 @@ from collections.abc import Mapping as Lookup
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 from consolidate.core import patches
 from consolidate.core.plan_json import down_status
+from consolidate.core.proof import ROLLBACK_RESULTS, Proof, RootCause, State, read_proof
 from consolidate.layout import (
     DOWNS,
     GENERATED_MARKER,
@@ -70,6 +76,9 @@ UNGROUPED_TITLE = "Migrations"  # the one table of a mapping without groups
 VERSIONS_FOLDER = f"{VERSIONS}/"  # the tree's paths in versions/ start with it
 DOWNS_FOLDER = f"{DOWNS}/"
 SHOWN_DRIFT = 20  # the status lists the first differences; the count says how many there are
+SHOWN_CAUSES = 20  # root causes listed; verification.json has every failure
+SHOWN_CHANGED = 3  # files named when a proof was of other files
+PROOF_SECTION = "*Proof on PostgreSQL*"
 
 
 class Role(StrEnum):
@@ -127,6 +136,7 @@ class Row:
     left_out: int  # second definitions left out by a keep-first resolution
     rollback: Rollback
     rollback_detail: str  # e.g. "legacy down for 2 of 5 sources"; empty when there is nothing to add
+    proof: str = ""  # what the last proof found for this rollback (verified, wrong, ...); empty when it says nothing
 
 
 @dataclass(frozen=True)
@@ -225,6 +235,38 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class CauseNote:
+    """A root cause of the last proof, as one list item."""
+
+    location: str
+    replay: str  # legacy | canonical | ""
+    message: str  # "SQLSTATE: message", on one line
+    hint: str  # on one line
+    consequences: str  # "2 consequences"; empty when none
+
+
+@dataclass(frozen=True)
+class DisputedRollback:
+    label: str
+    result: str  # wrong | failing
+    detail: str  # what the proof found, on one line
+
+
+@dataclass(frozen=True)
+class ProofFacts:
+    """The section *Proof on PostgreSQL*: the last verify's verdict, its counts and its root causes."""
+
+    recorded: bool  # verification.json holds a proof, whatever it found
+    headline: str  # the verdict, where and when; or why there is none
+    caveat: str  # why the proof does not speak for this tree; empty when it does
+    counts: tuple[str, ...]
+    causes: tuple[CauseNote, ...]  # the first SHOWN_CAUSES
+    more_causes: int
+    disputed: tuple[DisputedRollback, ...]
+    sha256: str  # of the verification.json the report was built from; empty when there is none
+
+
+@dataclass(frozen=True)
 class Example:
     title: str
     command: str
@@ -265,6 +307,7 @@ class ReportFacts:
     fallbacks: int
     next_steps: tuple[str, ...]
     examples: tuple[Example, ...]
+    proof: ProofFacts
     decisions: tuple[DecisionNote, ...] = ()
 
 
@@ -399,6 +442,7 @@ class _Context:
     by_version: dict[int, PlannedTarget]
     by_source: dict[str, PlannedTarget]  # up files and their down scripts
     files: dict[str, LegacyFile]
+    proof: Proof  # the last proof, read from the tree's verification.json
 
     @property
     def mapping(self) -> Mapping:
@@ -417,7 +461,8 @@ def _context(plan: Plan, scan: ScanResult, tree: Lookup[str, bytes]) -> _Context
                 by_source[source.down] = target
     by_version = {target.target.version: target for target in plan.targets}
     files = {file.path: file for file in scan.files}
-    return _Context(plan, scan, tree, _roles(plan.mapping, scan), by_version, by_source, files)
+    proof = read_proof(tree.get(VERIFICATION_NAME), tree)
+    return _Context(plan, scan, tree, _roles(plan.mapping, scan), by_version, by_source, files, proof)
 
 
 def _location(path: str, sources: Sequence[str]) -> str | None:
@@ -521,7 +566,16 @@ def _row(context: _Context, target: PlannedTarget) -> Row:
         left_out=_left_out(context.plan, target),
         rollback=rollback,
         rollback_detail=_rollback_detail(target, rollback),
+        proof=_rollback_found(context.proof, context.label(target)),
     )
+
+
+def _rollback_found(proof: Proof, label: str) -> str:
+    """The last proof's result for a rollback: any while the proof applies; once it is stale, only a dispute
+    (wrong, failing) about a down file unchanged since."""
+    results = proof.rollbacks if proof.applies else proof.disputed
+    found = next((item.result for item in results if item.label == label), "")
+    return "" if found == "stub" else found  # the column says stub already: the proof found nothing more
 
 
 def _group_table(group: Group, rows: Sequence[Row], width: int) -> Table:
@@ -751,7 +805,7 @@ def _decision(mapping: Mapping, patch: Patch) -> DecisionNote:
     return DecisionNote(patch.verb, f"{patches.shown(mapping, patch)}:{patch.line}", " ".join(patch.reason.split()))
 
 
-def _syntax_check(plan: Plan) -> Check:
+def _syntax_check(plan: Plan, proof: Proof) -> Check:
     errors = tuple(error for error in plan.errors if error in plan.syntax_errors)
     evidence = (
         f"{_plural(len(errors), 'syntax error')}, {_first(errors)}"
@@ -760,7 +814,14 @@ def _syntax_check(plan: Plan) -> Check:
         + _accepted(plan, syntax=True)
         + _patched(plan)
     )
-    return Check(not errors, "No syntax errors (PostgreSQL's parser)", evidence)
+    # The server is the judge: its grammar may be older than pglast's (PostgreSQL 16+ syntax on a 15 server).
+    rejected = proof.rejected if proof.applies else ()
+    if rejected:
+        evidence += (
+            f"; but PostgreSQL {proof.server_version} rejected {_plural(len(rejected), 'statement')} as syntax errors"
+            f" (42601) in the last proof, first at `{rejected[0]}`"
+        )
+    return Check(not errors and not rejected, "No syntax errors (PostgreSQL's parser)", evidence)
 
 
 def _duplicates_check(plan: Plan, current: bool) -> Check:
@@ -784,7 +845,19 @@ def _rollback_check(context: _Context) -> Check:
     if missing := states.count(Rollback.MISSING):
         evidence += f", {missing} missing"
     real = legacy + generated + hand
-    return Check(real == count, "Rollback scripts for every migration", evidence)
+    proof = context.proof
+    disputed = proof.disputed
+    if disputed:
+        evidence += "; the last proof found " + ", ".join(f"`{item.label}` {item.result}" for item in disputed)
+    elif proof.applies and proof.rollbacks:
+        evidence += f"; the last proof: {_rollback_counts(proof, every=False)}"
+    return Check(real == count and not disputed, "Rollback scripts for every migration", evidence)
+
+
+def _rollback_counts(proof: Proof, every: bool = True) -> str:
+    """ "3 verified, 1 wrong, 0 failing, 2 stub, 0 not proven"; without `every`, the results that occur only."""
+    counts = [(proof.count(result), result) for result in ROLLBACK_RESULTS]
+    return ", ".join(f"{count} {result}" for count, result in counts if every or count)
 
 
 def _verification_check(facts: _Verified, where: str) -> Check:
@@ -818,16 +891,102 @@ class _Verified:
     why: str  # why not, when not
 
 
-def _verified(verification: Lookup[str, Any] | None, current: bool, where: str) -> _Verified:
-    server = str(verification.get("server_version") or "(version not recorded)") if verification else ""
-    if verification is None:
+def _verified(proof: Proof, current: bool, where: str) -> _Verified:
+    server = proof.server_version or "(version not recorded)"
+    if proof.state is State.ABSENT:
         return _Verified(False, "", "not verified on a database — run `consolidate verify`")
-    if verification.get("proven") is not True:
-        return _Verified(False, server, f"`{where}` records no proof — run `consolidate verify`")
+    if proof.state is State.UNREADABLE:
+        return _Verified(False, "", f"`{where}` is not a record `consolidate verify` wrote — run it again")
+    if not proof.applies:
+        why = f"`{where}` records a proof of other files than the tree's — run `consolidate verify`"
+        return _Verified(False, server, why)
+    if not proof.proven:
+        why = f"`{where}` records NOT PROVEN on PostgreSQL {server}: {_found(proof)} (see {PROOF_SECTION})"
+        return _Verified(False, server, why)
     if not current:
         why = f"`{where}` says proven, but the tree no longer matches the lock — run `consolidate verify`"
         return _Verified(False, server, why)
     return _Verified(True, server, "")
+
+
+def _found(proof: Proof) -> str:
+    """What made a proof fail, in a few words."""
+    found = []
+    for count, what in (
+        (proof.legacy_failures, "failing legacy statement"),
+        (proof.canonical_failures, "failing canonical statement"),
+    ):
+        if count:
+            found.append(_plural(count, what))
+    if not proof.equivalent:
+        found.append(f"the schemas differ ({_plural(proof.differences, 'difference')})")
+    found += [f"{proof.count(result)} {result} rollback" for result in ("wrong", "failing") if proof.count(result)]
+    return ", ".join(found) or "it records no reason"
+
+
+def _proof_facts(proof: Proof, where: str) -> ProofFacts:
+    if proof.state is State.ABSENT:
+        headline = (
+            f"No proof yet: `{where}` does not exist. `consolidate verify` replays the legacy files and this tree "
+            "on PostgreSQL and records what it finds there."
+        )
+        return ProofFacts(False, headline, "", (), (), 0, (), "")
+    if proof.state is State.UNREADABLE:
+        headline = f"`{where}` is not a record `consolidate verify` wrote (not a JSON object): run it again."
+        return ProofFacts(False, headline, "", (), (), 0, (), proof.sha256)
+    verdict = "PROVEN" if proof.proven else "NOT PROVEN"
+    server = proof.server_version or "(version not recorded)"
+    headline = f"**{verdict}** by `consolidate verify` on PostgreSQL {server}"
+    headline += f" ({proof.date}), recorded in `{where}`." if proof.date else f", recorded in `{where}`."
+    causes = tuple(_cause_note(cause) for cause in proof.root_causes)
+    return ProofFacts(
+        recorded=True,
+        headline=headline,
+        caveat=_caveat(proof),
+        counts=_proof_counts(proof),
+        causes=causes[:SHOWN_CAUSES],
+        more_causes=max(0, len(causes) - SHOWN_CAUSES),
+        disputed=tuple(
+            DisputedRollback(item.label, item.result, _folded("; ".join(item.detail))) for item in proof.disputed
+        ),
+        sha256=proof.sha256,
+    )
+
+
+def _caveat(proof: Proof) -> str:
+    if proof.applies:
+        return ""
+    if not proof.changed:
+        return "It names no file it proved, so it vouches for nothing here: run `consolidate verify`."
+    named = ", ".join(f"`{path}`" for path in proof.changed[:SHOWN_CHANGED])
+    more = f" and {len(proof.changed) - SHOWN_CHANGED} more" if len(proof.changed) > SHOWN_CHANGED else ""
+    return (
+        f"It proved other files than the tree's ({_plural(len(proof.changed), 'file')} differ since: {named}{more}), "
+        "so it vouches for nothing here; what it found is shown as it was. Run `consolidate verify`."
+    )
+
+
+def _proof_counts(proof: Proof) -> tuple[str, ...]:
+    equivalent = "yes" if proof.equivalent else f"no ({_plural(proof.differences, 'difference')})"
+    counts = [
+        f"Failing legacy statements: {proof.legacy_failures}",
+        f"Failing canonical statements: {proof.canonical_failures}",
+        f"Schemas equivalent: {equivalent}",
+        f"Rollbacks: {_rollback_counts(proof)}",
+    ]
+    if proof.stand_ins:
+        counts.append(f"Stand-ins for extensions the server lacks: {', '.join(proof.stand_ins)}")
+    return tuple(counts)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _cause_note(cause: RootCause) -> CauseNote:
+    message = f"{cause.sqlstate}: {cause.message}" if cause.sqlstate else cause.message
+    consequences = _plural(cause.consequences, "consequence") if cause.consequences else ""
+    return CauseNote(cause.location, cause.replay, _folded(message), _folded(cause.hint), consequences)
 
 
 # --- known issues -------------------------------------------------------------------------------------------
@@ -937,7 +1096,12 @@ def _next_steps(context: _Context, facts: _Steps) -> tuple[str, ...]:
         steps.append(f"Map or exclude: {', '.join(f'`{path}`' for path in facts.unaccounted)}.")
     if facts.drift:
         steps.append(f"Bring the tree in line with the lock and the legacy files: `consolidate apply{option}`.")
-    if not facts.verified:
+    if facts.failed:
+        steps.append(
+            f"Fix the root causes the last proof found (see {PROOF_SECTION}), then prove the tree again: "
+            f"`consolidate verify{option}`."
+        )
+    elif not facts.verified:
         steps.append(f"Prove the tree on a database: `consolidate verify{option}`.")
     if facts.stubs:
         stubs = ", ".join(f"`{label}`" for label in facts.stubs)
@@ -965,7 +1129,8 @@ class _Steps:
     unaccounted: tuple[str, ...]
     drift: bool
     verified: bool
-    stubs: tuple[str, ...]
+    failed: bool  # the last proof applies to the tree and found it NOT PROVEN
+    stubs: tuple[str, ...]  # and the rollbacks the last proof disputes: `apply --generate-down` redoes both
     runner_present: bool
     runner: str
     removal: bool
@@ -987,13 +1152,17 @@ def _examples(mapping: Mapping, runner_present: bool) -> tuple[Example, ...]:
 # --- the whole --------------------------------------------------------------------------------------------
 
 
-def _status(plan: Plan, drift: int, verified: _Verified) -> str:
+def _status(plan: Plan, drift: int, verified: _Verified, proof: Proof) -> str:
     if not plan.clean:
         return f"Not consolidated: the plan has {_plural(len(plan.errors), 'error')} (run `consolidate plan`)"
     if drift:
         return f"Out of date: {_plural(drift, 'difference')} with `{LOCK_NAME}` (run `consolidate apply`)"
     if verified.verified:
         return f"Consolidated and verified on PostgreSQL {verified.server}"
+    if proof.state is State.RECORDED and proof.applies:
+        return f"Consolidated, NOT PROVEN on PostgreSQL {verified.server}: {_found(proof)} (see {PROOF_SECTION})"
+    if proof.state is State.RECORDED:
+        return "Consolidated, not verified: the last proof was of other files (run `consolidate verify`)"
     return "Consolidated, not verified on a database"
 
 
@@ -1002,15 +1171,16 @@ def report_facts(
     scan: ScanResult,
     lock: Lock,
     tree: Lookup[str, bytes],
-    verification: Lookup[str, Any] | None,
 ) -> ReportFacts:
-    """Everything CONSOLIDATION.md shows, from the plan, the scan, the lock and the output tree (relative paths)."""
+    """Everything CONSOLIDATION.md shows, from the plan, the scan, the lock and the output tree (relative paths,
+    verification.json among them when verify wrote one)."""
     context = _context(plan, scan, tree)
     mapping = context.mapping
     output = posixpath.normpath(mapping.output)
     drift = [*_output_drift(lock, tree, _planned_outputs(plan)), *_source_drift(context, lock)]
     runner, evidence = f"{output}/{RUNNER_NAME}", f"{output}/{VERIFICATION_NAME}"
-    verified = _verified(verification, not drift, evidence)
+    proof = context.proof
+    verified = _verified(proof, not drift, evidence)
     count = _count(context.roles)
     unaccounted = tuple(shown(mapping, p) for p, role in sorted(context.roles.items()) if role is Role.UNACCOUNTED)
     missing_rollbacks = _missing_rollbacks(context)
@@ -1019,7 +1189,8 @@ def report_facts(
         unaccounted=unaccounted,
         drift=bool(drift),
         verified=verified.verified,
-        stubs=tuple(item.label for item in missing_rollbacks),
+        failed=proof.state is State.RECORDED and proof.applies and not proof.proven,
+        stubs=tuple(dict.fromkeys([*(item.label for item in missing_rollbacks), *(i.label for i in proof.disputed)])),
         runner_present=RUNNER_NAME in tree,
         runner=runner,
         removal=bool(removed.commands),
@@ -1027,7 +1198,7 @@ def report_facts(
     return ReportFacts(
         title=TITLE,
         date=lock.date,
-        status=_status(plan, len(drift), verified),
+        status=_status(plan, len(drift), verified, proof),
         verified=verified.verified,
         drift=tuple(drift[:SHOWN_DRIFT]),
         drift_count=len(drift),
@@ -1047,7 +1218,7 @@ def report_facts(
             _sources_check(context, lock),
             _conflict_check(plan),
             _ordering_check(plan),
-            _syntax_check(plan),
+            _syntax_check(plan, proof),
             _duplicates_check(plan, not drift),
             _rollback_check(context),
             _verification_check(verified, evidence),
@@ -1067,5 +1238,6 @@ def report_facts(
         fallbacks=plan.fallbacks,
         next_steps=_next_steps(context, steps),
         examples=_examples(mapping, RUNNER_NAME in tree),
+        proof=_proof_facts(proof, evidence),
         decisions=tuple(_decision(mapping, patch) for patch in mapping.patches),
     )
