@@ -404,10 +404,13 @@ def apply_generated_downs(
 
 def _record_verification(mapping_path: Path, verification: Verification, waiting: Waiting | None) -> VerifyResult:
     """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it; under the
-    output's writer lock (see `apply`)."""
+    output's writer lock (see `apply`). Without a tree (the plan's errors kept `apply` from writing one, and verify
+    replayed the legacy tree alone) there is nothing to record beside: the document is returned, for --json."""
     document = verification.document(_today())
     loaded = load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
+    if not (output / LOCK_NAME).is_file():
+        return VerifyResult(verification, document)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     with _writing(output, "consolidate verify", waiting):
         write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})

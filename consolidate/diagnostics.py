@@ -71,8 +71,12 @@ class Diagnostic:
         return f"{str(self.location) or TOOL}: {self.severity.value}: {self.message}"
 
     def lines(self) -> tuple[str, ...]:
-        """The headline, then the hint on an indented line of its own (as gcc and rustc add their notes)."""
-        return (self.headline(), f"  hint: {self.hint}") if self.hint else (self.headline(),)
+        """The headline, then the hint on an indented line of its own (as gcc and rustc add their notes). A message
+        of several lines (a replay failure's `detail:` and `context:`) has the others indented the same way, so that
+        only the headline reads as a finding, to a person and to a problem matcher alike."""
+        first, *more = self.headline().split("\n")
+        hint = [f"  hint: {self.hint}"] if self.hint else []
+        return (first, *(f"  {line}" for line in more), *hint)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,13 @@ Order of work, each step on a scratch database that is always dropped:
    (`CREATE DATABASE … TEMPLATE`) so that the rollback proof never replays a prefix again;
 3. equivalence: L and C compared both ways (results.dbdiff with privileges, domains, table rows);
 4. rollback proof, top down: down/k applied to a copy of the database at k must give the database at k-1.
+
+Nothing that a replay can report stops it (issue 14, "never a dead end"): a legacy syntax error is a failure at
+its file:line like any other; an extension no server has and no stand-in can play makes its CREATE EXTENSION
+fail at its line, and what fails because of it is its consequence; when the plan has errors, so that `apply`
+cannot write the canonical tree, the legacy replay still runs and the verification says why steps 2-4 did not.
+Every failure of both replays is then gathered under its root cause (postgres/root_causes.py), canonical ones
+at the legacy file:line of their statement (core/provenance.py).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +33,8 @@ from consolidate.core.lines import BREAK
 from consolidate.core.patches import describe, legacy_line, patched_text, shown
 from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
-from consolidate.db.diff import SchemaDiff, compare, read_early, reconcile_sql
+from consolidate.core.provenance import Provenance, provenance
+from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
 from consolidate.db.replay_roles import ReplayRoles, replay_roles
@@ -40,22 +48,22 @@ from consolidate.db.server import (
     scratch_database,
     version_text,
 )
-from consolidate.errors import EXIT_FAIL, EXIT_USAGE, ConsolidateError
+from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
-from consolidate.model import Decision, Diagnostic, Location, Plan, Statement
-from consolidate.postgres.consequences import link
-from consolidate.postgres.extensions import (
-    called_functions,
-    needed_extensions,
-    stand_in_blockers,
-    stand_in_sql,
-    ways_out,
-)
-from consolidate.postgres.failures import Failure
+from consolidate.model import Decision, Location, ObjectRef, Plan, Statement
+from consolidate.postgres.consequences import Removed, created, link
+from consolidate.postgres.extensions import called_functions, needed_extensions, stand_in_blockers, stand_in_sql
+from consolidate.postgres.failures import Failure, hints
+from consolidate.postgres.root_causes import RootCause, root_causes
 from consolidate.render.tree import GeneratedDown, merged_columns
 
 FORMAT = 1
+SYNTAX_ERROR = "42601"
+SYNTAX_HINT = (
+    "correct the statement with a `patch` decision in the mapping, or leave it out with `drop` (the legacy file "
+    "stays as it is)"
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class Verification:
     outputs: dict[str, str] = field(default_factory=dict)  # path → sha256 of the files proven
     expected: tuple[str, ...] = ()  # differences a recorded resolution causes on purpose
     decided: tuple[str, ...] = ()  # decisions of the mapping on legacy statements (patched, dropped): on purpose too
+    causes: tuple[RootCause, ...] = ()  # every failure of both replays under the cause a person fixes
+    canonical_not_run: str = ""  # why the canonical tree was not replayed (and nothing after it), when it was not
 
     @property
     def equivalent(self) -> bool:
@@ -101,8 +111,10 @@ class Verification:
             "equivalent": self.equivalent,
             "expected_differences": list(self.expected) + list(self.decided),
             "differences": list(self.diff.objects()) if self.diff is not None else [],
-            "legacy_failures": [f.diagnostic().to_dict() for f in self.legacy_failures],
-            "canonical_failures": [f.diagnostic().to_dict() for f in self.canonical_failures],
+            "legacy_failures": [_failure_record(f) for f in self.legacy_failures],
+            "canonical_failures": [_failure_record(f) for f in self.canonical_failures],
+            "canonical_not_run": self.canonical_not_run or None,
+            "root_causes": [_cause_record(cause) for cause in self.causes],
             "versions": [
                 {
                     "version": v.version,
@@ -117,6 +129,40 @@ class Verification:
         }
 
 
+def _place(location: Location | None) -> dict[str, Any] | None:
+    if location is None:
+        return None
+    return {"path": location.path, "line": location.line, "column": location.column}
+
+
+def _failure_record(failure: Failure) -> dict[str, Any]:
+    """One failure in verification.json: its diagnostic's keys, then its SQLSTATE, the legacy file:line of a
+    canonical failure's statement (`source`) and what it is a consequence of (`cause`), when known."""
+    cause = failure.cause
+    return {
+        **failure.diagnostic().to_dict(),
+        "sqlstate": failure.sqlstate,
+        "source": _place(failure.source),
+        "cause": None if cause is None else {**(_place(cause.location) or {}), "skipped": cause.skipped or None},
+    }
+
+
+def _cause_record(cause: RootCause) -> dict[str, Any]:
+    """One root cause in verification.json: where to fix it, what PostgreSQL said, and how much it explains."""
+    return {
+        **(_place(cause.location) or {}),
+        "sqlstate": cause.sqlstate,
+        "message": cause.message,
+        "hint": cause.hint,
+        "detail": cause.detail,
+        "replays": list(cause.replays),
+        "canonical": _place(cause.canonical),
+        "repeats": [_place(place) for place in cause.repeats],
+        "consequences": len(cause.consequences),
+        "failures": cause.failures,
+    }
+
+
 @dataclass(frozen=True)
 class _Tree:
     """The canonical files on disk: per version its up and down text."""
@@ -127,7 +173,18 @@ class _Tree:
     hashes: dict[str, str]
 
 
-def _read_tree(done: pipeline.Planned, output: Path) -> _Tree:
+def _read_tree(done: pipeline.Planned, output: Path) -> _Tree | None:
+    """The canonical tree on disk; None when it is not all there and the plan has errors, so that `apply` cannot
+    write it (the legacy replay is all verify can do then: issue 14, "never a dead end")."""
+    try:
+        return _tree_on_disk(done, output)
+    except ConsolidateError:
+        if done.plan.clean:
+            raise  # `consolidate apply` writes it: the hint says so
+        return None
+
+
+def _tree_on_disk(done: pipeline.Planned, output: Path) -> _Tree:
     files = read_output(output)
     if LOCK_NAME not in files:
         raise ConsolidateError.at(
@@ -158,25 +215,45 @@ def _read_tree(done: pipeline.Planned, output: Path) -> _Tree:
     return _Tree(tuple(labels), up, down, hashes)
 
 
+def _not_run(plan: Plan) -> str:
+    """Why the canonical tree was not replayed: the plan's errors keep `apply` from writing it."""
+    errors = len(plan.errors)
+    return (
+        f"the plan has {errors} error{'s' if errors != 1 else ''}, so `consolidate apply` cannot write the canonical "
+        "tree: only the legacy tree is diagnosed until they are settled (`consolidate plan` lists them)"
+    )
+
+
 def _stand_ins(
     done: pipeline.Planned, server: Server, allow: bool, needed: dict[str, list[Location]]
-) -> dict[str, set[str]]:
-    """Extensions the trees create that the server lacks, each with the functions of it the trees call."""
+) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Extensions the trees create that the server lacks: those a stand-in plays, each with the functions of it the
+    trees call; and those none can, each with why (said where its CREATE EXTENSION fails)."""
     missing = sorted(set(needed) - set(server.available_extensions))
-    if not missing:
-        return {}
-    calls = called_functions(list(done.parsed.values()))
-    problems: list[Diagnostic] = []
+    calls = called_functions(list(done.parsed.values())) if missing else {}
     chosen: dict[str, set[str]] = {}
+    unavailable: dict[str, str] = {}
     for extension in missing:
         called = set(calls.get(extension, {}))
         if allow and stand_in_sql(extension, called) is not None:
             chosen[extension] = called
-            continue
-        problems.append(_no_stand_in(extension, called, calls.get(extension, {}), needed, server, allow))
-    if problems:
-        raise ConsolidateError(problems, exit_code=EXIT_USAGE)
-    return chosen
+        else:
+            unavailable[extension] = _no_stand_in(extension, called, calls.get(extension, {}), allow)
+    return chosen, unavailable
+
+
+def _no_stand_in(extension: str, called: set[str], sites: dict[str, list[Location]], allow: bool) -> str:
+    """Why an extension the server lacks is not stood in: refused, or a called function no core SQL can honestly
+    compute (named with the line that calls it), or an extension consolidate knows no stand-in for."""
+    lacks = f"the server lacks {extension}"
+    if not allow:
+        return f"{lacks}, and stand-ins are refused (--no-stand-ins)"
+    blockers = stand_in_blockers(extension, called)
+    if blockers:
+        where = next(iter(sites.get(blockers[0], [])), None)
+        at = f" (called at {where})" if where is not None else ""
+        return f"{lacks}, and {blockers[0]}(){at} has no honest stand-in in core PostgreSQL"
+    return f"{lacks}, and consolidate has no stand-in for it"
 
 
 def _expected(plan: Plan) -> list[tuple[str, str]]:
@@ -186,28 +263,6 @@ def _expected(plan: Plan) -> list[tuple[str, str]]:
         for c in plan.conflicts
         if c.resolution is not None and c.resolution.decision is Decision.MERGE_COLUMNS and c.lost_columns
     ]
-
-
-def _no_stand_in(
-    extension: str,
-    called: set[str],
-    sites: dict[str, list[Location]],
-    needed: dict[str, list[Location]],
-    server: Server,
-    allow: bool,
-) -> Diagnostic:
-    """Why an extension cannot be stood in: the function without an honest stand-in, at the line that calls it."""
-    lacks = f"the trees need extension {extension}, which {server.describe()} lacks"
-    if not allow:
-        where = next(iter(needed[extension]), Location(extension))
-        return Diagnostic(
-            "verify.extension", f"{lacks}; stand-ins are refused (--no-stand-ins)", where, ways_out(extension)
-        )
-    blockers = stand_in_blockers(extension, called)
-    function = blockers[0] if blockers else ""
-    where = next(iter(sites.get(function, [])), next(iter(needed[extension]), Location(extension)))
-    named = f"{function}() has no honest stand-in in core PostgreSQL" if function else "it has no stand-in"
-    return Diagnostic("verify.extension", f"{lacks}; {named}", where, ways_out(extension))
 
 
 def legacy_files(done: pipeline.Planned) -> list[tuple[str, str]]:
@@ -264,14 +319,20 @@ def _prepare(conninfo: str, prelude: Prelude | None, stand_ins: dict[str, set[st
 
 @contextmanager
 def _canonical(
-    server: Server, tree: _Tree, stand_ins: dict[str, set[str]], prelude: Prelude | None, around: set[int]
+    server: Server,
+    tree: _Tree,
+    stand_ins: dict[str, set[str]],
+    prelude: Prelude | None,
+    around: set[int],
+    removed: Removed | None = None,
 ) -> Iterator[tuple[str, dict[int, str], list[Failure], set[int]]]:
     """Replay versions in order into one database: (final, snapshots, failures, failed versions).
 
     The database is copied (CREATE DATABASE … TEMPLATE) only at k and k-1 for each version k in `around`:
     the rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
     snapshot of the last version is the final database itself; the rollback proof applies each down script to
-    its snapshot in place, top down, once the final database has been compared.
+    its snapshot in place, top down, once the final database has been compared. `removed`: per version file,
+    the objects whose creation the plan removed there as a duplicate (see `_removed`).
     """
     wanted = around | {v - 1 for v in around}
     with ExitStack() as stack:
@@ -296,7 +357,7 @@ def _canonical(
         # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
         # only across them.
         order = {tree.up[version][0]: version for version, _ in tree.labels}
-        failures = list(link(failures, (), order, rolled_back))
+        failures = list(link(failures, (), order, rolled_back, removed))
         yield build, snapshots, failures, failed
 
 
@@ -320,11 +381,35 @@ def _rollback(
     trial = snapshots[version]
     replayed = replay_files(trial, [(path, text)], per_file_transaction=True, stand_ins=stand_ins)
     if replayed.failures:
-        return VersionResult(version, label, replay, "failing", tuple(str(f.diagnostic()) for f in replayed.failures))
-    diff = compare(trial, snapshots[version - 1])
+        return VersionResult(version, label, replay, "failing", tuple(_one_line(f) for f in replayed.failures))
+    diff = compare(trial, snapshots[version - 1], sides=Sides("after the rollback", "before the version"))
     if diff.equivalent:
         return VersionResult(version, label, replay, "verified")
     return VersionResult(version, label, replay, "wrong", diff.objects())
+
+
+def _one_line(failure: Failure) -> str:
+    """A rollback's failure as one line of its detail: where, SQLSTATE, message, hint (one failure per line)."""
+    message = " ".join(failure.message.split())
+    hint = failure.diagnostic().hint
+    return f"{failure.location}: {failure.sqlstate or 'error'}: {message}" + (f" (hint: {hint})" if hint else "")
+
+
+def _removed(done: pipeline.Planned, tree: _Tree) -> Removed:
+    """Per canonical version file: each object a statement of its sources created that the plan removed there as
+    a duplicate, with the sentence saying so, for a failure on that object (issue 14: a uuid_generate_v4() failure
+    whose CREATE EXTENSION was removed as a duplicate of one in a version that rolled back)."""
+    found: dict[str, list[tuple[ObjectRef, str]]] = {}
+    for target in done.plan.targets:
+        path = tree.up[target.target.version][0]
+        for source in target.sources:
+            for duplicate in source.removed:
+                gone, kept = duplicate.removed, duplicate.kept
+                why = (
+                    f"this version's own {gone.target} ({gone.location}) was removed as a duplicate of {kept.location}"
+                )
+                found.setdefault(path, []).extend((ref, why) for ref in created(gone.facts))
+    return found
 
 
 @dataclass(frozen=True)
@@ -341,14 +426,22 @@ class ServerOptions:
 
 @dataclass(frozen=True)
 class _Run:
-    """One run against a server: the plan, the canonical tree on disk, the server and what stands in."""
+    """One run against a server: the plan, the canonical tree on disk (None: it cannot be written, see
+    `_read_tree`), the server, what stands in and what cannot be stood in (why, by extension)."""
 
     done: pipeline.Planned
-    tree: _Tree
+    tree: _Tree | None
     server: Server
     stand_ins: dict[str, set[str]]
     prelude: Prelude | None
     roles: ReplayRoles  # the roles the trees create: each replay's, set aside or dropped
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def written(self) -> _Tree:
+        """The canonical tree, which `apply` has written (it raises on a plan with errors before this is asked)."""
+        if self.tree is None:
+            return _tree_on_disk(self.done, pipeline.output_of(self.done.plan.mapping, None))
+        return self.tree
 
 
 @contextmanager
@@ -374,7 +467,8 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         _roles(server, prelude),
         replay_roles(server, created_roles(_mapped_statements(done))) as roles,
     ):
-        yield _Run(done, tree, server, _stand_ins(done, server, options.allow_stand_ins, needed), prelude, roles)
+        stand_ins, unavailable = _stand_ins(done, server, options.allow_stand_ins, needed)
+        yield _Run(done, tree, server, stand_ins, prelude, roles, unavailable)
 
 
 def _mapped_statements(done: pipeline.Planned) -> Iterator[Statement]:
@@ -392,7 +486,8 @@ def _refuse_server_changes(done: pipeline.Planned) -> None:
 
 
 def verify(mapping_path: Path, options: ServerOptions) -> Verification:
-    """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right."""
+    """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right; every failure
+    is reported, under its root cause, and nothing a replay can report stops the run."""
     with _run(mapping_path, options) as run:
         server, tree, stand_ins = run.server, run.tree, run.stand_ins
         with scratch_database(server, "legacy") as legacy_db:
@@ -402,34 +497,89 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
-            # The canonical replay creates the roles the legacy one did (42710 if they were left, issue 13, 7):
-            # the legacy database is read while they have their names, then they are set aside.
-            legacy_side = read_early(legacy_db) if run.roles.created() else legacy_db
-            run.roles.set_aside()
-            proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
-            with _canonical(server, tree, stand_ins, run.prelude, proven) as (
-                canonical_db,
-                snapshots,
-                failures,
-                failed,
-            ):
-                diff = compare(legacy_side, canonical_db)
-                versions = tuple(
-                    _rollback(server, tree, version, label, snapshots, stand_ins, failed)
-                    for version, label in reversed(tree.labels)
-                )
+            canonical = _prove_canonical(run, tree, legacy_db) if tree is not None else None
+        legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
+        legacy_failures = _explained(legacy_failures, run.unavailable)
+        canonical_failures, diff, versions = canonical or ((), None, ())
+        to_legacy = _to_legacy(run.done, tree, canonical_failures) if tree is not None else None
+        canonical_failures = tuple(
+            replace(failure, source=to_legacy(failure.location) if to_legacy else None)
+            for failure in _explained(canonical_failures, run.unavailable)
+        )
         return Verification(
             server=server.describe(),
             server_version=version_text(server.version),
             stand_ins=tuple(sorted(stand_ins)),
-            legacy_failures=_left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures,
-            canonical_failures=tuple(failures),
+            legacy_failures=legacy_failures,
+            canonical_failures=canonical_failures,
             expected=tuple(why for why, _ in expected),
             decided=decisions(run.done.plan),
             diff=diff,
-            versions=tuple(sorted(versions, key=lambda v: v.version)),
-            outputs=tree.hashes,
+            versions=versions,
+            outputs=tree.hashes if tree is not None else {},
+            causes=root_causes(legacy_failures, canonical_failures, to_legacy),
+            canonical_not_run="" if tree is not None else _not_run(run.done.plan),
         )
+
+
+def _prove_canonical(
+    run: _Run, tree: _Tree, legacy_db: str
+) -> tuple[tuple[Failure, ...], SchemaDiff, tuple[VersionResult, ...]]:
+    """Steps 2-4: the canonical replay, its equivalence with the legacy database, the rollback proof."""
+    server, stand_ins = run.server, run.stand_ins
+    proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
+    removed = _removed(run.done, tree)
+    # The canonical replay creates the roles the legacy one did (42710 if they were left, issue 13, 7): the legacy
+    # database is read while they have their names, then they are set aside.
+    legacy_side = read_early(legacy_db) if run.roles.created() else legacy_db
+    run.roles.set_aside()
+    with _canonical(server, tree, stand_ins, run.prelude, proven, removed) as (
+        build,
+        snapshots,
+        failures,
+        failed,
+    ):
+        diff = compare(legacy_side, build, sides=Sides("legacy", "canonical"))
+        versions = tuple(
+            _rollback(server, tree, version, label, snapshots, stand_ins, failed)
+            for version, label in reversed(tree.labels)
+        )
+    return tuple(failures), diff, tuple(sorted(versions, key=lambda v: v.version))
+
+
+def _explained(failures: tuple[Failure, ...], unavailable: dict[str, str]) -> tuple[Failure, ...]:
+    """Failures with what verify knows of their way out: a CREATE EXTENSION that failed for an extension the
+    server lacks, with why no stand-in played its part; a legacy statement PostgreSQL rejects, with the decision
+    that corrects it (the mapping's `patches`)."""
+    return tuple(
+        replace(failure, hint=hints(failure.hint, unavailable[failure.extension]))
+        if failure.extension in unavailable
+        else replace(failure, hint=hints(failure.hint, SYNTAX_HINT))
+        if failure.sqlstate == SYNTAX_ERROR
+        else failure
+        for failure in failures
+    )
+
+
+def _to_legacy(
+    done: pipeline.Planned, tree: _Tree, failures: tuple[Failure, ...]
+) -> Callable[[Location], Location | None]:
+    """Canonical file:line → the legacy file:line of the statement there (core/provenance.py), for the versions
+    where something failed: read once each, and only those."""
+    by_path = {tree.up[target.target.version][0]: target for target in done.plan.targets}
+    wanted = {failure.path for failure in failures} | {
+        failure.cause.location.path for failure in failures if failure.cause is not None
+    }
+    known: dict[str, Provenance] = {}
+    for path in wanted & set(by_path):
+        target = by_path[path]
+        known[path] = provenance(tree.up[target.target.version][1], target, done.parsed)
+
+    def to_legacy(location: Location) -> Location | None:
+        found = known.get(location.path)
+        return found.legacy(location.line, location.column) if found is not None and location.line else None
+
+    return to_legacy
 
 
 def _left_out(failures: tuple[Failure, ...], plan: Plan) -> tuple[Failure, ...]:
@@ -462,7 +612,7 @@ def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, Gene
     """For each version whose rollback is a stub or failed its last proof: the SQL turning the database at
     that version into the database at the one before (results.dbdiff), keyed by down path."""
     with _run(mapping_path, options) as run:
-        mapping, tree = run.done.plan.mapping, run.tree
+        mapping, tree = run.done.plan.mapping, run.written()
         redo = _disproven(read_output(pipeline.output_of(mapping, None)))
         chosen = {
             target.target.version: target

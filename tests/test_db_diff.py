@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consolidate.db.diff import compare, reconcile_sql
+from consolidate.db.diff import Sides, compare, reconcile_sql
 from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 
@@ -111,6 +111,16 @@ def test_a_schema_difference_gives_sql_both_ways_naming_the_object(
 def test_a_schema_difference_is_listed_among_the_objects(base: str, databases: MakeDatabase) -> None:
     result = compare(databases(BASE + "create table extra (id integer)"), base)
     assert 'table "public"."extra": only in A' in result.objects()
+
+
+def test_named_sides_say_which_database_has_what(base: str, databases: MakeDatabase) -> None:
+    sides = Sides("legacy", "canonical")
+    result = compare(databases(BASE + "insert into roles (name) values ('auditor')"), base, sides=sides)
+    assert result.rows == (
+        "table public.roles: 4 rows (legacy) vs 3 rows (canonical) (compared without created_at, id)",
+    )
+    result = compare(databases(BASE + "create table extra (id integer)"), base, sides=sides)
+    assert 'table "public"."extra": only in legacy' in result.objects()
 
 
 def test_a_grant_to_a_role_gives_sql_both_ways(reader: str, base: str, databases: MakeDatabase) -> None:

@@ -258,6 +258,17 @@ def test_a_missing_extension_s_diagnostic_names_the_ways_out() -> None:
     assert "--database-url" in hint
 
 
+def test_the_ways_out_say_a_contrib_extension_comes_with_postgresql_contrib() -> None:
+    hint = Failure("a.sql", 1, None, "0A000", "not available", extension="pgcrypto").diagnostic().hint
+    assert "pgcrypto is a contrib extension: install the distribution's postgresql-contrib package" in hint
+
+
+def test_the_ways_out_never_send_an_extension_outside_contrib_to_postgresql_contrib() -> None:
+    hint = Failure("a.sql", 1, None, "0A000", "not available", extension="pgmq").diagnostic().hint
+    assert "postgresql-contrib" not in hint
+    assert "pgmq is not one of PostgreSQL's contrib extensions" in hint and "`drop` decisions" in hint
+
+
 # --- secrets -------------------------------------------------------------------------------------------------
 
 

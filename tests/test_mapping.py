@@ -774,7 +774,7 @@ def test_two_decisions_on_one_statement_are_reported_at_the_second() -> None:
 def test_a_psql_meta_command_cannot_be_accepted_kept_in_its_version_postgresql_rejects_it() -> None:
     text = BASE + "accept:\n  - {finding: sql.meta-command, at: db/migrations/002_robots.sql:1, reason: psql}\n"
     problem = assert_problem(text, "mapping.bad-finding", "PostgreSQL's own parser rejects", "- {finding")
-    assert "fix it in the legacy file" in problem.hint
+    assert "correct it with a patch in the mapping" in problem.hint
 
 
 def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:

@@ -76,6 +76,22 @@ def test_an_error_line_starts_with_its_location_and_its_hint_follows_indented(tm
     assert hint.startswith("  hint: allowed keys: ")
 
 
+def test_a_failed_migrations_detail_is_indented_under_its_one_error_line(
+    tmp_path: Path, service_server: Server
+) -> None:
+    (tmp_path / "versions").mkdir()
+    (tmp_path / "versions/001_u.sql").write_text(
+        "CREATE TABLE u (id int PRIMARY KEY);\nINSERT INTO u VALUES (1), (1);\n"
+    )
+    with scratch_database(service_server, "output") as url:
+        result = run("migrate", "up", "--dir", ".", "--database-url", url, cwd=tmp_path)
+    assert result.exit_code == 1
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        'versions/001_u.sql:2: error: 23505: duplicate key value violates unique constraint "u_pkey"'
+    ]
+    assert "  detail: Key (id)=(1) already exists." in result.stderr.splitlines()
+
+
 def test_a_usage_error_names_the_tool_where_a_location_would_be(tmp_path: Path) -> None:
     result = run("apply", "--generate-down", "--dry-run", cwd=project(tmp_path))
     assert result.exit_code == 2

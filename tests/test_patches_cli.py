@@ -98,7 +98,7 @@ def test_a_history_fixed_by_decisions_is_planned_applied_and_proven_by_the_real_
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "legacy replay: clean" in verified.stdout
     assert f"expected difference (decision in the mapping): {PATCHED}" in verified.stdout
-    assert verified.stdout.rstrip().endswith("PROVEN")
+    assert verified.stdout.startswith("PROVEN\n")  # the verdict comes first
     document = json.loads((case / VERIFICATION).read_text())
     assert document["proven"] is True
     assert document["expected_differences"] == [PATCHED, DROPPED]

@@ -86,7 +86,8 @@ def test_after_a_failed_verify_the_report_states_the_verdict_counts_and_root_cau
         '- `legacy/db/002_orders.sql:1` (legacy replay): 42703: column "missing" referenced in foreign key '
         "constraint does not exist — 2 consequences\n"
     ) in report
-    assert "- `legacy/db/001_init.sql:2:27` (legacy replay): 22P02: invalid input syntax for type bigint" in report
+    bigint = "(legacy and canonical replays): 22P02: invalid input syntax for type bigint"
+    assert f"- `legacy/db/001_init.sql:2:27` {bigint}" in report
     assert "records no proof" not in report
     assert (
         "- [ ] Rollback scripts for every migration: 3 of 3 carried from legacy, 0 stubs; the last proof found"

@@ -149,9 +149,9 @@ def test_a_goose_tree_consolidates_with_its_down_sections_as_rollbacks(tmp_path:
 def test_a_goose_tree_and_its_rollbacks_are_proven_on_postgresql(tmp_path: Path, service_url: str) -> None:
     case = goose_case(tmp_path)
     assert run("apply", cwd=case).exit_code == 0
-    result = run("verify", "--database-url", service_url, cwd=case)
+    result = run("verify", "--database-url", service_url, "--verbose", cwd=case)
     assert result.exit_code == 0, result.output
-    assert [line for line in result.stdout.splitlines() if line.startswith("rollback")] == [
+    assert [line for line in result.stdout.splitlines() if line.startswith("rollback ")] == [
         "rollback 001_users: verified",
         "rollback 002_posts: verified",
         "rollback 003_index: verified",

@@ -14,13 +14,13 @@ import psycopg
 import pytest
 
 from consolidate.db.server import DebianLayout
-from consolidate.errors import ConsolidateError
 from consolidate.verify import ServerOptions, droppable
 from consolidate.verify import verify as verify_tree
 from tests.clitools import copy_reference_case, run
 
 DLQ = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table.sql"
 DLQ_DOWN = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/012_dlq_table_down.sql"
+FIRST_SCHEMA = "legacy_fixtures/deploy/migrations/versions/001_initial_schema.sql"
 HEALING = "legacy_fixtures/src/casare_rpa/infrastructure/database/migrations/019_healing_events.sql"
 REPORT = Path("build/deploy/migrations/CONSOLIDATION.md")
 VERIFICATION = Path("build/deploy/migrations/verification.json")
@@ -121,12 +121,14 @@ def test_stand_ins_replace_an_extension_the_private_server_lacks(case: Path) -> 
     assert "embedded" in result.server
 
 
-def test_no_stand_ins_refuses_with_the_extension_and_the_ways_out(case: Path) -> None:
+def test_no_stand_ins_makes_the_create_extension_fail_at_its_line_with_the_ways_out(case: Path) -> None:
     assert run("apply", cwd=case).exit_code == 0
     nowhere = DebianLayout(case / "none", case / "none")
-    with pytest.raises(ConsolidateError) as raised:
-        verify_tree(case / "mapping.yaml", ServerOptions(allow_stand_ins=False, search_path="", debian=nowhere))
-    assert "pgcrypto" in str(raised.value) and "--postgres-bin" in str(raised.value)
+    result = verify_tree(case / "mapping.yaml", ServerOptions(allow_stand_ins=False, search_path="", debian=nowhere))
+    assert not result.proven
+    first = result.causes[0]
+    assert (first.location.path, first.location.line, first.sqlstate) == (FIRST_SCHEMA, 12, "0A000")
+    assert "stand-ins are refused (--no-stand-ins)" in first.hint and "--postgres-bin" in first.hint
 
 
 def test_a_role_and_a_table_the_prelude_provides_make_grants_and_references_replay(
@@ -229,18 +231,19 @@ def test_an_interrupted_verify_leaves_no_scratch_database(case: Path, service_ur
     assert own_scratch_databases(service_url, process.pid) == []
 
 
-def test_a_called_function_without_stand_in_stops_naming_it_at_the_line_that_calls_it(case: Path) -> None:
+def test_a_called_function_without_stand_in_leaves_its_create_extension_failing_naming_the_call(case: Path) -> None:
     assert run("apply", cwd=case).exit_code == 0
     source = case / DLQ
     lines = source.read_text().splitlines(keepends=True)
     source.write_text("".join(lines) + "\nSELECT crypt('secret', gen_salt('bf'));\n")
     nowhere = DebianLayout(case / "none", case / "none")
-    with pytest.raises(ConsolidateError) as raised:
-        verify_tree(case / "mapping.yaml", ServerOptions(search_path="", debian=nowhere))
-    (problem,) = raised.value.diagnostics
-    assert "crypt() has no honest stand-in" in problem.message and "pgcrypto" in problem.message
-    assert (problem.location.path, problem.location.line) == (DLQ, len(lines) + 2)
-    assert "--postgres-bin" in problem.hint
+    result = verify_tree(case / "mapping.yaml", ServerOptions(search_path="", debian=nowhere))
+    (extension,) = [cause for cause in result.causes if cause.sqlstate == "0A000"]
+    assert (extension.location.path, extension.location.line) == (FIRST_SCHEMA, 12)
+    assert f"crypt() (called at {DLQ}:{len(lines) + 2}:8) has no honest stand-in" in extension.hint
+    assert "pgcrypto is a contrib extension" in extension.hint
+    (call,) = [f for f in result.legacy_failures if (f.path, f.line) == (DLQ, len(lines) + 2)]
+    assert call.cause is not None and "extension pgcrypto" in call.hint
 
 
 def problem(output: str, needle: str) -> tuple[str, str]:
@@ -251,7 +254,9 @@ def problem(output: str, needle: str) -> tuple[str, str]:
     return lines[at], lines[at + 1]
 
 
-def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp_path: Path, service_url: str) -> None:
+def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_is_its_consequence(
+    tmp_path: Path, service_url: str
+) -> None:
     folder = tmp_path / "db"
     folder.mkdir()
     (folder / "001_jobs.sql").write_text(
@@ -260,9 +265,16 @@ def test_a_canonical_failure_caused_by_an_earlier_versions_rollback_names_it(tmp
     (folder / "002_fill.sql").write_text("INSERT INTO jobs VALUES (1);\n")
     assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
-    head, hint = problem(result.stdout, "versions/002_fill.sql")
-    assert result.exit_code == 1 and ": error: 42P01: " in head
-    assert "versions/001_jobs.sql" in hint and "rolled back whole" in hint
+    (head,) = [line for line in result.stderr.splitlines() if "error: 42P17" in line]
+    assert result.exit_code == 1 and head.startswith("db/001_jobs.sql:2: ")
+    assert "  1 consequence, failing only because of it:" in result.stderr
+    assert '/versions/002_fill.sql:11:13 (legacy db/002_fill.sql:1:13): 42P01: relation "jobs" does not exist' in (
+        result.stderr
+    )
+    (consequence,) = json.loads((tmp_path / "deploy/migrations/verification.json").read_text())["canonical_failures"][
+        1:
+    ]
+    assert "versions/001_jobs.sql" in consequence["hint"] and "rolled back whole" in consequence["hint"]
 
 
 def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
@@ -276,7 +288,7 @@ def test_a_legacy_failure_at_a_statement_left_out_of_the_canonical_tree_says_so(
     (tmp_path / "b" / "002_again.sql").write_text(trigger)  # psql failed here: the trigger exists
     assert run("init", cwd=tmp_path).exit_code == 0 and run("apply", cwd=tmp_path).exit_code == 0
     result = run("verify", "--database-url", service_url, cwd=tmp_path)
-    head, hint = problem(result.stdout, "42710")
+    head, hint = problem(result.stderr, "42710")
     assert head.startswith("b/002_again.sql:1") and "leaves this statement out: it repeats a/001_t.sql:3" in hint
 
 

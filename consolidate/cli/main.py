@@ -205,6 +205,9 @@ def verify(
         bool,
         typer.Option("--cleanup", help="Only list what interrupted runs left behind, and remove what is not in use."),
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every consequence, difference and rollback.")
+    ] = False,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
     from consolidate.cli.verify_view import print_verification
@@ -218,7 +221,7 @@ def verify(
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
-        print_verification(terminal(), terminal(stderr=True), result.verification)
+        print_verification(terminal(), terminal(stderr=True), result.verification, verbose)
     raise typer.Exit(EXIT_OK if result.proven else EXIT_FAIL)
 
 

@@ -55,7 +55,7 @@ class RootCause:
     message: str  # its first line, without the SQLSTATE
     hint: str
     consequences: int  # failures that follow from it
-    replay: str = ""  # legacy | canonical; "" when the document does not say
+    replay: str = ""  # legacy | canonical | legacy and canonical; "" when the document does not say
 
 
 @dataclass(frozen=True)
@@ -205,8 +205,13 @@ def _given(item: object) -> RootCause | None:
         message=message,
         hint=_text(item.get("hint")),
         consequences=count if isinstance(count, int) and not isinstance(count, bool) else 0,
-        replay=_text(item.get("replay")) or _text(item.get("tree")),
+        replay=_replays(item.get("replays")) or _text(item.get("replay")) or _text(item.get("tree")),
     )
+
+
+def _replays(given: object) -> str:
+    """verify's `replays` (["legacy", "canonical"]) as words: a cause both replays share is one cause."""
+    return " and ".join(name for name in given if isinstance(name, str)) if isinstance(given, list) else ""
 
 
 def _where(failure: Lookup[str, Any]) -> str:

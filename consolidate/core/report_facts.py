@@ -239,7 +239,7 @@ class CauseNote:
     """A root cause of the last proof, as one list item."""
 
     location: str
-    replay: str  # legacy | canonical | ""
+    replay: str  # "legacy replay", "legacy and canonical replays"; "" when unknown
     message: str  # "SQLSTATE: message", on one line
     hint: str  # on one line
     consequences: str  # "2 consequences"; empty when none
@@ -986,7 +986,8 @@ def _folded(text: str) -> str:
 def _cause_note(cause: RootCause) -> CauseNote:
     message = f"{cause.sqlstate}: {cause.message}" if cause.sqlstate else cause.message
     consequences = _plural(cause.consequences, "consequence") if cause.consequences else ""
-    return CauseNote(cause.location, cause.replay, _folded(message), _folded(cause.hint), consequences)
+    replay = f"{cause.replay} replay{'s' if ' and ' in cause.replay else ''}" if cause.replay else ""
+    return CauseNote(cause.location, replay, _folded(message), _folded(cause.hint), consequences)
 
 
 # --- known issues -------------------------------------------------------------------------------------------

@@ -83,6 +83,20 @@ TableKey = tuple[str, str]  # schema, table
 
 
 @dataclass(frozen=True)
+class Sides:
+    """How difference lines name the two databases: A and B, or what they are (legacy and canonical), since
+    "only in A" leaves a reader to guess which one A was (issue 14)."""
+
+    a: str = "A"
+    b: str = "B"
+
+    def versus(self, x: str, y: str) -> str:
+        if (self.a, self.b) == ("A", "B"):
+            return f"{x} vs {y}"
+        return f"{x} ({self.a}) vs {y} ({self.b})"
+
+
+@dataclass(frozen=True)
 class SchemaDiff:
     """What differs between databases A and B; `forward` and `backward` are dbdiff's SQL (privileges included)."""
 
@@ -186,9 +200,15 @@ def read_early(url: str, *, schemas: Sequence[str] | None = None, ignore_tables:
 
 
 def compare(
-    url_a: str | ReadEarly, url_b: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()
+    url_a: str | ReadEarly,
+    url_b: str,
+    *,
+    schemas: Sequence[str] | None = None,
+    ignore_tables: Sequence[str] = (),
+    sides: Sides = Sides(),
 ) -> SchemaDiff:
-    """Compare databases A and B: schema and privileges both ways (dbdiff), domains, and every table's rows.
+    """Compare databases A and B: schema and privileges both ways (dbdiff), domains, and every table's rows;
+    `sides` names them in the difference lines.
 
     A may have been read already (`read_early`, with the same `schemas` and `ignore_tables`).
     """
@@ -204,11 +224,13 @@ def compare(
     return SchemaDiff(
         forward=_dbdiff(side_a.inspected, side_b.inspected),
         backward=_dbdiff(side_b.inspected, side_a.inspected),
-        domains=_domain_lines(side_a.domains, side_b.domains),
-        rows=tuple(line for plan in plans if (line := _row_line(plan, hashes_a[plan.table], hashes_b[plan.table]))),
-        changed=_changed(side_a.inspected, side_b.inspected),
-        privileges=_privilege_lines(side_a.privileges, side_b.privileges),
-        owners=_owner_lines(side_a.privileges, side_b.privileges),
+        domains=_domain_lines(side_a.domains, side_b.domains, sides),
+        rows=tuple(
+            line for plan in plans if (line := _row_line(plan, hashes_a[plan.table], hashes_b[plan.table], sides))
+        ),
+        changed=_changed(side_a.inspected, side_b.inspected, sides),
+        privileges=_privilege_lines(side_a.privileges, side_b.privileges, sides),
+        owners=_owner_lines(side_a.privileges, side_b.privileges, sides),
     )
 
 
@@ -369,12 +391,12 @@ def _unquote_public(statement: str) -> str:
     return PUBLIC_GRANTEE.sub(r"\1PUBLIC;", statement)
 
 
-def _changed(a: Any, b: Any) -> tuple[str, ...]:
+def _changed(a: Any, b: Any, sides: Sides) -> tuple[str, ...]:
     """The objects dbdiff's inspectors see differ, by category, as 'kind name: only in A | only in B | differs'."""
     lines: list[str] = []
     for category, kind in CATEGORIES.items():
         added, removed, modified, _ = differences(getattr(a, category), getattr(b, category))  # type: ignore[no-untyped-call]
-        for keys, how in ((removed, "only in A"), (added, "only in B"), (modified, "differs")):
+        for keys, how in ((removed, f"only in {sides.a}"), (added, f"only in {sides.b}"), (modified, "differs")):
             lines.extend(f"{kind} {_object_name(key)}: {how}" for key in keys)
     return tuple(lines)
 
@@ -389,15 +411,15 @@ def _object_name(key: object) -> str:
 # --- domains ---------------------------------------------------------------------------------------------------
 
 
-def _domain_lines(a: Mapping[str, _Domain], b: Mapping[str, _Domain]) -> tuple[str, ...]:
+def _domain_lines(a: Mapping[str, _Domain], b: Mapping[str, _Domain], sides: Sides) -> tuple[str, ...]:
     lines: list[str] = []
     for name in sorted(a.keys() | b.keys()):
         if name not in b:
-            lines.append(f"domain {name}: only in A")
+            lines.append(f"domain {name}: only in {sides.a}")
         elif name not in a:
-            lines.append(f"domain {name}: only in B")
+            lines.append(f"domain {name}: only in {sides.b}")
         else:
-            lines.extend(f"domain {name}: {change}" for change in _domain_changes(a[name], b[name]))
+            lines.extend(f"domain {name}: {change}" for change in _domain_changes(a[name], b[name], sides))
     return tuple(lines)
 
 
@@ -419,7 +441,7 @@ def _owner_free(acl: str, owner: str | None) -> str:
     return ",".join(sorted(items))
 
 
-def _privilege_lines(a: Privileges, b: Privileges) -> tuple[str, ...]:
+def _privilege_lines(a: Privileges, b: Privileges, sides: Sides) -> tuple[str, ...]:
     """Grants of objects both sides have (an object on one side only is dbdiff's to report); a column is listed
     only where it has grants of its own, so a column missing on one side has none there."""
     columns = {key for key in a.keys() | b.keys() if key[0] == "column"}
@@ -428,20 +450,20 @@ def _privilege_lines(a: Privileges, b: Privileges) -> tuple[str, ...]:
         kind, identity = key
         acl_a, acl_b = a.get(key, (None, ""))[1], b.get(key, (None, ""))[1]
         if acl_a != acl_b:
-            lines.append(f"{kind} {identity}: privileges {{{acl_a}}} vs {{{acl_b}}}")
+            lines.append(f"{kind} {identity}: privileges {sides.versus(f'{{{acl_a}}}', f'{{{acl_b}}}')}")
     return tuple(lines)
 
 
-def _owner_lines(a: Privileges, b: Privileges) -> tuple[str, ...]:
+def _owner_lines(a: Privileges, b: Privileges, sides: Sides) -> tuple[str, ...]:
     """Owners of objects both sides have (a column's owner is its table's: said once, for the table)."""
     return tuple(
-        f"{kind} {identity}: owner {_shown(a[(kind, identity)][0])} vs {_shown(b[(kind, identity)][0])}"
+        f"{kind} {identity}: owner {sides.versus(_shown(a[(kind, identity)][0]), _shown(b[(kind, identity)][0]))}"
         for kind, identity in sorted(a.keys() & b.keys())
         if kind != "column" and a[(kind, identity)][0] != b[(kind, identity)][0]
     )
 
 
-def _domain_changes(a: _Domain, b: _Domain) -> list[str]:
+def _domain_changes(a: _Domain, b: _Domain, sides: Sides) -> list[str]:
     nullability = {True: "NOT NULL", False: "NULL"}
     pairs = [
         ("base type", a.base_type, b.base_type),
@@ -452,7 +474,7 @@ def _domain_changes(a: _Domain, b: _Domain) -> list[str]:
     constraints_a, constraints_b = dict(a.constraints), dict(b.constraints)
     for name in sorted(constraints_a.keys() | constraints_b.keys()):
         pairs.append((f"constraint {name}", constraints_a.get(name), constraints_b.get(name)))
-    return [f"{what} {_shown(x)} vs {_shown(y)}" for what, x, y in pairs if x != y]
+    return [f"{what} {sides.versus(_shown(x), _shown(y))}" for what, x, y in pairs if x != y]
 
 
 def _shown(value: str | None) -> str:
@@ -515,12 +537,12 @@ def _hash_query(plans: Sequence[_RowPlan]) -> sql.Composed:
     return sql.SQL(" union all ").join(parts)
 
 
-def _row_line(plan: _RowPlan, a: tuple[int, str], b: tuple[int, str]) -> str | None:
+def _row_line(plan: _RowPlan, a: tuple[int, str], b: tuple[int, str], sides: Sides) -> str | None:
     if a == b:
         return None
     (count_a, _), (count_b, _) = a, b
     if count_a != count_b:
-        text = f"{_rows(count_a)} vs {_rows(count_b)}"
+        text = sides.versus(_rows(count_a), _rows(count_b))
     else:
         text = f"same count ({_rows(count_a)}), different rows"
     if plan.left_out:

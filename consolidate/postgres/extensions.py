@@ -69,6 +69,17 @@ KNOWN_FUNCTIONS: dict[str, frozenset[str]] = {
 }
 CORE_FUNCTIONS = frozenset({"gen_random_uuid"})  # part of PostgreSQL itself since 13
 STAND_IN_MARK = "consolidate stand-in for extension {extension}"
+# The extensions PostgreSQL's contrib ships, 13 to 18 (the list changes only with a major version): what the
+# distributions' postgresql-contrib package installs (the PL transforms come with their language's package).
+_CONTRIB_NAMES = """
+    adminpack amcheck autoinc bloom bool_plperl btree_gin btree_gist citext cube dblink dict_int dict_xsyn
+    earthdistance file_fdw fuzzystrmatch hstore hstore_plperl hstore_plpython3u insert_username intagg intarray
+    isn jsonb_plperl jsonb_plpython3u lo ltree ltree_plpython3u moddatetime old_snapshot pageinspect
+    pg_buffercache pg_freespacemap pg_logicalinspect pg_prewarm pg_stat_statements pg_surgery pg_trgm
+    pg_visibility pg_walinspect pgcrypto pgrowlocks pgstattuple postgres_fdw refint seg sslinfo tablefunc tcn
+    tsm_system_rows tsm_system_time unaccent uuid-ossp xml2
+"""
+CONTRIB = frozenset(_CONTRIB_NAMES.split())
 
 _EXTENSION_OF = {function: extension for extension, functions in KNOWN_FUNCTIONS.items() for function in functions}
 _NAME = r'"(?:[^"]|"")+"|[A-Za-z_\x80-\U0010ffff][\w$\x80-\U0010ffff]*'
@@ -180,11 +191,20 @@ def stand_in_blockers(extension: str, called: Set[str]) -> tuple[str, ...]:
 
 
 def ways_out(extension: str) -> str:
-    """What a user can do about a server that lacks `extension`."""
+    """What a user can do about a server that lacks `extension`: where to get it depends on whether it is one of
+    PostgreSQL's contrib extensions (pgcrypto is, pgmq is not)."""
+    elsewhere = (
+        f"replay on a server that has {extension} (--database-url URL), or start the private server from "
+        "PostgreSQL binaries that have it (--postgres-bin DIR)"
+    )
+    if extension in CONTRIB:
+        return (
+            f"{elsewhere}; {extension} is a contrib extension: install the distribution's postgresql-contrib package "
+            "(on Debian and Ubuntu it comes with postgresql-NN)"
+        )
     return (
-        f"replay on a server that has {extension} (--database-url URL), start the private server from "
-        "PostgreSQL binaries that have it (--postgres-bin DIR), or install it (most extensions come with the "
-        "distribution's postgresql-contrib package)"
+        f"{elsewhere}; {extension} is not one of PostgreSQL's contrib extensions: install it from its own project; "
+        "if production never had it, leave its statements out with `drop` decisions (`patches` in the mapping)"
     )
 
 

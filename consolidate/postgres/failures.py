@@ -24,6 +24,15 @@ _FUNCTION_NAME = re.compile(r'function (?:[\w"]+\.)?"?(?P<name>\w+)"?\(')
 
 
 @dataclass(frozen=True)
+class Cause:
+    """What a failure is a consequence of: the earlier failure at `location` of the same replay, or, with
+    `skipped`, the CREATE TABLE IF NOT EXISTS at `location` that PostgreSQL skipped (that table existed)."""
+
+    location: Location
+    skipped: str = ""  # the table, as PostgreSQL named it in its notice
+
+
+@dataclass(frozen=True)
 class Failure:
     """One failing statement: where it is in its file, and what PostgreSQL said (redacted on construction)."""
 
@@ -38,6 +47,8 @@ class Failure:
     extension: str | None = None  # set when the cause is an extension the server lacks
     # The failing statement as the file holds it: to find what it needed (never shown: the file has it).
     statement: str = field(default="", repr=False, compare=False)
+    cause: Cause | None = None  # set by postgres/consequences.py when this failure only follows from another
+    source: Location | None = None  # a canonical failure's legacy file:line (the statement it came from)
 
     def __post_init__(self) -> None:
         for name in ("message", "hint", "context", "detail"):
