@@ -333,6 +333,8 @@ class Mapping:
     accepted: tuple[Acceptance, ...] = ()
     encodings: tuple[tuple[str, str], ...] = ()  # (source folder, codec) where the mapping declares one
     patches: tuple[Patch, ...] = ()  # decisions on broken legacy statements, in the order written
+    postgres: int | None = None  # the PostgreSQL major production runs, when the mapping declares it
+    postgres_location: Location | None = None
 
     @cached_property
     def _target_by_source(self) -> dict[str, Target]:

@@ -35,13 +35,12 @@ from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
 from consolidate.core.provenance import Provenance, provenance
 from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
+from consolidate.db.installations import DEBIAN, DebianLayout, Production
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
 from consolidate.db.replay_roles import ReplayRoles, replay_roles
 from consolidate.db.server import (
-    DEBIAN,
     SCRATCH_PREFIX,
-    DebianLayout,
     Server,
     copy_database,
     postgres,
@@ -51,15 +50,16 @@ from consolidate.db.server import (
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
-from consolidate.model import Decision, Location, ObjectRef, Plan, Statement
+from consolidate.model import Decision, Location, Mapping, ObjectRef, Plan, Statement
 from consolidate.postgres.consequences import Removed, created, link
 from consolidate.postgres.extensions import called_functions, needed_extensions, stand_in_blockers, stand_in_sql
-from consolidate.postgres.failures import Failure, hints
+from consolidate.postgres.failures import SYNTAX_ERROR, Failure, hints, newer_syntax_hint
 from consolidate.postgres.root_causes import RootCause, root_causes
 from consolidate.render.tree import GeneratedDown, merged_columns
 
+Calls = dict[str, dict[str, list[Location]]]  # extension → its function → where the trees call it
+
 FORMAT = 1
-SYNTAX_ERROR = "42601"
 SYNTAX_HINT = (
     "correct the statement with a `patch` decision in the mapping, or leave it out with `drop` (the legacy file "
     "stays as it is)"
@@ -224,18 +224,31 @@ def _not_run(plan: Plan) -> str:
     )
 
 
+def production(mapping: Mapping) -> Production | None:
+    """The production major the mapping declares, with where: the server choice names it."""
+    if mapping.postgres is None:
+        return None
+    return Production(mapping.postgres, str(mapping.postgres_location or Location(mapping.path)))
+
+
+def _standable(needed: dict[str, list[Location]], calls: Calls, allow: bool) -> frozenset[str]:
+    """The extensions the trees create that an honest stand-in could play, should the server lack them."""
+    if not allow:
+        return frozenset()
+    return frozenset(name for name in needed if stand_in_sql(name, set(calls.get(name, {}))) is not None)
+
+
 def _stand_ins(
-    done: pipeline.Planned, server: Server, allow: bool, needed: dict[str, list[Location]]
+    server: Server, needed: dict[str, list[Location]], calls: Calls, standable: frozenset[str], allow: bool
 ) -> tuple[dict[str, set[str]], dict[str, str]]:
     """Extensions the trees create that the server lacks: those a stand-in plays, each with the functions of it the
     trees call; and those none can, each with why (said where its CREATE EXTENSION fails)."""
     missing = sorted(set(needed) - set(server.available_extensions))
-    calls = called_functions(list(done.parsed.values())) if missing else {}
     chosen: dict[str, set[str]] = {}
     unavailable: dict[str, str] = {}
     for extension in missing:
         called = set(calls.get(extension, {}))
-        if allow and stand_in_sql(extension, called) is not None:
+        if extension in standable:
             chosen[extension] = called
         else:
             unavailable[extension] = _no_stand_in(extension, called, calls.get(extension, {}), allow)
@@ -451,7 +464,8 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
     done = pipeline.planned(mapping_path)
     tree = _read_tree(done, pipeline.output_of(done.plan.mapping, None))
     needed = needed_extensions(list(done.parsed.values()))
-    needs = frozenset(needed)
+    calls = called_functions(list(done.parsed.values())) if needed else {}
+    standable = _standable(needed, calls, options.allow_stand_ins)
     prelude = done.loaded.prelude
     if options.database_url:
         _refuse_server_changes(done)
@@ -459,15 +473,17 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
         postgres(
             options.database_url,
             postgres_bin=options.postgres_bin,
-            needs=needs,
+            needs=frozenset(needed),
             search_path=options.search_path,
             debian=options.debian,
             scratch_prefix=options.scratch_prefix,
+            standable=standable,
+            production=production(done.plan.mapping),
         ) as server,
         _roles(server, prelude),
         replay_roles(server, created_roles(_mapped_statements(done))) as roles,
     ):
-        stand_ins, unavailable = _stand_ins(done, server, options.allow_stand_ins, needed)
+        stand_ins, unavailable = _stand_ins(server, needed, calls, standable, options.allow_stand_ins)
         yield _Run(done, tree, server, stand_ins, prelude, roles, unavailable)
 
 
@@ -499,12 +515,13 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
             canonical = _prove_canonical(run, tree, legacy_db) if tree is not None else None
         legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
-        legacy_failures = _explained(legacy_failures, run.unavailable)
+        major, declared = server.version // 10000, run.done.plan.mapping.postgres
+        legacy_failures = _explained(legacy_failures, run.unavailable, major, declared)
         canonical_failures, diff, versions = canonical or ((), None, ())
         to_legacy = _to_legacy(run.done, tree, canonical_failures) if tree is not None else None
         canonical_failures = tuple(
             replace(failure, source=to_legacy(failure.location) if to_legacy else None)
-            for failure in _explained(canonical_failures, run.unavailable)
+            for failure in _explained(canonical_failures, run.unavailable, major, declared)
         )
         return Verification(
             server=server.describe(),
@@ -547,18 +564,23 @@ def _prove_canonical(
     return tuple(failures), diff, tuple(sorted(versions, key=lambda v: v.version))
 
 
-def _explained(failures: tuple[Failure, ...], unavailable: dict[str, str]) -> tuple[Failure, ...]:
+def _explained(
+    failures: tuple[Failure, ...], unavailable: dict[str, str], server_major: int, production: int | None
+) -> tuple[Failure, ...]:
     """Failures with what verify knows of their way out: a CREATE EXTENSION that failed for an extension the
-    server lacks, with why no stand-in played its part; a legacy statement PostgreSQL rejects, with the decision
-    that corrects it (the mapping's `patches`)."""
-    return tuple(
-        replace(failure, hint=hints(failure.hint, unavailable[failure.extension]))
-        if failure.extension in unavailable
-        else replace(failure, hint=hints(failure.hint, SYNTAX_HINT))
-        if failure.sqlstate == SYNTAX_ERROR
-        else failure
-        for failure in failures
-    )
+    server lacks, with why no stand-in played its part; a statement PostgreSQL rejects, with the newer major whose
+    grammar accepts it, if any, else with the decision that corrects it (the mapping's `patches`)."""
+    explained = []
+    for failure in failures:
+        if failure.extension in unavailable:
+            failure = replace(failure, hint=hints(failure.hint, unavailable[failure.extension]))
+        elif failure.sqlstate == SYNTAX_ERROR:
+            newer = newer_syntax_hint(failure, server_major, production)
+            # Newer syntax is no broken statement, unless production is this very major: then it never ran there.
+            decide = SYNTAX_HINT if not newer or production == server_major else ""
+            failure = replace(failure, hint=hints(failure.hint, newer, decide))
+        explained.append(failure)
+    return tuple(explained)
 
 
 def _to_legacy(

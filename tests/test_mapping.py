@@ -787,3 +787,18 @@ def test_a_source_folder_may_declare_the_encoding_of_its_files() -> None:
 def test_an_encoding_python_cannot_decode_text_with_is_reported_at_its_line(encoding: str) -> None:
     found = only(BASE.replace("  - deploy/sql\n", f"  - {{path: deploy/sql, encoding: {encoding}}}\n"))
     assert (found.code, found.location.line) == ("mapping.unknown-encoding", 6)
+
+
+def test_the_production_major_is_read_with_where_it_is_declared() -> None:
+    mapping = parse(BASE + "postgres: 15\n")
+    last = len(BASE.splitlines()) + 1
+    assert (mapping.postgres, mapping.postgres_location) == (15, Location("mapping.yaml", last))
+
+
+def test_a_production_major_before_10_is_refused_with_an_example() -> None:
+    problem = assert_problem(BASE + "postgres: 9\n", "mapping.bad-postgres", "major version from 10", "postgres:")
+    assert "'postgres: 15'" in problem.hint
+
+
+def test_a_production_version_that_is_not_a_number_is_refused() -> None:
+    assert_problem(BASE + "postgres: fifteen\n", "mapping.wrong-type", "'postgres'", "postgres:")

@@ -56,10 +56,12 @@ def project(folder: Path, legacy: str = SLEEPING) -> Path:
     return folder
 
 
-def consolidate(folder: Path, *args: str) -> subprocess.Popen[str]:
-    """`python -m consolidate ARGS` in `folder`; the server comes from the arguments only."""
+def consolidate(folder: Path, *args: str, tmpdir: Path | None = None) -> subprocess.Popen[str]:
+    """`python -m consolidate ARGS` in `folder`; the server comes from the arguments only; `tmpdir`: its TMPDIR."""
     environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
     environment["PYTHONPATH"] = str(REPO)
+    if tmpdir is not None:
+        environment["TMPDIR"] = str(tmpdir)
     return subprocess.Popen(
         [sys.executable, "-m", "consolidate", *args],
         cwd=folder,
@@ -71,9 +73,9 @@ def consolidate(folder: Path, *args: str) -> subprocess.Popen[str]:
 
 
 @contextmanager
-def started(folder: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+def started(folder: Path, *args: str, tmpdir: Path | None = None) -> Iterator[subprocess.Popen[str]]:
     """A `consolidate` process, killed at the end if the test left it running."""
-    process = consolidate(folder, *args)
+    process = consolidate(folder, *args, tmpdir=tmpdir)
     try:
         yield process
     finally:
@@ -110,9 +112,9 @@ def sleeping_in(url: str, pid: int) -> bool:
         return False  # a private server still starting
 
 
-def private_folder(pid: int) -> Path | None:
-    """The private server folder process `pid` made (its owner.json names it), if there is one yet."""
-    for folder in Path("/tmp").glob(f"{WORKDIR_PREFIX}*"):
+def private_folder(pid: int, root: Path = Path("/tmp")) -> Path | None:
+    """The private server folder process `pid` made in `root` (its owner.json names it), if there is one yet."""
+    for folder in root.glob(f"{WORKDIR_PREFIX}*"):
         try:
             if json.loads((folder / OWNER_FILE).read_text())["pid"] == pid:
                 return folder
@@ -130,10 +132,11 @@ def postmaster_of(folder: Path) -> int:
     return int((folder / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
 
 
-def wait_sleeping_on_private_server(process: subprocess.Popen[str]) -> Path:
-    """Wait until `process`'s private server runs its legacy replay's pg_sleep; return the server's folder."""
-    wait_until(lambda: private_folder(process.pid) is not None, "with a private server folder", process)
-    folder = private_folder(process.pid)
+def wait_sleeping_on_private_server(process: subprocess.Popen[str], root: Path = Path("/tmp")) -> Path:
+    """Wait until `process`'s private server (its folder in `root`) runs its legacy replay's pg_sleep; return the
+    server's folder."""
+    wait_until(lambda: private_folder(process.pid, root) is not None, "with a private server folder", process)
+    folder = private_folder(process.pid, root)
     assert folder is not None
     wait_until(lambda: sleeping_in(private_url(folder), process.pid), "inside pg_sleep", process)
     return folder

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from consolidate.db.server import DebianLayout
+from consolidate.db.installations import DebianLayout
 from consolidate.verify import ServerOptions, droppable
 from consolidate.verify import verify as verify_tree
 from tests.clitools import copy_reference_case, run

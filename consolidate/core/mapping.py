@@ -63,6 +63,7 @@ KINDS = frozenset(
 )  # fmt: skip
 _MAX_KIND_WORDS = max(len(kind.split()) for kind in KINDS)
 
+MIN_MAJOR, MAX_MAJOR = 10, 99  # majors are one number since PostgreSQL 10
 _NAME = re.compile(r"[a-z0-9_]+")
 _NULL = "tag:yaml.org,2002:null"
 _INT = "tag:yaml.org,2002:int"
@@ -72,7 +73,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 _TOP = {
     "version": True, "dialect": False, "root": True, "output": True, "width": False, "sources": True,
     "provided": False, "prelude": False, "groups": False, "migrations": True, "exclude": False,
-    "resolutions": False, "accept": False, "patches": False,
+    "resolutions": False, "accept": False, "patches": False, "postgres": False,
 }  # fmt: skip
 _MIGRATION = {"version": True, "name": True, "description": False, "sources": True}
 _EXCLUDE = {"path": True, "reason": False}
@@ -402,6 +403,7 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
     provided = _provided(reader, top.get("provided"))
     accepted = _acceptances(reader, top.get("accept"), root)
     patches = _patches(reader, top.get("patches"), _mapped_sources(entries))
+    production = _production(reader, top.get("postgres"))
     _prelude(reader, top.get("prelude"))  # checked here; `prelude_of` gives it to callers (Mapping has no field)
     if reader.problems or version is None or dialect is None or root is None or output is None or width is None:
         return None
@@ -423,6 +425,8 @@ def _build(reader: _Reader, top: dict[str, _Field], base: str) -> Mapping | None
         accepted=accepted,
         encodings=encodings,
         patches=patches,
+        postgres=production,
+        postgres_location=reader.at(top["postgres"].value) if "postgres" in top else None,
     )
 
 
@@ -467,6 +471,18 @@ def _width(reader: _Reader, found: _Field | None, migrations: _Field | None, las
         reader.report("mapping.bad-width", message, where, f"set 'width: {digits}'")
         return None
     return width
+
+
+def _production(reader: _Reader, found: _Field | None) -> int | None:
+    """The PostgreSQL major production runs (`postgres: 15`): verify proves the tree on it when it can."""
+    major = reader.integer(found.value, "'postgres'") if found else None
+    if found is None or major is None:
+        return None
+    if not MIN_MAJOR <= major <= MAX_MAJOR:
+        message = f"'postgres' must be a PostgreSQL major version from {MIN_MAJOR}, such as 15, not {major}"
+        reader.report("mapping.bad-postgres", message, found.value, "write the major production runs: 'postgres: 15'")
+        return None
+    return major
 
 
 def _source_folders(reader: _Reader, found: _Field | None) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:

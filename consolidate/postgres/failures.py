@@ -11,12 +11,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from consolidate.core.grammar import GRAMMAR_MAJOR, accepts
 from consolidate.model import Diagnostic, Location
 from consolidate.postgres.extensions import KNOWN_FUNCTIONS, ways_out
 from consolidate.postgres.redaction import redact
 
 IN_FAILED_TRANSACTION = "25P02"  # "current transaction is aborted, commands ignored until end of block"
 UNDEFINED_FUNCTION = "42883"
+SYNTAX_ERROR = "42601"
 UNDEFINED_OBJECT = "42704"
 DUPLICATE_TABLE = "42P07"  # also the notice of a CREATE TABLE IF NOT EXISTS that found the table
 # Replays write to throw-away databases: waiting for each commit to reach the disk buys nothing.
@@ -107,6 +109,28 @@ def extension_function_hint(sqlstate: str, message: str) -> str:
     name = match["name"].lower()
     owner = next((extension for extension, names in KNOWN_FUNCTIONS.items() if name in names), None)
     return f"{name}() comes from the extension {owner}: is its CREATE EXTENSION missing or later?" if owner else ""
+
+
+def newer_syntax_hint(failure: Failure, server_major: int, production: int | None = None) -> str:
+    """For a syntax error at a statement a newer grammar accepts: the server is too old for it, and what follows.
+
+    Only PostgreSQL's grammar errors ("syntax error at or near …") count: other 42601s (a column given twice, …)
+    are errors of the statement on any version.
+    """
+    if (
+        failure.sqlstate != SYNTAX_ERROR
+        or not failure.message.startswith("syntax error")
+        or server_major >= GRAMMAR_MAJOR
+        or not failure.statement
+        or not accepts(failure.statement)
+    ):
+        return ""
+    needs = (
+        f"PostgreSQL {GRAMMAR_MAJOR}'s grammar accepts this statement: it needs a PostgreSQL newer than {server_major}"
+    )
+    if production == server_major:
+        return f"{needs}, and production runs {server_major} (the mapping's 'postgres'): it fails there as here"
+    return f"{needs}; prove the tree on the major production runs (declare it in the mapping: 'postgres: 16')"
 
 
 def fold_ignored(failures: list[Failure]) -> list[Failure]:
