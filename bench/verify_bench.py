@@ -53,7 +53,7 @@ from typing import Any
 import yaml
 
 from consolidate import verify as verify_module
-from consolidate.db.server import DebianLayout, embedded_installation
+from consolidate.db.installations import DebianLayout, embedded_installation
 from consolidate.errors import ConsolidateError
 
 # Run as a script, only bench/ is on sys.path; appended, the root cannot shadow the consolidate a child imports.

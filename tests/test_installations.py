@@ -77,3 +77,11 @@ def test_the_declared_major_with_the_extension_wins_among_several_of_that_major(
     bare = installation(tmp_path, "embedded", "15")
     full = installation(tmp_path, "system", "15", ("pgmq",))
     assert pick([bare, full], frozenset({"pgmq"}), production=DECLARED).installation is full
+
+
+def test_an_extension_none_has_does_not_keep_the_one_that_another_needs_from_being_chosen(
+    machine: list[Installation],
+) -> None:
+    choice = pick(machine, frozenset({"pgcrypto", "pg_partman"}))
+    assert choice.installation.major == "15"
+    assert choice.why.endswith("syntax newer than 15 fails here; none here has pg_partman")

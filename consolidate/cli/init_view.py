@@ -19,7 +19,8 @@ WHY = {
     "scan.same-version": "two files of one folder claim one version, which the tool refuses (golang-migrate, "
     "Flyway, dbmate): renumber one in the legacy tree, or exclude the one the tool never ran",
     "sql": "PostgreSQL rejects a statement of a legacy file (a syntax error, or text another tool fills in: a "
-    "template, a psql variable): the legacy file fails as it is; fix it, or exclude it with a reason",
+    "template, a psql variable): the legacy file fails as it is; correct it with a patch decision in the mapping "
+    "(patches:, the legacy file stays as it is), leave the statement out with drop, or exclude the file",
     "mapping": "the draft does not account for a file the way plan requires: edit the mapping as the hint says",
 }
 OTHER = "see the hint `consolidate plan` prints with each"

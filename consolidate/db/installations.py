@@ -101,9 +101,9 @@ def pick(
     """The installation to prove a tree on (`candidates` is never empty: the wheel is one).
 
     The declared production major when one here has it (the one with the extensions, if several); else the newest
-    that has every extension no honest stand-in can play (`needs - standable`); else the newest, whose missing
-    extensions then fail at their CREATE EXTENSION. At one major, an installation with the real extensions is
-    preferred to stand-ins.
+    that has every extension no honest stand-in can play (`needs - standable`) of those some installation here
+    has; else the newest. Extensions none has fail at their CREATE EXTENSION, and the reason names them. At one
+    major, an installation with the real extensions is preferred to stand-ins.
     """
     hard = needs - standable
     ordered = sorted(candidates, key=lambda found: (_order(found.major), found.has(needs)), reverse=True)
@@ -116,17 +116,16 @@ def pick(
             f"{production.says()}, which is not on this machine: a newer major accepts syntax "
             f"{production.major} rejects (pass --postgres-bin or --database-url for a {production.major} server); "
         )
-    usable = [found for found in ordered if found.has(hard)]
-    if not usable:
-        lacking = ", ".join(sorted(name for name in hard if not any(found.has([name]) for found in ordered)))
-        return Choice(ordered[0], f"{note}the newest PostgreSQL here; none here has {lacking}")
-    chosen = usable[0]
+    nowhere = sorted(name for name in hard if not any(found.has([name]) for found in ordered))
+    reach = hard - set(nowhere)
+    lacking = f"; none here has {', '.join(nowhere)}" if nowhere else ""
+    # When no one installation has every reachable extension, the newest it is: each missing one fails at its line.
+    chosen = next((found for found in ordered if found.has(reach)), ordered[0])
     if _order(chosen.major) == _order(ordered[0].major):
-        return Choice(chosen, f"{note}the newest PostgreSQL here")
-    newest = ordered[0]
+        return Choice(chosen, f"{note}the newest PostgreSQL here{lacking}")
     why = (
-        f"{note}the newest PostgreSQL here with {', '.join(sorted(hard))}, which no stand-in can play "
-        f"({newest.name()} lacks it): syntax newer than {chosen.major} fails here"
+        f"{note}the newest PostgreSQL here with {', '.join(sorted(reach))}, which no stand-in can play "
+        f"({ordered[0].name()} lacks it): syntax newer than {chosen.major} fails here{lacking}"
     )
     return Choice(chosen, why)
 
