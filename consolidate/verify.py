@@ -297,13 +297,24 @@ def legacy_files(done: pipeline.Planned) -> list[tuple[str, str]]:
 
 
 def _at_legacy_lines(failures: tuple[Failure, ...], done: pipeline.Planned) -> tuple[Failure, ...]:
-    """Failures in a patched file, moved from the lines of the text replayed to the legacy file's own."""
+    """Failures in a patched file, moved from the lines of the text replayed to the legacy file's own; so are the
+    causes they follow from, where the hint names them too."""
     mapping = done.plan.mapping
     parsed = {pipeline.display_path(mapping, patch.file): done.parsed[patch.file] for patch in mapping.patches}
-    return tuple(
-        replace(failure, line=legacy_line(parsed[failure.path], failure.line)) if failure.path in parsed else failure
-        for failure in failures
-    )
+
+    def moved(failure: Failure) -> Failure:
+        if failure.path in parsed:
+            failure = replace(failure, line=legacy_line(parsed[failure.path], failure.line))
+        cause = failure.cause
+        if cause is None or cause.location.path not in parsed:
+            return failure
+        at = cause.location
+        legacy = replace(at, line=legacy_line(parsed[at.path], at.line or 1)) if at.line is not None else at
+        # The hint names the cause as `path:line` (postgres/consequences.py): the same place, at its legacy line.
+        hint = re.sub(rf"{re.escape(f'{at.path}:{at.line}')}(?!\d)", f"{legacy.path}:{legacy.line}", failure.hint)
+        return replace(failure, cause=replace(cause, location=legacy), hint=hint)
+
+    return tuple(moved(failure) for failure in failures)
 
 
 def decisions(plan: Plan) -> tuple[str, ...]:

@@ -224,3 +224,23 @@ def test_a_proven_tree_says_so_first_and_counts_its_rollbacks(tmp_path: Path, se
     code, lines = verify(root, service_url, *(["--verbose"] if verbose else []))
     assert (code, lines[0], lines[-1]) == (0, "PROVEN", "rollbacks: 1 verified")
     assert ("rollback 001_t: verified" in lines) is verbose
+
+
+def test_a_consequence_in_a_patched_file_names_its_cause_at_the_legacy_line(tmp_path: Path, service_url: str) -> None:
+    # The dropped statement spans four lines and the replayed text holds one in its place: every later line moves.
+    root = tree(
+        tmp_path,
+        {
+            "db/001_views.sql": "CREATE TABLE t (id int);\nCREATE TABLE broken (\n  id int,\n  id int\n);\n"
+            "CREATE VIEW v AS SELECT missing FROM t;\nCREATE VIEW w AS SELECT * FROM v;\n"
+        },
+    )
+    with (root / "mapping.yaml").open("a") as mapping:
+        mapping.write("patches:\n  - {file: db/001_views.sql, line: 2, drop: true, reason: fails everywhere}\n")
+    run("apply", cwd=root)
+    result = run("verify", "--database-url", service_url, "--json", cwd=root)
+    document = json.loads(result.stdout)
+    cause, consequence = document["legacy_failures"]
+    assert (cause["line"], consequence["line"]) == (6, 7)
+    assert consequence["cause"]["line"] == 6 and "db/001_views.sql:6" in consequence["hint"]
+    assert [root_cause["line"] for root_cause in document["root_causes"]] == [6]
