@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from consolidate.cli.verify_view import MAX_DIFFERENCES, verification_lines
+from dataclasses import replace
+
+from consolidate.cli.verify_view import MAX_DECISIONS, MAX_DIFFERENCES, verification_lines
 from consolidate.db.diff import SchemaDiff
 from consolidate.postgres.failures import Failure
 from consolidate.postgres.root_causes import root_causes
@@ -45,3 +47,12 @@ def test_a_wrong_rollback_has_its_line_and_its_differences_under_it() -> None:
     lines = verification_lines(verification())
     at = lines.index("rollback 001_t: wrong")
     assert lines[at + 1 : at + 3] == ["  table t: only in after the rollback", "rollbacks: 1 wrong"]
+
+
+def test_many_decisions_in_the_mapping_are_listed_up_to_a_limit_then_counted() -> None:
+    decided = tuple(f"dropped db/001_x.sql:{line} — fails everywhere" for line in range(1, 23))
+    result = replace(verification(), decided=decided)
+    lines = verification_lines(result)
+    listed = [line for line in lines if line.startswith("expected difference (decision in the mapping): ")]
+    assert len(listed) == MAX_DECISIONS and "  and 17 more decisions in the mapping (--verbose)" in lines
+    assert len([line for line in verification_lines(result, verbose=True) if "decision in the mapping" in line]) == 22

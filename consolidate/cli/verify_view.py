@@ -21,6 +21,7 @@ from consolidate.verify import Verification, VersionResult
 
 MAX_DIFFERENCES = 20  # equivalence lines shown without --verbose
 MAX_DETAIL = 5  # lines of one rollback's detail shown without --verbose
+MAX_DECISIONS = 5  # the mapping's patch and drop decisions listed without --verbose
 MAX_PLACES = 3  # places of a repeated error named on its line
 
 
@@ -53,7 +54,10 @@ def _parts(result: Verification, verbose: bool) -> tuple[list[str], list[str], l
     hinted: set[str] = set()  # a hint said once (every skipped CREATE TABLE has the same) is not said again
     causes = [line for cause in result.causes for line in _cause(cause, examples, canonical, hinted)]
     tail = [f"expected difference (recorded resolution): {line}" for line in result.expected]
-    tail += [f"expected difference (decision in the mapping): {line}" for line in result.decided]
+    decided = result.decided if verbose or len(result.decided) <= MAX_DECISIONS + 1 else result.decided[:MAX_DECISIONS]
+    tail += [f"expected difference (decision in the mapping): {line}" for line in decided]
+    if len(decided) < len(result.decided):
+        tail.append(f"  and {len(result.decided) - len(decided)} more decisions in the mapping (--verbose)")
     tail += _equivalence(result, verbose)
     tail += _rollbacks(result.versions, verbose)
     return head, causes, tail
