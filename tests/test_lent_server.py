@@ -6,9 +6,6 @@ process would set roles aside under): other runs use the same server at the same
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from consolidate.db.replay_roles import replay_roles
 from consolidate.db.server import Server, scratch_database
 from consolidate.verify import ServerOptions
 from consolidate.verify import verify as verify_tree
-from tests.clitools import REPO
+from tests.test_signals import consolidate as spawn
 
 WAIT = 120  # seconds a command may take before the test gives up on it
 
@@ -37,16 +34,7 @@ class Outcome:
 
 def consolidate(folder: Path, *args: str) -> Outcome:
     """`python -m consolidate ARGS` in `folder`, as a user runs it; the server comes from the arguments only."""
-    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SUPABASE_DB_URL")}
-    environment["PYTHONPATH"] = str(REPO)
-    with subprocess.Popen(
-        [sys.executable, "-m", "consolidate", *args],
-        cwd=folder,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
+    with spawn(folder, *args) as process:
         stdout, stderr = process.communicate(timeout=WAIT)
     return Outcome(process.returncode, stdout, stderr, process.pid)
 

@@ -15,18 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.clitools import REPO, run
+from tests.test_patches import EVENTS
 
-INIT = """\
--- the users
-CREATE TABLE users (id bigint PRIMARY KEY, name text);
-
--- events: a reserved word as a column name
-CREATE TABLE events (
-    id bigint PRIMARY KEY,
-    order int
-);
-CREATE INDEX events_order ON events ("order");
-"""
+INIT = EVENTS  # the same legacy file as the pure tests: a reserved word as a column name
 QUEUE = """\
 CREATE TABLE jobs (id bigint PRIMARY KEY);
 -- the queue
