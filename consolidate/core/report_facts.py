@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 import shlex
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,6 +36,7 @@ from pathlib import PurePosixPath
 from typing import TypeAlias
 
 from consolidate.core import patches
+from consolidate.core.flow_graph import LEGEND, FlowVersion, flow_graph
 from consolidate.core.plan_json import down_status
 from consolidate.core.proof import ROLLBACK_RESULTS, Proof, RootCause, State, read_proof
 from consolidate.layout import (
@@ -79,6 +81,8 @@ SHOWN_DRIFT = 20  # the status lists the first differences; the count says how m
 SHOWN_CAUSES = 20  # root causes listed; verification.json has every failure
 SHOWN_CHANGED = 3  # files named when a proof was of other files
 PROOF_SECTION = "*Proof on PostgreSQL*"
+
+_LOCATED = re.compile(r"(?P<path>.+?):\d+(?::\d+)?$")  # a root cause's "path:line[:column]"
 
 
 class Role(StrEnum):
@@ -309,6 +313,8 @@ class ReportFacts:
     examples: tuple[Example, ...]
     proof: ProofFacts
     decisions: tuple[DecisionNote, ...] = ()
+    graph: tuple[str, ...] = ()  # legacy files → canonical versions, as Mermaid lines (core/flow_graph.py)
+    graph_legend: str = LEGEND
 
 
 # --- paths and roles ----------------------------------------------------------------------------------------
@@ -1186,6 +1192,7 @@ def report_facts(
     unaccounted = tuple(shown(mapping, p) for p, role in sorted(context.roles.items()) if role is Role.UNACCOUNTED)
     missing_rollbacks = _missing_rollbacks(context)
     removed = removal(mapping, scan, tree)
+    tables = _tables(context)
     steps = _Steps(
         unaccounted=unaccounted,
         drift=bool(drift),
@@ -1210,7 +1217,7 @@ def report_facts(
         legacy=count,
         before=_before(context),
         after=_after(context),
-        tables=_tables(context),
+        tables=tables,
         removal=removed,
         checks=(
             _migrations_check(context, lock),
@@ -1241,4 +1248,16 @@ def report_facts(
         examples=_examples(mapping, RUNNER_NAME in tree),
         proof=_proof_facts(proof, evidence),
         decisions=tuple(_decision(mapping, patch) for patch in mapping.patches),
+        graph=_graph(context, tables),
     )
+
+
+def _graph(context: _Context, tables: Sequence[Table]) -> tuple[str, ...]:
+    """The picture: every version with its sources; the files a conflict's later definition sits in; the files
+    where the last proof (when it speaks for this tree) found a root cause."""
+    proof = context.proof
+    versions = [FlowVersion(row.label, row.sources, row.kept, row.removed) for table in tables for row in table.rows]
+    conflicted = {conflict.second.path for conflict in context.plan.conflicts}  # statements' paths are as shown
+    causes = proof.root_causes if proof.applies else ()
+    failing = {found["path"] for cause in causes if (found := _LOCATED.match(cause.location))}
+    return flow_graph(versions, conflicted, failing)
