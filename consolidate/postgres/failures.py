@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from consolidate.core.grammar import GRAMMAR_MAJOR, accepts
 from consolidate.model import Diagnostic, Location
 from consolidate.postgres.extensions import KNOWN_FUNCTIONS, ways_out
 from consolidate.postgres.redaction import redact
@@ -117,6 +116,9 @@ def newer_syntax_hint(failure: Failure, server_major: int, production: int | Non
     Only PostgreSQL's grammar errors ("syntax error at or near …") count: other 42601s (a column given twice, …)
     are errors of the statement on any version.
     """
+    # Imported here: the runner reads failures and starts without PostgreSQL's parser (tests/test_layers.py).
+    from consolidate.core.grammar import GRAMMAR_MAJOR, accepts
+
     if (
         failure.sqlstate != SYNTAX_ERROR
         or not failure.message.startswith("syntax error")
