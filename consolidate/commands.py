@@ -46,7 +46,18 @@ from consolidate.layout import (
     read_versions,
     tree_version,
 )
-from consolidate.model import Diagnostic, Location, Lock, LockEntry, Mapping, Plan, Preserved, ScanResult, Scheme
+from consolidate.model import (
+    Diagnostic,
+    Location,
+    Lock,
+    LockEntry,
+    Mapping,
+    Plan,
+    Preserved,
+    Rollbacks,
+    ScanResult,
+    Scheme,
+)
 from consolidate.pipeline import (
     Loaded,
     Planned,
@@ -374,12 +385,14 @@ class VerifyResult:
         return self.verification.proven
 
 
-def verify(mapping_path: Path, options: ServerOptions, waiting: Waiting | None = None) -> VerifyResult:
+def verify(
+    mapping_path: Path, options: ServerOptions, waiting: Waiting | None = None, rollbacks: Rollbacks = Rollbacks.CHANGED
+) -> VerifyResult:
     """Prove the canonical tree on PostgreSQL, then record the proof, proven or not (see `_record_verification`)."""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
     from consolidate.verify import verify as prove
 
-    return _record_verification(mapping_path, prove(mapping_path, options), waiting)
+    return _record_verification(mapping_path, prove(mapping_path, options, rollbacks), waiting)
 
 
 def apply_generated_downs(

@@ -496,3 +496,15 @@ class Lock:
 
     def output(self, path: str) -> LockEntry | None:
         return self._outputs.get(path)
+
+
+# --- verify -----------------------------------------------------------------------------------------------
+
+
+class Rollbacks(StrEnum):
+    """Which rollbacks verify proves: `changed` carries the last proof's result for a rollback nothing it depends
+    on has changed since (its down file, every up file up to its version, the server and the setup)."""
+
+    ALL = "all"
+    CHANGED = "changed"
+    NONE = "none"

@@ -50,7 +50,7 @@ from consolidate.db.server import (
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.io.output import read_output
 from consolidate.layout import LOCK_NAME, STUB_MARKER, VERIFICATION_NAME, down_path, version_path
-from consolidate.model import Decision, Location, Mapping, ObjectRef, Plan, Statement
+from consolidate.model import Decision, Location, Mapping, ObjectRef, Plan, Rollbacks, Statement
 from consolidate.postgres.consequences import Removed, created, link
 from consolidate.postgres.extensions import called_functions, needed_extensions, stand_in_blockers, stand_in_sql
 from consolidate.postgres.failures import SYNTAX_ERROR, Failure, hints, newer_syntax_hint
@@ -71,8 +71,9 @@ class VersionResult:
     version: int
     label: str
     replay: str  # "ok" | "failed"
-    rollback: str  # "verified" | "wrong" | "failing" | "stub" | "not proven" (when the up replay failed)
+    rollback: str  # "verified" | "wrong" | "failing" | "stub" | "skipped" | "not proven" (the up replay failed)
     detail: tuple[str, ...] = ()
+    carried: bool = False  # the last proof's result, kept: nothing it depends on changed since (--rollbacks changed)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Verification:
     decided: tuple[str, ...] = ()  # decisions of the mapping on legacy statements (patched, dropped): on purpose too
     causes: tuple[RootCause, ...] = ()  # every failure of both replays under the cause a person fixes
     canonical_not_run: str = ""  # why the canonical tree was not replayed (and nothing after it), when it was not
+    setup: str = ""  # what every database state depended on besides the files (see `_setup`): for carrying rollbacks
 
     @property
     def equivalent(self) -> bool:
@@ -122,10 +124,12 @@ class Verification:
                     "replay": v.replay,
                     "rollback": v.rollback,
                     "detail": list(v.detail),
+                    "carried": v.carried,
                 }
                 for v in self.versions
             ],
             "outputs": dict(sorted(self.outputs.items())),
+            "setup": self.setup,
         }
 
 
@@ -171,6 +175,7 @@ class _Tree:
     up: dict[int, tuple[str, str]]  # version → (display path, text)
     down: dict[int, tuple[str, str]]
     hashes: dict[str, str]
+    previous: bytes | None = None  # the last proof's verification.json, when there is one
 
 
 def _read_tree(done: pipeline.Planned, output: Path) -> _Tree | None:
@@ -212,7 +217,7 @@ def _tree_on_disk(done: pipeline.Planned, output: Path) -> _Tree:
                 )
             hashes[path] = hashlib.sha256(data).hexdigest()
             (up if kind == "up" else down)[version] = (str(output / path), data.decode("utf-8", errors="replace"))
-    return _Tree(tuple(labels), up, down, hashes)
+    return _Tree(tuple(labels), up, down, hashes, files.get(VERIFICATION_NAME))
 
 
 def _not_run(plan: Plan) -> str:
@@ -512,7 +517,7 @@ def _refuse_server_changes(done: pipeline.Planned) -> None:
         raise ConsolidateError(found)
 
 
-def verify(mapping_path: Path, options: ServerOptions) -> Verification:
+def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Rollbacks.CHANGED) -> Verification:
     """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right; every failure
     is reported, under its root cause, and nothing a replay can report stops the run."""
     with _run(mapping_path, options) as run:
@@ -524,7 +529,7 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
-            canonical = _prove_canonical(run, tree, legacy_db) if tree is not None else None
+            canonical = _prove_canonical(run, tree, legacy_db, rollbacks) if tree is not None else None
         legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
         major, declared = server.version // 10000, run.done.plan.mapping.postgres
         legacy_failures = _explained(legacy_failures, run.unavailable, major, declared)
@@ -547,15 +552,20 @@ def verify(mapping_path: Path, options: ServerOptions) -> Verification:
             outputs=tree.hashes if tree is not None else {},
             causes=root_causes(legacy_failures, canonical_failures, to_legacy),
             canonical_not_run="" if tree is not None else _not_run(run.done.plan),
+            setup=_setup(run),
         )
 
 
 def _prove_canonical(
-    run: _Run, tree: _Tree, legacy_db: str
+    run: _Run, tree: _Tree, legacy_db: str, rollbacks: Rollbacks
 ) -> tuple[tuple[Failure, ...], SchemaDiff, tuple[VersionResult, ...]]:
-    """Steps 2-4: the canonical replay, its equivalence with the legacy database, the rollback proof."""
+    """Steps 2-4: the canonical replay, its equivalence with the legacy database, the rollback proof (of the
+    rollbacks `rollbacks` asks for; the others carried from the last proof, or skipped)."""
     server, stand_ins = run.server, run.stand_ins
-    proven = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
+    written = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
+    setup = _setup(run)
+    carried = carried_rollbacks(tree, setup) if rollbacks is Rollbacks.CHANGED else {}
+    proven = set() if rollbacks is Rollbacks.NONE else written - set(carried)
     removed = _removed(run.done, tree)
     # The canonical replay creates the roles the legacy one did (42710 if they were left, issue 13, 7): the legacy
     # database is read while they have their names, then they are set aside.
@@ -570,9 +580,61 @@ def _prove_canonical(
         diff = compare(legacy_side, build, sides=Sides("legacy", "canonical"))
         versions = tuple(
             _rollback(server, tree, version, label, snapshots, stand_ins, failed)
+            if version in proven or version not in written
+            else _not_proven_now(version, label, failed, carried.get(version))
             for version, label in reversed(tree.labels)
         )
     return tuple(failures), diff, tuple(sorted(versions, key=lambda v: v.version))
+
+
+def _not_proven_now(version: int, label: str, failed: set[int], carried: VersionResult | None) -> VersionResult:
+    """A rollback this run does not prove: the last proof's result when nothing it depends on changed, else
+    skipped (--rollbacks none)."""
+    replay = "failed" if version in failed else "ok"
+    if replay == "failed":
+        return VersionResult(version, label, replay, "not proven", ("the up script failed",))
+    if carried is not None:
+        return replace(carried, replay=replay)
+    return VersionResult(version, label, replay, "skipped", ("--rollbacks none",))
+
+
+def _setup(run: _Run) -> str:
+    """What every database state of a replay depends on besides the tree's files: the server's exact version,
+    the stand-ins and the prelude. A rollback result is carried only while it is the same."""
+    prelude = [statement.text for statement in run.prelude.statements] if run.prelude is not None else []
+    stand_ins = {name: sorted(called) for name, called in run.stand_ins.items()}
+    facts = {"server": run.server.version, "stand_ins": stand_ins, "prelude": prelude}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def carried_rollbacks(tree: _Tree, setup: str) -> dict[int, VersionResult]:
+    """The last proof's rollback results that still hold: a rollback of version k is proven on the database at
+    k, so it holds while its down file and every up file up to k are the bytes that proof recorded, and the setup
+    is the same. Stub, skipped and unproven results are never carried."""
+    try:
+        document = json.loads(tree.previous) if tree.previous is not None else None
+    except ValueError:
+        return {}
+    if not isinstance(document, dict) or document.get("setup") != setup or not setup:
+        return {}
+    found = document.get("outputs")
+    outputs: dict[str, Any] = found if isinstance(found, dict) else {}
+    recorded = {item.get("version"): item for item in document.get("versions") or [] if isinstance(item, dict)}
+    carried: dict[int, VersionResult] = {}
+    for version, label in tree.labels:
+        if outputs.get(version_path(label)) != tree.hashes[version_path(label)]:
+            break  # every later database state differs
+        item = recorded.get(version)
+        if (
+            item is None
+            or item.get("label") != label
+            or outputs.get(down_path(label)) != tree.hashes[down_path(label)]
+            or item.get("rollback") not in ("verified", "wrong", "failing")
+        ):
+            continue
+        detail = tuple(str(line) for line in item.get("detail") or [])
+        carried[version] = VersionResult(version, label, "ok", str(item["rollback"]), detail, carried=True)
+    return carried
 
 
 def _explained(

@@ -24,6 +24,7 @@ from consolidate.core.changes import Status
 from consolidate.core.plan_json import plan_document
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 from consolidate.layout import LOCK_NAME, REPORT_NAME
+from consolidate.model import Rollbacks
 
 if TYPE_CHECKING:
     from consolidate.verify import ServerOptions
@@ -208,6 +209,14 @@ def verify(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List every consequence, difference and rollback.")
     ] = False,
+    rollbacks: Annotated[
+        Rollbacks,
+        typer.Option(
+            "--rollbacks",
+            help="Which rollbacks to prove: changed (keep the last proof's result where nothing it depends on "
+            "changed), all, or none.",
+        ),
+    ] = Rollbacks.CHANGED,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
     from consolidate.cli.verify_view import print_verification
@@ -217,7 +226,7 @@ def verify(
         return
     with json_output(as_json):
         options = _server_options(database_url, postgres_bin, no_stand_ins, scratch_prefix)
-        result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait)))
+        result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait), rollbacks))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:

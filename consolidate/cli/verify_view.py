@@ -77,6 +77,8 @@ def verdict(result: Verification) -> str:
         reasons.append("legacy and canonical differ")
     rollbacks = Counter(version.rollback for version in result.versions)
     reasons += [f"{_count(rollbacks[state], 'rollback')} {state}" for state in ("wrong", "failing") if rollbacks[state]]
+    if rollbacks["skipped"]:
+        reasons.append(f"{_count(rollbacks['skipped'], 'rollback')} not proven (--rollbacks none)")
     return "NOT PROVEN: " + "; ".join(reasons) if reasons else "NOT PROVEN"
 
 
@@ -157,16 +159,19 @@ def _rollbacks(versions: Sequence[VersionResult], verbose: bool) -> list[str]:
     for version in versions:
         if not verbose and version.rollback not in ("wrong", "failing"):
             continue
-        lines.append(f"rollback {version.label}: {version.rollback}")
+        carried = " (carried from the last proof: nothing it depends on changed)" if version.carried else ""
+        lines.append(f"rollback {version.label}: {version.rollback}{carried}")
         shown = version.detail if verbose else version.detail[:MAX_DETAIL]
         lines += [f"  {line}" for line in shown]
         if len(shown) < len(version.detail):
             lines.append(f"  and {len(version.detail) - len(shown)} more (--verbose)")
     counts = Counter(version.rollback for version in versions)
     if counts:
-        states = ("verified", "wrong", "failing", "stub", "not proven")
+        states = ("verified", "wrong", "failing", "stub", "skipped", "not proven")
         told = [f"{counts[state]} {state}" for state in states if counts[state]]
         note = " (their up script failed)" if counts["not proven"] else ""
+        kept = sum(1 for version in versions if version.carried)
+        note += f"; {kept} carried from the last proof (--rollbacks all proves every one again)" if kept else ""
         lines.append(f"rollbacks: {', '.join(told)}{note}")
     return lines
 

@@ -36,6 +36,7 @@ from consolidate.layout import DOWNS, VERSIONS, down_path
 _CONSEQUENCE = re.compile(r"a consequence of the failure at (?P<path>.+?):(?P<line>\d+)(?=[,:;]|\s|$)")
 _SQLSTATE = re.compile(r"^(?P<state>[0-9A-Z]{5}): ")
 ROLLBACK_RESULTS = ("verified", "wrong", "failing", "stub", "not proven")  # as verify records them, in this order
+SKIPPED = "skipped"  # `verify --rollbacks none`: counted only when it occurs
 DISPUTED = frozenset({"wrong", "failing"})  # a rollback the proof contradicts
 SYNTAX_ERROR = "42601"
 
@@ -163,7 +164,7 @@ def _unchanged(item: RollbackResult, outputs: Lookup[str, str], tree: Lookup[str
 
 def _rollbacks(value: object) -> Iterable[RollbackResult]:
     for item in _list(value):
-        if not isinstance(item, dict) or item.get("rollback") not in ROLLBACK_RESULTS:
+        if not isinstance(item, dict) or item.get("rollback") not in (*ROLLBACK_RESULTS, SKIPPED):
             continue
         version = item.get("version")
         yield RollbackResult(

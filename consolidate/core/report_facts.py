@@ -38,7 +38,7 @@ from typing import TypeAlias
 from consolidate.core import patches
 from consolidate.core.flow_graph import LEGEND, FlowVersion, flow_graph
 from consolidate.core.plan_json import down_status
-from consolidate.core.proof import ROLLBACK_RESULTS, Proof, RootCause, State, read_proof
+from consolidate.core.proof import ROLLBACK_RESULTS, SKIPPED, Proof, RootCause, State, read_proof
 from consolidate.layout import (
     DOWNS,
     GENERATED_MARKER,
@@ -863,6 +863,7 @@ def _rollback_check(context: _Context) -> Check:
 def _rollback_counts(proof: Proof, every: bool = True) -> str:
     """ "3 verified, 1 wrong, 0 failing, 2 stub, 0 not proven"; without `every`, the results that occur only."""
     counts = [(proof.count(result), result) for result in ROLLBACK_RESULTS]
+    counts += [(proof.count(SKIPPED), "skipped (--rollbacks none)")] if proof.count(SKIPPED) else []
     return ", ".join(f"{count} {result}" for count, result in counts if every or count)
 
 
