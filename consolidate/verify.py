@@ -730,17 +730,20 @@ _DROP = re.compile(
     r"^(drop (?:table|type|sequence|view|materialized view|function|domain) (?:if exists )?[^;]*?);$", re.M
 )
 _DROP_CONSTRAINT = re.compile(r'^(alter table "[^"]+"\."[^"]+" drop constraint) (?!if exists)', re.M)
+_DROP_COLUMN = re.compile(r'^(alter table "[^"]+"\."[^"]+" drop column) ("[^"]+");$', re.M)
 
 
 def droppable(sql: str) -> str:
     """dbdiff's SQL made robust for a rollback, whose every statement drops what the version created.
 
     dbdiff orders drops by kind, not by dependency: a table is dropped before the function that uses its row
-    type (2BP01), and a partition's inherited constraint is dropped after its parent's took it away (42704).
-    CASCADE and IF EXISTS let the drops land in any order. Safe because the rollback proof follows: anything
+    type (2BP01), a column before the generated columns computed from it (2BP01, found on Temporal's visibility
+    schema), and a partition's inherited constraint after its parent's took it away (42704). CASCADE and IF
+    EXISTS let the drops land in any order. Safe because the rollback proof follows: anything
     CASCADE removed that the previous version had shows up as a difference, and the rollback is reported wrong.
     """
     sql = _DROP.sub(lambda m: m.group(0) if m.group(1).endswith(" cascade") else f"{m.group(1)} cascade;", sql)
+    sql = _DROP_COLUMN.sub(r"\1 if exists \2 cascade;", sql)
     return _DROP_CONSTRAINT.sub(r"\1 if exists ", sql)
 
 

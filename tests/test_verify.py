@@ -305,3 +305,19 @@ def test_a_statement_that_would_change_a_lent_server_stops_verify_before_anythin
         query = "SELECT count(*) FROM pg_file_settings WHERE setting = '77MB' AND sourcefile LIKE '%auto.conf'"
         row = connection.execute(query).fetchone()
     assert row == (0,)  # nothing reached postgresql.auto.conf
+
+
+def test_a_generated_rollback_drops_a_column_generated_columns_are_computed_from(
+    tmp_path: Path, service_url: str
+) -> None:
+    # dbdiff drops columns by name: `a` before `b`, which is computed from `a` (2BP01 without CASCADE).
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "001_t.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\n")
+    (tmp_path / "db" / "002_doc.sql").write_text(
+        "ALTER TABLE t ADD COLUMN a jsonb, ADD COLUMN b text GENERATED ALWAYS AS (a->>'x') STORED;\n"
+    )
+    assert run("init", cwd=tmp_path).exit_code == 0
+    result = run("apply", "--generate-down", "--database-url", service_url, cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    versions = json.loads((tmp_path / "deploy/migrations/verification.json").read_text())["versions"]
+    assert [item["rollback"] for item in versions] == ["verified", "verified"]
