@@ -163,6 +163,8 @@ def test_droppable_makes_drops_order_independent_and_leaves_other_sql_alone() ->
         "create index i on t (x);\n"
     )
     assert droppable('drop type "public"."t" cascade;') == 'drop type "public"."t" cascade;'
+    column = 'alter table "public"."t" drop column "a";'
+    assert droppable(column) == 'alter table "public"."t" drop column if exists "a" cascade;'
 
 
 def test_generate_down_replaces_every_stub_with_a_proven_rollback(case: Path, service_url: str) -> None:
