@@ -33,6 +33,7 @@ from consolidate.core.lines import BREAK
 from consolidate.core.patches import describe, legacy_line, patched_text, shown
 from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
+from consolidate.core.proof import DISPUTED, Proof, State, read_proof
 from consolidate.core.provenance import Provenance, provenance
 from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
 from consolidate.db.installations import DEBIAN, DebianLayout, Production
@@ -175,7 +176,7 @@ class _Tree:
     up: dict[int, tuple[str, str]]  # version → (display path, text)
     down: dict[int, tuple[str, str]]
     hashes: dict[str, str]
-    previous: bytes | None = None  # the last proof's verification.json, when there is one
+    previous: Proof  # the last proof, read from the tree's verification.json
 
 
 def _read_tree(done: pipeline.Planned, output: Path) -> _Tree | None:
@@ -217,7 +218,7 @@ def _tree_on_disk(done: pipeline.Planned, output: Path) -> _Tree:
                 )
             hashes[path] = hashlib.sha256(data).hexdigest()
             (up if kind == "up" else down)[version] = (str(output / path), data.decode("utf-8", errors="replace"))
-    return _Tree(tuple(labels), up, down, hashes, files.get(VERIFICATION_NAME))
+    return _Tree(tuple(labels), up, down, hashes, read_proof(files.get(VERIFICATION_NAME), files))
 
 
 def _not_run(plan: Plan) -> str:
@@ -314,7 +315,7 @@ def _at_legacy_lines(failures: tuple[Failure, ...], done: pipeline.Planned) -> t
         if cause is None or cause.location.path not in parsed:
             return failure
         at = cause.location
-        legacy = replace(at, line=legacy_line(parsed[at.path], at.line or 1)) if at.line is not None else at
+        legacy = replace(at, line=legacy_line(parsed[at.path], at.line)) if at.line is not None else at
         # The hint names the cause as `path:line` (postgres/consequences.py): the same place, at its legacy line.
         hint = re.sub(rf"{re.escape(f'{at.path}:{at.line}')}(?!\d)", f"{legacy.path}:{legacy.line}", failure.hint)
         return replace(failure, cause=replace(cause, location=legacy), hint=hint)
@@ -522,6 +523,7 @@ def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Ro
     is reported, under its root cause, and nothing a replay can report stops the run."""
     with _run(mapping_path, options) as run:
         server, tree, stand_ins = run.server, run.tree, run.stand_ins
+        setup = _setup(run)
         with scratch_database(server, "legacy") as legacy_db:
             _prepare(legacy_db, run.prelude, stand_ins)
             legacy = replay_files(legacy_db, legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
@@ -529,7 +531,7 @@ def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Ro
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
-            canonical = _prove_canonical(run, tree, legacy_db, rollbacks) if tree is not None else None
+            canonical = _prove_canonical(run, tree, legacy_db, rollbacks, setup) if tree is not None else None
         legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
         major, declared = server.version // 10000, run.done.plan.mapping.postgres
         legacy_failures = _explained(legacy_failures, run.unavailable, major, declared)
@@ -552,18 +554,17 @@ def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Ro
             outputs=tree.hashes if tree is not None else {},
             causes=root_causes(legacy_failures, canonical_failures, to_legacy),
             canonical_not_run="" if tree is not None else _not_run(run.done.plan),
-            setup=_setup(run),
+            setup=setup,
         )
 
 
 def _prove_canonical(
-    run: _Run, tree: _Tree, legacy_db: str, rollbacks: Rollbacks
+    run: _Run, tree: _Tree, legacy_db: str, rollbacks: Rollbacks, setup: str
 ) -> tuple[tuple[Failure, ...], SchemaDiff, tuple[VersionResult, ...]]:
     """Steps 2-4: the canonical replay, its equivalence with the legacy database, the rollback proof (of the
     rollbacks `rollbacks` asks for; the others carried from the last proof, or skipped)."""
     server, stand_ins = run.server, run.stand_ins
     written = {v for v, _ in tree.labels if not tree.down[v][1].startswith(STUB_MARKER)}
-    setup = _setup(run)
     carried = carried_rollbacks(tree, setup) if rollbacks is Rollbacks.CHANGED else {}
     proven = set() if rollbacks is Rollbacks.NONE else written - set(carried)
     removed = _removed(run.done, tree)
@@ -611,29 +612,19 @@ def carried_rollbacks(tree: _Tree, setup: str) -> dict[int, VersionResult]:
     """The last proof's rollback results that still hold: a rollback of version k is proven on the database at
     k, so it holds while its down file and every up file up to k are the bytes that proof recorded, and the setup
     is the same. Stub, skipped and unproven results are never carried."""
-    try:
-        document = json.loads(tree.previous) if tree.previous is not None else None
-    except ValueError:
+    proof = tree.previous
+    if proof.state is not State.RECORDED or not setup or proof.setup != setup:
         return {}
-    if not isinstance(document, dict) or document.get("setup") != setup or not setup:
-        return {}
-    found = document.get("outputs")
-    outputs: dict[str, Any] = found if isinstance(found, dict) else {}
-    recorded = {item.get("version"): item for item in document.get("versions") or [] if isinstance(item, dict)}
+    changed = set(proof.changed)
+    recorded = {item.label: item for item in proof.rollbacks}
     carried: dict[int, VersionResult] = {}
     for version, label in tree.labels:
-        if outputs.get(version_path(label)) != tree.hashes[version_path(label)]:
+        if version_path(label) in changed:
             break  # every later database state differs
-        item = recorded.get(version)
-        if (
-            item is None
-            or item.get("label") != label
-            or outputs.get(down_path(label)) != tree.hashes[down_path(label)]
-            or item.get("rollback") not in ("verified", "wrong", "failing")
-        ):
+        item = recorded.get(label)
+        if item is None or down_path(label) in changed or item.result not in ("verified", *DISPUTED):
             continue
-        detail = tuple(str(line) for line in item.get("detail") or [])
-        carried[version] = VersionResult(version, label, "ok", str(item["rollback"]), detail, carried=True)
+        carried[version] = VersionResult(version, label, "ok", item.result, item.detail, carried=True)
     return carried
 
 

@@ -87,6 +87,7 @@ class Proof:
     root_causes: tuple[RootCause, ...] = ()
     disputed: tuple[RollbackResult, ...] = ()  # wrong or failing, their down file unchanged since
     rejected: tuple[str, ...] = ()  # where PostgreSQL rejected a statement as a syntax error (42601), both replays
+    setup: str = ""  # verify's hash of what its databases depended on besides the files (server, stand-ins, prelude)
 
     @property
     def vouches(self) -> bool:
@@ -129,6 +130,7 @@ def read_proof(data: bytes | None, tree: Lookup[str, bytes]) -> Proof:
         root_causes=_root_causes(document.get("root_causes"), legacy, canonical),
         disputed=tuple(item for item in rollbacks if item.result in DISPUTED and _unchanged(item, outputs, tree)),
         rejected=tuple(_where(item) for item in (*legacy, *canonical) if _sqlstate(item) == SYNTAX_ERROR),
+        setup=_text(document.get("setup")),
     )
 
 

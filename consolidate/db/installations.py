@@ -14,7 +14,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -52,8 +52,7 @@ class Installation:
         return all(folder is not None and (folder / f"{name}.control").is_file() for name in extensions)
 
     def name(self) -> str:
-        kind = "embedded" if self.kind == "embedded" else "system"
-        return f"{kind} PostgreSQL {self.major}".rstrip()
+        return f"{self.kind} PostgreSQL {self.major}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -187,10 +186,9 @@ def _pg_config_installation(search_path: str | None) -> list[Installation]:
     lines = result.stdout.splitlines()
     if result.returncode != 0 or len(lines) != 3 or not _is_server_bindir(Path(lines[0])):
         return []
-    major = _MAJOR.search(lines[2])
-    installation = Installation("system", Path(lines[0]), Path(lines[1]) / "extension", major["major"] if major else "")
-    # A version like "16.4" names the major 16; before 10, "9.6.24" names 9.6.
-    return [replace(installation, major=_major_only(installation.major))]
+    found = _MAJOR.search(lines[2])
+    major = _major_only(found["major"]) if found else ""
+    return [Installation("system", Path(lines[0]), Path(lines[1]) / "extension", major)]
 
 
 def _debian_installations(debian: DebianLayout) -> list[Installation]:
