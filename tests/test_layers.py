@@ -76,11 +76,16 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         frozenset({"jinja2"}),
         "one library function per CLI verb",
     ),
+    "export": (
+        frozenset({"layout", "model", "diagnostics", "errors", "core", "io", "runner"}),
+        frozenset(),
+        "`consolidate export`: the tree as the runner reads it, written in another tool's layout",
+    ),
     "cli": (
         frozenset(
             {"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"}
         )
-        | frozenset({"commands", "verify", "pipeline"}),
+        | frozenset({"commands", "verify", "pipeline", "export"}),
         frozenset({"typer", "rich"}),
         "parse options, call one function, print",
     ),
