@@ -1,0 +1,163 @@
+"""`consolidate export`: what it refuses, what it replaces, and dbmate itself running an exported tree on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from consolidate.core.export_layouts import MARKER_NAME
+from consolidate.db.diff import compare
+from consolidate.db.server import Server, scratch_database
+from consolidate.runner import up
+from tests.canonical_trees import tree
+from tests.clitools import run, snapshot
+
+VERSIONS = {
+    "001_users": "CREATE TABLE users (id int PRIMARY KEY, email text);\nINSERT INTO users VALUES (1, 'a@b');\n",
+    # A function body holds semicolons; an index built CONCURRENTLY cannot run in a transaction block.
+    "002_lookup": (
+        "CREATE FUNCTION email_of(wanted int) RETURNS text LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n  RETURN (SELECT email FROM users WHERE id = wanted);\nEND;\n$$;\n"
+        "CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
+        "COMMENT ON INDEX users_email IS 'by email';\n"
+    ),
+}
+DOWNS = {
+    "001_users": "DROP TABLE users;\n",
+    "002_lookup": "DROP INDEX CONCURRENTLY users_email;\nDROP FUNCTION email_of(int);\n",
+}
+
+
+@pytest.fixture
+def canonical(tmp_path: Path) -> Path:
+    return tree(tmp_path / "tree", VERSIONS, DOWNS)
+
+
+def export(canonical: Path, out: Path, layout: str = "dbmate") -> tuple[int, str]:
+    result = run("export", "--format", layout, "--out", str(out), "--dir", str(canonical))
+    return result.exit_code, result.output
+
+
+def test_export_writes_the_layout_and_says_how_to_run_and_adopt(canonical: Path, tmp_path: Path) -> None:
+    code, output = export(canonical, tmp_path / "out")
+    assert code == 0
+    assert sorted(snapshot(tmp_path / "out")) == [
+        MARKER_NAME,
+        "00100_users.sql",
+        "00200_lookup.sql",
+        "00201_lookup.sql",
+        "00202_lookup.sql",
+    ]
+    assert "dbmate --migrations-dir" in output
+    assert "consolidate migrate adopt --from dbmate" in output
+
+
+def test_an_unknown_format_exits_2_and_writes_nothing(canonical: Path, tmp_path: Path) -> None:
+    code, _ = export(canonical, tmp_path / "out", layout="liquibase")
+    assert (code, (tmp_path / "out").exists()) == (2, False)
+
+
+def test_a_missing_tree_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    code, output = export(tmp_path / "nowhere", tmp_path / "out")
+    assert (code, (tmp_path / "out").exists()) == (2, False)
+    assert "no versions/ folder here" in output
+
+
+def test_a_folder_holding_other_files_is_refused_untouched(canonical: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    code, output = export(canonical, out)
+    assert (code, snapshot(out)) == (2, {"notes.txt": b"mine\n"})
+    assert "a previous export did not write (notes.txt)" in output
+
+
+def test_a_previous_export_is_replaced_and_its_stale_files_removed(canonical: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert export(canonical, out, "golang-migrate")[0] == 0
+    (canonical / "versions" / "002_lookup.sql").unlink()
+    assert export(canonical, out, "flyway")[0] == 0
+    assert sorted(snapshot(out)) == [MARKER_NAME, "U001__users.sql", "V001__users.sql"]
+
+
+def test_a_previous_export_with_a_file_added_by_hand_is_refused_untouched(canonical: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert export(canonical, out)[0] == 0
+    (out / "20260101000000_mine.sql").write_text("-- migrate:up\n")
+    before = snapshot(out)
+    assert export(canonical, out)[0] == 2
+    assert snapshot(out) == before
+
+
+# --- dbmate itself -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dbmate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbmate from npm (the package ships the binary), installed once for the session."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: cannot install dbmate")
+    prefix = tmp_path_factory.mktemp("dbmate")
+    try:
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "dbmate"], check=True, capture_output=True, timeout=300
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        pytest.skip(f"dbmate could not be installed from npm (registry unreachable?): {error}")
+    return prefix / "node_modules" / ".bin" / "dbmate"
+
+
+@pytest.fixture
+def databases(service_server: Server) -> Iterator[tuple[str, str]]:
+    with (
+        scratch_database(service_server, "export_migrate") as ours,
+        scratch_database(service_server, "export_dbmate") as theirs,
+    ):
+        yield ours, theirs
+
+
+def url_of(conninfo: str) -> str:
+    """The conninfo as the URL dbmate takes."""
+    parts = conninfo_to_dict(conninfo)
+    user = quote(str(parts.get("user", "postgres"))) + (
+        f":{quote(str(parts['password']))}" if "password" in parts else ""
+    )
+    host = f"{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}"
+    return f"postgresql://{user}@{host}/{parts['dbname']}?sslmode=disable"
+
+
+def run_dbmate(dbmate: Path, out: Path, url: str, *command: str) -> None:
+    arguments = [str(dbmate), "--url", url, "--migrations-dir", str(out), "--no-dump-schema", *command]
+    subprocess.run(arguments, check=True, capture_output=True, timeout=120)
+
+
+def test_dbmate_runs_the_exported_tree_to_the_schema_migrate_up_builds(
+    canonical: Path, tmp_path: Path, dbmate: Path, databases: tuple[str, str]
+) -> None:
+    ours, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out)[0] == 0
+    up(canonical, ours)
+    run_dbmate(dbmate, out, url_of(theirs), "migrate")
+    difference = compare(ours, theirs, ignore_tables=["_migrations", "schema_migrations"])
+    assert difference.objects() == ()
+    assert difference.equivalent
+
+
+def test_dbmate_rolls_the_exported_tree_all_the_way_back(
+    canonical: Path, tmp_path: Path, dbmate: Path, databases: tuple[str, str]
+) -> None:
+    empty, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out)[0] == 0
+    run_dbmate(dbmate, out, url_of(theirs), "migrate")
+    for _ in range(4):  # one rollback per exported file: 001 whole, 002 in three parts (before, at, after the index)
+        run_dbmate(dbmate, out, url_of(theirs), "rollback")
+    assert compare(empty, theirs, ignore_tables=["schema_migrations"]).equivalent
