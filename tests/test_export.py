@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
@@ -16,7 +17,7 @@ from consolidate.db.diff import compare
 from consolidate.db.server import Server, scratch_database
 from consolidate.runner import up
 from tests.canonical_trees import tree
-from tests.clitools import run, snapshot
+from tests.clitools import copy_reference_case, run, snapshot
 
 VERSIONS = {
     "001_users": "CREATE TABLE users (id int PRIMARY KEY, email text);\nINSERT INTO users VALUES (1, 'a@b');\n",
@@ -161,3 +162,56 @@ def test_dbmate_rolls_the_exported_tree_all_the_way_back(
     for _ in range(4):  # one rollback per exported file: 001 whole, 002 in three parts (before, at, after the index)
         run_dbmate(dbmate, out, url_of(theirs), "rollback")
     assert compare(empty, theirs, ignore_tables=["schema_migrations"]).equivalent
+
+
+def test_dbmate_runs_the_shipped_reference_case_to_the_schema_migrate_up_builds(
+    tmp_path: Path, dbmate: Path, databases: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = databases
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    copy_reference_case(tmp_path)
+    assert run("apply", cwd=tmp_path).exit_code == 0
+    canonical = tmp_path / "build" / "deploy" / "migrations"
+    assert export(canonical, tmp_path / "out")[0] == 0
+    up(canonical, ours)
+    run_dbmate(dbmate, tmp_path / "out", url_of(theirs), "migrate")
+    assert compare(ours, theirs, ignore_tables=["_migrations", "schema_migrations"]).objects() == ()
+
+
+# --- the other tools, as they send the files (their binaries are not installed here) ------------------------------
+
+
+def send_each(url: str, files: list[Path]) -> None:
+    """Each file as one simple-protocol query, as golang-migrate (lib/pq Exec) and diesel (batch_execute) send it:
+    PostgreSQL runs a query of several statements as one transaction."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        for path in files:
+            connection.execute(path.read_bytes())
+
+
+@pytest.mark.parametrize(("layout", "pattern"), [("golang-migrate", "*.up.sql"), ("diesel", "*/up.sql")])
+def test_files_sent_one_query_each_build_the_schema_migrate_up_builds(
+    canonical: Path, tmp_path: Path, databases: tuple[str, str], layout: str, pattern: str
+) -> None:
+    ours, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out, layout)[0] == 0
+    up(canonical, ours)
+    send_each(theirs, sorted(out.glob(pattern)))  # equal widths: name order is version order
+    assert compare(ours, theirs, ignore_tables=["_migrations"]).objects() == ()
+
+
+def test_sqitch_scripts_run_by_psql_in_plan_order_build_the_schema_migrate_up_builds(
+    canonical: Path, tmp_path: Path, databases: tuple[str, str]
+) -> None:
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed")
+    ours, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out, "sqitch")[0] == 0
+    up(canonical, ours)
+    for line in (out / "sqitch.plan").read_text().splitlines()[3:]:  # as Sqitch runs a deploy script
+        script = out / "deploy" / f"{line.split()[0]}.sql"
+        subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", theirs, "-f", str(script)], check=True)
+    assert compare(ours, theirs, ignore_tables=["_migrations"]).objects() == ()
