@@ -96,6 +96,13 @@ def test_a_previous_export_with_a_file_added_by_hand_is_refused_untouched(canoni
     assert snapshot(out) == before
 
 
+def test_a_version_that_is_not_utf8_exits_2_naming_it(canonical: Path, tmp_path: Path) -> None:
+    (canonical / "versions" / "003_latin.sql").write_bytes(b"COMMENT ON TABLE users IS 'caf\xe9';\n")
+    code, output = export(canonical, tmp_path / "out")
+    assert (code, (tmp_path / "out").exists()) == (2, False)
+    assert "003_latin.sql: error: not UTF-8" in output
+
+
 # --- dbmate itself -------------------------------------------------------------------------------------------------
 
 
