@@ -28,10 +28,12 @@ VERSIONS = {
         "CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
         "COMMENT ON INDEX users_email IS 'by email';\n"
     ),
+    "003_notes": "ALTER TABLE users ADD COLUMN note text;\n",  # after a cut version: still in order
 }
 DOWNS = {
     "001_users": "DROP TABLE users;\n",
     "002_lookup": "DROP INDEX CONCURRENTLY users_email;\nDROP FUNCTION email_of(int);\n",
+    "003_notes": "ALTER TABLE users DROP COLUMN note;\n",
 }
 
 
@@ -50,10 +52,11 @@ def test_export_writes_the_layout_and_says_how_to_run_and_adopt(canonical: Path,
     assert code == 0
     assert sorted(snapshot(tmp_path / "out")) == [
         MARKER_NAME,
-        "00100_users.sql",
+        "001_users.sql",
         "00200_lookup.sql",
         "00201_lookup.sql",
         "00202_lookup.sql",
+        "003_notes.sql",
     ]
     assert "dbmate --migrations-dir" in output
     assert "consolidate migrate adopt --from dbmate" in output
@@ -83,6 +86,7 @@ def test_a_previous_export_is_replaced_and_its_stale_files_removed(canonical: Pa
     out = tmp_path / "out"
     assert export(canonical, out, "golang-migrate")[0] == 0
     (canonical / "versions" / "002_lookup.sql").unlink()
+    (canonical / "versions" / "003_notes.sql").unlink()
     assert export(canonical, out, "flyway")[0] == 0
     assert sorted(snapshot(out)) == [MARKER_NAME, "U001__users.sql", "V001__users.sql"]
 
@@ -90,17 +94,17 @@ def test_a_previous_export_is_replaced_and_its_stale_files_removed(canonical: Pa
 def test_a_previous_export_with_a_file_added_by_hand_is_refused_untouched(canonical: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert export(canonical, out)[0] == 0
-    (out / "20260101000000_mine.sql").write_text("-- migrate:up\n")
+    (out / "004_mine.sql").write_text("-- migrate:up\n")
     before = snapshot(out)
     assert export(canonical, out)[0] == 2
     assert snapshot(out) == before
 
 
 def test_a_version_that_is_not_utf8_exits_2_naming_it(canonical: Path, tmp_path: Path) -> None:
-    (canonical / "versions" / "003_latin.sql").write_bytes(b"COMMENT ON TABLE users IS 'caf\xe9';\n")
+    (canonical / "versions" / "004_latin.sql").write_bytes(b"COMMENT ON TABLE users IS 'caf\xe9';\n")
     code, output = export(canonical, tmp_path / "out")
     assert (code, (tmp_path / "out").exists()) == (2, False)
-    assert "003_latin.sql: error: not UTF-8" in output
+    assert "004_latin.sql: error: not UTF-8" in output
 
 
 # --- dbmate itself -------------------------------------------------------------------------------------------------
@@ -166,7 +170,7 @@ def test_dbmate_rolls_the_exported_tree_all_the_way_back(
     out = tmp_path / "out"
     assert export(canonical, out)[0] == 0
     run_dbmate(dbmate, out, url_of(theirs), "migrate")
-    for _ in range(4):  # one rollback per exported file: 001 whole, 002 in three parts (before, at, after the index)
+    for _ in range(5):  # one per exported file: 001 and 003 whole, 002 in three parts (before, at, after the index)
         run_dbmate(dbmate, out, url_of(theirs), "rollback")
     assert compare(empty, theirs, ignore_tables=["schema_migrations"]).equivalent
 

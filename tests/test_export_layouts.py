@@ -27,22 +27,37 @@ def names(layout: Format, *versions: Version) -> list[str]:
 def test_golang_migrate_writes_an_up_and_a_down_file_per_version() -> None:
     assert names(Format.GOLANG_MIGRATE, USERS, NO_DOWN) == [
         MARKER_NAME,
-        "001_users.down.sql",
-        "001_users.up.sql",
-        "003_seed.down.sql",
-        "003_seed.up.sql",
+        "00100_users.down.sql",
+        "00100_users.up.sql",
+        "00300_seed.down.sql",
+        "00300_seed.up.sql",
     ]
 
 
 def test_golang_migrate_puts_a_statement_that_cannot_run_in_a_transaction_alone_in_its_file() -> None:
     files = export_files(Format.GOLANG_MIGRATE, [USERS, INDEXES])
     assert sorted(path for path in files if path.endswith(".up.sql")) == [
-        "00100_users.up.sql",  # every version gets two more digits once one is cut, so names sort in order
+        "00100_users.up.sql",  # golang-migrate orders versions as numbers: every version gets two more digits
         "00200_indexes.up.sql",
         "00201_indexes.up.sql",
     ]
     assert files["00200_indexes.up.sql"].endswith("CREATE TABLE t (a int);")
     assert files["00201_indexes.up.sql"].endswith("\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n")
+
+
+def test_dbmate_and_diesel_order_versions_as_text_so_only_a_cut_version_gets_two_more_digits() -> None:
+    assert names(Format.DBMATE, USERS, INDEXES, NO_DOWN) == [
+        MARKER_NAME,
+        "001_users.sql",
+        "00200_indexes.sql",
+        "00201_indexes.sql",
+        "003_seed.sql",
+    ]
+    assert [name for name in names(Format.DIESEL, USERS, INDEXES) if name.endswith("up.sql")] == [
+        "001_users/up.sql",
+        "00200_indexes/up.sql",
+        "00201_indexes/up.sql",
+    ]
 
 
 def test_a_cut_version_rolls_back_from_its_last_part_first() -> None:
@@ -53,12 +68,7 @@ def test_a_cut_version_rolls_back_from_its_last_part_first() -> None:
 
 
 def test_a_version_that_is_one_such_statement_is_not_cut() -> None:
-    assert names(Format.GOLANG_MIGRATE, USERS, ALONE)[1:] == [
-        "001_users.down.sql",
-        "001_users.up.sql",
-        "002_index.down.sql",
-        "002_index.up.sql",
-    ]
+    assert names(Format.DBMATE, USERS, ALONE) == [MARKER_NAME, "001_users.sql", "002_index.sql"]
 
 
 def test_flyway_writes_versioned_and_undo_scripts() -> None:

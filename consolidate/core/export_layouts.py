@@ -7,11 +7,12 @@ Statements PostgreSQL refuses inside a transaction block (CREATE INDEX CONCURREN
 
 * golang-migrate, dbmate and diesel send a file as one multi-statement query, which PostgreSQL runs as one
   implicit transaction, so such a statement fails there unless it is alone in its file. A version holding one
-  is cut into parts, each such statement alone and the statements between them together; once one version of
-  the tree is cut, every version is numbered with two more digits (`003` → `00300`, `00301`, ...), so that
-  the names still sort in order. The whole rollback of a cut version runs from its last part (cut the same way
-  when it needs to be): going down runs the last part's first. dbmate's parts say `transaction:false`, diesel's
-  carry `metadata.toml` with `run_in_transaction = false`.
+  is cut into parts, each such statement alone and the statements between them together, numbered with two more
+  digits (`003` → `00300`, `00301`, ...). golang-migrate orders versions as numbers, so there every version gets
+  the two digits: names sort in order, and a version cut later never renumbers the others. The version's
+  rollback, cut the same way, is dealt out to the parts' down files from the last part back, since going down
+  runs the last part first. dbmate's parts say `transaction:false`; diesel's carry `metadata.toml` with
+  `run_in_transaction = false`.
 * Flyway runs a script statement by statement: a `V…sql.conf` beside it says `executeInTransaction=false`.
 * Sqitch runs its scripts with psql, statement by statement: a script opens its own transaction (BEGIN/COMMIT),
   except for a version holding such a statement.
@@ -123,7 +124,7 @@ def _groups(text: str) -> list[tuple[str, bool]]:
 
 def _refusal(version: Version) -> str:
     """The down text of a version without a down script: it refuses to run, as the tree's stubs do."""
-    message = f"consolidate: no rollback for {version.label}"
+    message = f"consolidate: no rollback for {version.label}".replace("'", "''")
     return f"DO $$ BEGIN RAISE EXCEPTION '{message}'; END $$;\n"
 
 
@@ -152,15 +153,22 @@ def _parts(version: Version) -> list[tuple[str, bool, str, bool]]:
     return parts
 
 
-def _cut(versions: Sequence[Version]) -> list[Part]:
-    """The parts of every version, numbered as the tool will: two more digits for all once one version is cut."""
-    cut = [(version, _parts(version)) for version in versions]
-    widen = any(len(parts) > 1 for _, parts in cut)
-    return [
-        Part(f"{version.version}{index:02d}" if widen else version.version, version.name, *part)
-        for version, parts in cut
-        for index, part in enumerate(parts)
-    ]
+def _cut(versions: Sequence[Version], *, widen_all: bool) -> list[Part]:
+    """The parts of every version, a cut version's numbered with two more digits (`003` → `00300`, `00301`).
+
+    `widen_all` for a tool that orders versions as numbers (golang-migrate): there `00301` would come after `004`,
+    so every version gets the two digits. Tools that order them as text (dbmate, diesel) keep an uncut version's
+    number. Either way a version's number depends on it alone: one cut later never renumbers the others.
+    """
+    found = []
+    for version in versions:
+        parts = _parts(version)
+        widen = widen_all or len(parts) > 1
+        found += [
+            Part(f"{version.version}{index:02d}" if widen else version.version, version.name, *part)
+            for index, part in enumerate(parts)
+        ]
+    return found
 
 
 def _ended(text: str) -> str:
@@ -184,7 +192,7 @@ def _outside(text: str) -> bool:
 def _golang_migrate(versions: Sequence[Version]) -> dict[str, str]:
     """`NNN_name.up.sql` and `NNN_name.down.sql`: golang-migrate runs each file as one query."""
     files = {}
-    for part in _cut(versions):
+    for part in _cut(versions, widen_all=True):
         files[f"{part.label}.up.sql"] = part.up
         files[f"{part.label}.down.sql"] = part.down
     return files
@@ -197,7 +205,7 @@ def _dbmate(versions: Sequence[Version]) -> dict[str, str]:
         flag = " transaction:false" if outside else ""
         return f"-- migrate:{direction}{flag}\n" + _ended(_DBMATE_MARKER.sub("-- (legacy)", text))
 
-    parts = _cut(versions)
+    parts = _cut(versions, widen_all=False)
     return {
         f"{p.label}.sql": section("up", p.up, p.up_outside) + "\n" + section("down", p.down, p.down_outside)
         for p in parts
@@ -207,7 +215,7 @@ def _dbmate(versions: Sequence[Version]) -> dict[str, str]:
 def _diesel(versions: Sequence[Version]) -> dict[str, str]:
     """`NNN_name/up.sql` and `down.sql`, with `metadata.toml` where a part runs outside a transaction."""
     files = {}
-    for part in _cut(versions):
+    for part in _cut(versions, widen_all=False):
         files[f"{part.label}/up.sql"] = part.up
         files[f"{part.label}/down.sql"] = part.down
         if part.up_outside or part.down_outside:
