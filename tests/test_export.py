@@ -135,14 +135,14 @@ def databases(service_server: Server) -> Iterator[tuple[str, str]]:
         yield ours, theirs
 
 
-def url_of(conninfo: str) -> str:
-    """The conninfo as the URL dbmate takes."""
+def url_of(conninfo: str, scheme: str = "postgresql", query: str = "?sslmode=disable") -> str:
+    """The conninfo as the URL dbmate takes (Sqitch: scheme "db:pg", no query)."""
     parts = conninfo_to_dict(conninfo)
     user = quote(str(parts.get("user", "postgres"))) + (
         f":{quote(str(parts['password']))}" if "password" in parts else ""
     )
     host = f"{parts.get('host', '127.0.0.1')}:{parts.get('port', 5432)}"
-    return f"postgresql://{user}@{host}/{parts['dbname']}?sslmode=disable"
+    return f"{scheme}://{user}@{host}/{parts['dbname']}{query}"
 
 
 def run_dbmate(dbmate: Path, out: Path, url: str, *command: str) -> None:
@@ -226,3 +226,24 @@ def test_sqitch_scripts_run_by_psql_in_plan_order_build_the_schema_migrate_up_bu
         script = out / "deploy" / f"{line.split()[0]}.sql"
         subprocess.run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", theirs, "-f", str(script)], check=True)
     assert compare(ours, theirs, ignore_tables=["_migrations"]).objects() == ()
+
+
+def test_sqitch_itself_deploys_the_exported_project_and_reverts_it(
+    canonical: Path, tmp_path: Path, databases: tuple[str, str]
+) -> None:
+    sqitch = shutil.which("sqitch")
+    if sqitch is None:
+        pytest.skip("sqitch is not installed (apt: sqitch libdbd-pg-perl)")
+    ours, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out, "sqitch")[0] == 0
+    up(canonical, ours)
+    target = url_of(theirs, scheme="db:pg", query="")
+    subprocess.run([sqitch, "deploy", target], cwd=out, check=True, capture_output=True, timeout=120)
+    # Sqitch keeps its registry in the database it deploys to (schema sqitch): compare the application's schema.
+    assert compare(ours, theirs, schemas=["public"], ignore_tables=["_migrations"]).objects() == ()
+    subprocess.run([sqitch, "revert", "-y", target], cwd=out, check=True, capture_output=True, timeout=120)
+    with psycopg.connect(theirs) as connection:
+        assert connection.execute(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ).fetchone() == (0,)
