@@ -12,7 +12,6 @@ from consolidate.cli.console import terminal
 from consolidate.cli.migrate import DEFAULT_DIR, DirOption
 from consolidate.commands import DEFAULT_WAIT, Waiting
 from consolidate.core.export_layouts import Format
-from consolidate.export import export as export_tree
 
 # How to take a database the exported tree's tool has migrated back under `consolidate migrate`: one sentence,
 # `{tool}` is the format's name.
@@ -40,6 +39,9 @@ def export(
 ) -> None:
     """Write the canonical tree in golang-migrate, Flyway, dbmate, diesel or Sqitch layout, with their markers for
     statements that cannot run in a transaction. Exit 2 on bad input, nothing written."""
+    # Imported here: reading the tree as the runner does loads psycopg, a start-up cost the other commands skip.
+    from consolidate.export import export as export_tree
+
     notify = terminal(stderr=True)
     result = call(
         lambda: export_tree(directory, layout, out, Waiting(lock_wait, lambda line: notify.print(line, markup=False)))
