@@ -14,6 +14,7 @@ from consolidate import commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
+from consolidate.cli.export import export
 from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
@@ -280,4 +281,5 @@ def main() -> None:
     sys.exit(run(app, "consolidate"))
 
 
+app.command(name="export")(export)
 app.add_typer(migrate_app, name="migrate")
