@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from consolidate import commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
@@ -126,10 +127,12 @@ def apply(
             stderr.print(f"out of date: {result.output / change.path} ({why})", markup=False)
         print_problems(result.problems)
         if result.pending:
+            _print_kept(stderr, result)
             stderr.print("run `consolidate apply` to bring it up to date", markup=False)
         if result.pending or result.problems:
             raise typer.Exit(EXIT_FAIL)
         console.print(f"{result.output} is up to date", markup=False)
+        _print_kept(console, result)
         return
     if result.replaced_edited_lock:
         message = f"replacing {result.output / LOCK_NAME}, which was edited by hand (--force)"
@@ -139,9 +142,18 @@ def apply(
         return
     if not result.written:
         console.print(f"nothing to write: {result.output} is up to date", markup=False)
+        _print_kept(console, result)
         return
     print_changes(console, result.changes, diffs=False)
+    for path, copy in result.backups:
+        console.print(f"saved {result.output / path} as {result.output / copy} before replacing it", markup=False)
     console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+    _print_kept(console, result)
+
+
+def _print_kept(console: Console, result: commands.ApplyResult) -> None:
+    for path in result.hand_written:
+        console.print(f"kept {result.output / path}: your hand-written rollback", markup=False)
 
 
 def _usage(message: str) -> None:
