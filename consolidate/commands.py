@@ -22,6 +22,7 @@ from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import PRELUDE_NAME, draft
 from consolidate.core.hand_written import backups, hand_written, is_backup, stub_kept
 from consolidate.core.naming import parse_name
+from consolidate.core.next_version import down_text, name_problem, next_label, up_text
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.report_facts import report_facts
 from consolidate.core.scan import scan
@@ -43,9 +44,11 @@ from consolidate.layout import (
     RUNNER_NAME,
     VERIFICATION_NAME,
     VERSIONS,
+    down_path,
     number,
     read_versions,
     tree_version,
+    version_path,
 )
 from consolidate.model import (
     Diagnostic,
@@ -478,6 +481,50 @@ def _lock_sources(plan: Plan, scan: ScanResult) -> tuple[LockEntry, ...]:
                 if legacy is not None:
                     entries.append(LockEntry(legacy.path, legacy.sha256, target.target.version))
     return tuple(sorted(entries, key=_path))
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """The two files `new` wrote."""
+
+    up: Path
+    down: Path
+
+
+def new(mapping_path: Path, name: str, waiting: Waiting | None = None) -> NewResult:
+    """Write the next migration of the canonical tree (`core.next_version`): its up script, and a stub for its
+    rollback; never over a file. Under the output's writer lock (see `apply`)."""
+    loaded = load_mapping(mapping_path)
+    output = output_of(loaded.mapping, None)
+    problem = name_problem(name, str(output / VERSIONS))
+    if problem is not None:
+        raise ConsolidateError([problem])
+    if not (output / LOCK_NAME).is_file():
+        raise ConsolidateError.at(
+            "new.no-tree",
+            "the canonical tree has not been written here",
+            Location(str(output)),
+            hint=f"run `consolidate apply --mapping {mapping_path}` first",
+        )
+    with _writing(output, "consolidate new", waiting):
+        files = read_output(output)
+        names = [
+            path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS
+        ]
+        found, _ = read_versions(name for name in names if name.endswith(".sql"))
+        last = max((target.version for target in loaded.mapping.targets), default=0)
+        label = next_label(found, last, loaded.mapping.width, name)
+        written = {version_path(label): up_text(label), down_path(label): down_text(label)}
+        for path in written:
+            if path in files:  # numbered past every version file, so only a down file left behind is here
+                raise ConsolidateError.at(
+                    "new.exists",
+                    "a file already exists here; new never overwrites it",
+                    Location(str(output / path)),
+                    hint="move it out of the way, or remove it if it is left over",
+                )
+        write_tree(output, {path: text.encode("utf-8") for path, text in written.items()})
+    return NewResult(output / version_path(label), output / down_path(label))
 
 
 @dataclass(frozen=True)

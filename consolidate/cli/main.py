@@ -266,6 +266,19 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
 
 
 @app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_user_email.")],
+    mapping: MappingOption = Path("mapping.yaml"),
+    lock_wait: LockWaitOption = DEFAULT_WAIT,
+) -> None:
+    """Add the next migration to the canonical tree: versions/NNN_name.sql and its rollback stub. Never overwrites."""
+    result = call(lambda: commands.new(mapping, name, _waiting(lock_wait)))
+    console = terminal()
+    console.print(f"wrote {result.up}", markup=False)
+    console.print(f"wrote {result.down} (a stub: replace it, first line too, with the rollback)", markup=False)
+
+
+@app.command()
 def init(
     sources: Annotated[list[str] | None, typer.Argument(help="Legacy folders below ROOT (default: found).")] = None,
     root: Annotated[Path, typer.Option("--root", help="Folder the source paths are relative to.")] = Path("."),
