@@ -21,6 +21,7 @@ from consolidate import __version__
 from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import PRELUDE_NAME, draft
 from consolidate.core.hand_written import backups, hand_written, is_backup, stub_kept
+from consolidate.core.mapping import DEFAULT_WIDTH
 from consolidate.core.naming import parse_name
 from consolidate.core.next_version import down_text, name_problem, next_label, up_text
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
@@ -491,20 +492,27 @@ class NewResult:
     down: Path
 
 
-def new(mapping_path: Path, name: str, waiting: Waiting | None = None) -> NewResult:
+def new(mapping_path: Path, name: str, waiting: Waiting | None = None, directory: Path | None = None) -> NewResult:
     """Write the next migration of the canonical tree (`core.next_version`): its up script, and a stub for its
-    rollback; never over a file. Under the output's writer lock (see `apply`)."""
-    loaded = load_mapping(mapping_path)
-    output = output_of(loaded.mapping, None)
+    rollback; never over a file. Under the output's writer lock (see `apply`).
+
+    The tree is the mapping's output, or `directory` (a tree kept without its mapping: numbered after its own
+    files, padded like them, else to DEFAULT_WIDTH digits).
+    """
+    if directory is None:
+        loaded = load_mapping(mapping_path)
+        output, width = output_of(loaded.mapping, None), loaded.mapping.width
+        last = max((target.version for target in loaded.mapping.targets), default=0)
+        there, how = (output / LOCK_NAME).is_file(), f"run `consolidate apply --mapping {mapping_path}` first"
+    else:
+        output, width, last = directory, DEFAULT_WIDTH, 0
+        there, how = (output / VERSIONS).is_dir(), "give --dir the folder that holds versions/ and down/"
     problem = name_problem(name, str(output / VERSIONS))
     if problem is not None:
         raise ConsolidateError([problem])
-    if not (output / LOCK_NAME).is_file():
+    if not there:
         raise ConsolidateError.at(
-            "new.no-tree",
-            "the canonical tree has not been written here",
-            Location(str(output)),
-            hint=f"run `consolidate apply --mapping {mapping_path}` first",
+            "new.no-tree", "the canonical tree has not been written here", Location(str(output)), hint=how
         )
     with _writing(output, "consolidate new", waiting):
         files = read_output(output)
@@ -512,8 +520,7 @@ def new(mapping_path: Path, name: str, waiting: Waiting | None = None) -> NewRes
             path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS
         ]
         found, _ = read_versions(name for name in names if name.endswith(".sql"))
-        last = max((target.version for target in loaded.mapping.targets), default=0)
-        label = next_label(found, last, loaded.mapping.width, name)
+        label = next_label(found, last, width, name)
         written = {version_path(label): up_text(label), down_path(label): down_text(label)}
         for path in written:
             if path in files:  # numbered past every version file, so only a down file left behind is here

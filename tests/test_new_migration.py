@@ -102,3 +102,13 @@ def test_migrate_up_runs_the_new_migration_and_down_rolls_it_back(tmp_path: Path
         down = run("migrate", "down", "--dir", OUTPUT, "--database-url", url, cwd=root)
         assert down.exit_code == 0, down.output
         assert not exists(url, "tags")
+
+
+def test_new_with_dir_numbers_a_tree_kept_without_its_mapping(tmp_path: Path) -> None:
+    tree_only = tmp_path / "migrations"
+    (tree_only / "versions").mkdir(parents=True)
+    (tree_only / "versions/0041_orders.sql").write_text("CREATE TABLE orders (id int);\n")
+    result = run("new", "add_total", "--dir", str(tree_only), cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tree_only / "versions/0042_add_total.sql").is_file()
+    assert (tree_only / "down/0042_add_total_down.sql").is_file()

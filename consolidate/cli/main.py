@@ -139,6 +139,8 @@ def apply(
         terminal(stderr=True).print(message, markup=False)
     if dry_run:
         print_changes(console, result.changes, diffs=True)
+        for path, copy in result.backups:
+            console.print(f"would save {result.output / path} as {result.output / copy} first", markup=False)
         return
     if not result.written:
         console.print(f"nothing to write: {result.output} is up to date", markup=False)
@@ -269,10 +271,13 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
 def new(
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_user_email.")],
     mapping: MappingOption = Path("mapping.yaml"),
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="The canonical tree, when there is no mapping (default: its output).")
+    ] = None,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Add the next migration to the canonical tree: versions/NNN_name.sql and its rollback stub. Never overwrites."""
-    result = call(lambda: commands.new(mapping, name, _waiting(lock_wait)))
+    result = call(lambda: commands.new(mapping, name, _waiting(lock_wait), directory))
     console = terminal()
     console.print(f"wrote {result.up}", markup=False)
     console.print(f"wrote {result.down} (a stub: replace it, first line too, with the rollback)", markup=False)
