@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from consolidate.core.changes import Change, Status
+from consolidate.core.hand_written import backups, hand_written
 from tests.clitools import run
 
 OUTPUT = "deploy/migrations"
@@ -124,17 +126,12 @@ def test_verify_finds_a_hand_written_rollback_that_does_not_undo_its_version(tmp
 
 
 def test_an_unlisted_down_file_without_the_tools_marker_is_the_users() -> None:
-    from consolidate.core.hand_written import hand_written
-
     rendered = {"down/001_a_down.sql": b"-- consolidate: stub\n", "down/002_b_down.sql": b"-- consolidate: stub\n"}
     current = {"down/001_a_down.sql": b"DROP TABLE a;\n", "down/002_b_down.sql": b"-- consolidate: legacy\nx\n"}
     assert hand_written(rendered, current, None, frozenset()) == {"down/001_a_down.sql": b"DROP TABLE a;\n"}
 
 
 def test_a_backup_never_replaces_an_earlier_one_with_other_bytes() -> None:
-    from consolidate.core.changes import Change, Status
-    from consolidate.core.hand_written import backups
-
     change = Change("versions/001_a.sql", Status.CHANGED, b"mine\n", b"ours\n")
     current = {"versions/001_a.sql": b"mine\n", "versions/001_a.sql.bak": b"older\n"}
     assert backups([change], current, None, frozenset()) == {"versions/001_a.sql": "versions/001_a.sql.bak.2"}
