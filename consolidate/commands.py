@@ -211,8 +211,7 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
     numbered after the consolidation's last version are the team's own and none of the check's concern."""
     last = max((target.version for target in mapping.targets), default=0)
     after = f"after {number(last, mapping.width)}"
-    names = [path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS]
-    _, refused = read_versions(name for name in names if name.endswith(".sql"))
+    _, refused = read_versions(_version_files(files))
     problems = []
     for item in refused:
         how = (
@@ -245,6 +244,12 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
             )
         )
     return problems
+
+
+def _version_files(files: dict[str, bytes]) -> list[str]:
+    """The names of the `.sql` files directly in versions/: what `migrate` reads (`layout.read_versions`)."""
+    names = [path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS]
+    return [name for name in names if name.endswith(".sql")]
 
 
 def _consolidated(output: Path, files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
@@ -516,10 +521,7 @@ def new(mapping_path: Path, name: str, waiting: Waiting | None = None, directory
         )
     with _writing(output, "consolidate new", waiting):
         files = read_output(output)
-        names = [
-            path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS
-        ]
-        found, _ = read_versions(name for name in names if name.endswith(".sql"))
+        found, _ = read_versions(_version_files(files))
         label = next_label(found, last, width, name)
         written = {version_path(label): up_text(label), down_path(label): down_text(label)}
         for path in written:
