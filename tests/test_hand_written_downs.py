@@ -135,3 +135,14 @@ def test_a_backup_never_replaces_an_earlier_one_with_other_bytes() -> None:
     change = Change("versions/001_a.sql", Status.CHANGED, b"mine\n", b"ours\n")
     current = {"versions/001_a.sql": b"mine\n", "versions/001_a.sql.bak": b"older\n"}
     assert backups([change], current, None, frozenset()) == {"versions/001_a.sql": "versions/001_a.sql.bak.2"}
+
+
+def test_a_stub_does_not_call_an_up_script_it_cannot_read_data_only(tmp_path: Path) -> None:
+    folder = tmp_path / "db"
+    folder.mkdir()
+    (folder / "001_setup.sql").write_text("DO $$ BEGIN PERFORM pg_sleep(0); END $$;\n")
+    run("init", cwd=tmp_path)
+    assert run("apply", cwd=tmp_path).exit_code == 0
+    stub = (tmp_path / OUTPUT / "down/001_setup_down.sql").read_text()
+    assert "statements it cannot read, at db/001_setup.sql:1" in stub
+    assert "data or settings only" not in stub
