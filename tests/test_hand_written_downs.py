@@ -146,3 +146,13 @@ def test_a_stub_does_not_call_an_up_script_it_cannot_read_data_only(tmp_path: Pa
     stub = (tmp_path / OUTPUT / "down/001_setup_down.sql").read_text()
     assert "statements it cannot read, at db/001_setup.sql:1" in stub
     assert "data or settings only" not in stub
+
+
+def test_apply_check_before_apply_records_the_rollback_says_it_is_yours_and_to_apply(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    (root / DOWN).write_text(ROLLBACK)
+    result = run("apply", "--check", cwd=root)
+    assert result.exit_code == 1
+    assert f"kept {DOWN}: your hand-written rollback" in result.stderr
+    assert "run `consolidate apply`" in result.stderr
+    assert (root / DOWN).read_text() == ROLLBACK

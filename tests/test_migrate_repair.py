@@ -101,3 +101,13 @@ def test_the_cli_says_what_it_repaired_and_status_shows_the_repair(root: Path, d
     assert "repaired 001_a" in result.stdout and "2 version(s) repaired" in result.stdout
     status_run = run("migrate", "status", "--dir", str(root), "--database-url", database)
     assert status_run.exit_code == 0 and "comment added" in status_run.stdout
+
+
+def test_repair_of_a_renamed_file_records_its_new_name(tmp_path: Path, database: str) -> None:
+    folder = tree(tmp_path, {"001_a": FIRST})
+    up(folder, database)
+    (folder / "versions" / "001_a.sql").rename(folder / "versions" / "001_accounts.sql")
+    assert [entry.state for entry in status(folder, database).entries] == [State.RENAMED]
+    repair(folder, database, "named for what it creates")
+    (entry,) = status(folder, database).entries
+    assert entry.state is State.APPLIED and entry.row is not None and entry.row.name == "accounts"
