@@ -296,6 +296,54 @@ def baseline(
     _say(f"{len(recorded)} version(s) recorded" if recorded else "nothing to record: already baselined")
 
 
+@app.command()
+def adopt(
+    directory: DirOption = DEFAULT_DIR,
+    database_url: UrlOption = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="The version you expect: refused if the proof says another.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be recorded and why; record nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was found as JSON.")] = False,
+    prelude: Annotated[
+        Path | None,
+        typer.Option("--prelude", help="The mapping's prelude: what the platform provides, set up before the replay."),
+    ] = None,
+    lock_wait: LockWaitOption = 60.0,
+    embedded: EmbeddedOption = False,
+    history: HistoryOption = "_migrations",
+    scratch_prefix: ScratchPrefixOption = None,
+) -> None:
+    """Take over a database the legacy migrations built: find its canonical version, prove it, record it."""
+    from consolidate.runner.adopt import adopt as run_adopt
+
+    prefix = resolve_prefix(scratch_prefix)
+    with json_output(as_json), _database(database_url, embedded, directory) as url:
+        found = call(
+            lambda: run_adopt(
+                directory,
+                url,
+                version=version,
+                dry_run=dry_run,
+                lock_wait=lock_wait,
+                history=history,
+                scratch_prefix=prefix,
+                prelude=prelude,
+            )
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(found.document(), indent=2) + "\n")
+        return
+    for reason in found.reasons:
+        _say(reason)
+    at = f"{found.version}_{found.name}" if found.version else "none (below the first version)"
+    _say(f"the database is at version {at}")
+    verb = "would record" if dry_run else "recorded"
+    _say(f"{verb} {len(found.recorded)} version(s) as adopted" if found.recorded else "nothing to record")
+
+
 def _report(
     directory: Path, database_url: str | None, embedded: bool, as_json: bool, check_only: bool, history: str
 ) -> None:

@@ -239,6 +239,7 @@ def _session(
     writes: bool = True,
     locks: bool = True,
     history: str = TABLE,
+    before_create: Callable[[Connection, sql.Composed], None] | None = None,
 ) -> Iterator[_Session]:
     """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked in
     the table `history`, which must be the runner's own if it exists.
@@ -246,6 +247,7 @@ def _session(
     Without `writes` (status, verify, a dry run) the tracking table is neither created nor altered: a read-only
     user can run them, and a health check leaves no trace. Without `locks` (status, verify) the session neither
     takes nor waits for the lock: a health check during a deploy reads the rows committed so far.
+    `before_create` looks at the database before the table is created (and may refuse: then nothing is left).
     """
     history_name(history)  # a bad name is bad input, before connecting
     where = redact(endpoint(url))
@@ -255,6 +257,8 @@ def _session(
         try:
             table = table_name(connection, history)
             check_owner(connection, table)
+            if before_create is not None:
+                before_create(connection, table)
             if writes:
                 ensure_table(connection, table)
             row = connection.execute("SELECT current_user").fetchone()
@@ -310,7 +314,8 @@ def up(
     """
     versions = read_tree(directory)
     limit = None if target is None else tree_version(target, versions)  # checked before connecting
-    with _session(url, lock_wait, limits, writes=not dry_run, history=history) as session:
+    guard = _refuse_unadopted(versions, directory, history)
+    with _session(url, lock_wait, limits, writes=not dry_run, history=history, before_create=guard) as session:
         rows = read_rows(session.connection, session.table)
         if not allow_drift:
             _refuse_drift(versions, rows)
@@ -323,6 +328,36 @@ def up(
         report = progress or Progress()
         report.begin(len(chosen))
         return _apply_all(session, list(zip(chosen, texts, looks, strict=True)), git_commit(directory), report)
+
+
+def _refuse_unadopted(
+    versions: list[Version], directory: Path, history: str
+) -> Callable[[Connection, sql.Composed], None]:
+    """A check refusing a database without history that already holds tables the first version creates: the
+    legacy migrations built it, and running the tree again would fail half-way (42P07) or double what exists."""
+
+    def check(connection: Connection, table: sql.Composed) -> None:
+        if not versions or read_rows(connection, table):
+            return
+        from consolidate.core.exclusions import created_tables  # only a first run needs it: `up` starts light
+
+        names = sorted(created_tables(_text(versions[0].data)))
+        query = "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL"
+        present = [str(row[0]) for row in connection.execute(query, [names]).fetchall()] if names else []
+        if not present:
+            return
+        command = f"consolidate migrate adopt --dir {directory}"
+        if history != TABLE:
+            command += f" --history-table {history}"
+        message = (
+            f"this database has no history of this tree, yet holds what {versions[0].path.name} creates "
+            f"({', '.join(present)}): the legacy migrations built it, so adopt it first; nothing was run or written"
+        )
+        where = Location(redact(endpoint(connection.info.dsn)))
+        hint = f"run `{command}` on the same database, then `consolidate migrate up`"
+        raise ConsolidateError([Diagnostic("migrate.adopt-first", message, where, hint)], EXIT_FAIL)
+
+    return check
 
 
 class Progress:

@@ -53,7 +53,8 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     execution_time_ms integer,
     git_commit text,
     applied_by text,
-    text_checksum varchar(32)
+    text_checksum varchar(32),
+    adopted text
 )"""
 ROW_COLUMNS = (
     "version",
@@ -64,9 +65,16 @@ ROW_COLUMNS = (
     "git_commit",
     "applied_by",
     "text_checksum",
+    "adopted",
 )
 # Columns an older runner's table may lack.
-ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text", "text_checksum varchar(32)")
+ADDED_COLUMNS = (
+    "execution_time_ms integer",
+    "git_commit text",
+    "applied_by text",
+    "text_checksum varchar(32)",
+    "adopted text",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,9 @@ class Row:
     git_commit: str | None
     applied_by: str | None
     text_checksum: str | None = None  # NULL in a row an older runner wrote
+    # Set when `migrate adopt` recorded the version without running it: what proved it (the legacy history's
+    # rows, or the schema's match), so the row never passes for a run.
+    adopted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,8 +253,8 @@ def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: d
         duration = sql.Literal(row.execution_time_ms)
     values = [sql.Literal(value) for value in (row.version, row.name, row.checksum)]
     return sql.SQL(
-        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by, text_checksum)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {}, {})"
+        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by, text_checksum,"
+        " adopted) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})"
     ).format(
         table,
         *values,
@@ -252,6 +263,7 @@ def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: d
         sql.Literal(row.git_commit),
         sql.Literal(row.applied_by),
         sql.Literal(row.text_checksum),
+        sql.Literal(row.adopted),
     )
 
 
