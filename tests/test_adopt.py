@@ -8,6 +8,7 @@ file 3, 003 = file 4. A database the legacy tool brought to file 3 is at canonic
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ from consolidate.db.diff import compare
 from consolidate.db.replay import replay_files
 from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_FAIL
-from consolidate.runner import up
+from consolidate.runner import baseline, up
 from consolidate.runner.adopt import adopt
-from tests.canonical_trees import exists, refusal, rows
+from tests.canonical_trees import exists, refusal, rows, tree
+from tests.clitools import run
 
 pytestmark = pytest.mark.db
 
@@ -332,4 +334,66 @@ def test_up_on_a_legacy_built_database_without_history_says_adopt_it_first(live:
     assert error.exit_code == EXIT_FAIL
     assert "adopt it first" in error.diagnostics[0].message
     assert f"consolidate migrate adopt --dir {root}" in error.diagnostics[0].hint
+    assert not exists(live, "_migrations")
+
+
+# --- what the platform provides (the mapping's prelude) -----------------------------------------------------------
+
+PRELUDE = "CREATE SCHEMA auth;\nCREATE TABLE auth.users (id uuid PRIMARY KEY);\n"
+ON_AUTH = {
+    "001_profiles": "CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users (id));\n",
+    "002_names": "ALTER TABLE profiles ADD COLUMN name text;\n",
+}
+
+
+def _on_platform(tmp_path: Path) -> tuple[Path, Path]:
+    prelude = tmp_path / "prelude.sql"
+    prelude.write_text(PRELUDE)
+    return tree(tmp_path / "tree", ON_AUTH), prelude
+
+
+def _built(url: str, root: Path, prelude: Path) -> None:
+    """The database as the platform and the legacy migrations left it: the prelude's objects, then the versions."""
+    files = [(str(prelude), PRELUDE)] + [(str(p), p.read_text()) for p in sorted((root / "versions").glob("*.sql"))]
+    assert not replay_files(url, files, per_file_transaction=True).failures
+
+
+def test_up_on_an_empty_database_names_what_the_platform_lacks_and_runs_nothing(live: str, tmp_path: Path) -> None:
+    root, prelude = _on_platform(tmp_path)
+    error = refusal(up, root, live, prelude=prelude)
+    assert error.exit_code == EXIT_FAIL
+    assert [d.message for d in error.diagnostics if d.code == "migrate.platform-missing"] == [
+        "the database lacks schema auth, which the platform provides",
+        "the database lacks table auth.users, which the platform provides",
+    ]
+    assert not exists(live, "profiles") and not exists(live, "_migrations")
+
+
+def test_up_on_a_database_the_platform_set_up_applies_the_tree(live: str, tmp_path: Path) -> None:
+    root, prelude = _on_platform(tmp_path)
+    assert not replay_files(live, [(str(prelude), PRELUDE)], per_file_transaction=True).failures
+    assert [item.version for item in up(root, live, prelude=prelude)] == ["001", "002"]
+
+
+def test_baseline_check_schema_with_the_prelude_proves_a_legacy_built_database(live: str, tmp_path: Path) -> None:
+    root, prelude = _on_platform(tmp_path)
+    _built(live, root, prelude)
+    assert baseline(root, live, "2", check_schema=True, prelude=prelude) == ["001", "002"]
+
+
+def test_adopt_with_the_prelude_matches_a_database_on_its_platform(live: str, tmp_path: Path) -> None:
+    root, prelude = _on_platform(tmp_path)
+    _built(live, root, prelude)
+    assert adopt(root, live, prelude=prelude).version == "002"
+
+
+def test_the_command_line_says_what_adopt_would_record_as_json(live: str, tmp_path: Path) -> None:
+    tool = TOOLS[0]
+    root = canonical_tree(tmp_path, tool.paths)
+    legacy_database(live, tool, ran=3)
+    result = run("migrate", "adopt", "--dir", str(root), "--database-url", live, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["version"], document["recorded"], document["dry_run"]) == ("002", ["001", "002"], True)
+    assert document["history"] == "golang-migrate schema_migrations: version 002"
     assert not exists(live, "_migrations")

@@ -64,6 +64,10 @@ ScratchPrefixOption = Annotated[
         help="Start scratch database names with this (else CONSOLIDATE_SCRATCH_PREFIX, else consolidate).",
     ),
 ]
+PreludeOption = Annotated[
+    Path | None,
+    typer.Option("--prelude", help="The mapping's prelude: what the platform provides before the first version."),
+]
 DEFAULT_DIR = Path("deploy/migrations")
 
 
@@ -165,6 +169,7 @@ def up(
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
+    prelude: PreludeOption = None,
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
     from consolidate.runner import Limits
@@ -184,6 +189,7 @@ def up(
                 limits=limits,
                 progress=progress,
                 history=history,
+                prelude=prelude,
             )
         )
     if dry_run:
@@ -274,6 +280,7 @@ def baseline(
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",
     scratch_prefix: ScratchPrefixOption = None,
+    prelude: PreludeOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
     from consolidate.runner import baseline as run_baseline
@@ -289,6 +296,7 @@ def baseline(
                 lock_wait=lock_wait,
                 history=history,
                 scratch_prefix=prefix,
+                prelude=prelude,
             )
         )
     for item in recorded:
@@ -307,10 +315,7 @@ def adopt(
         bool, typer.Option("--dry-run", help="Say what would be recorded and why; record nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print what was found as JSON.")] = False,
-    prelude: Annotated[
-        Path | None,
-        typer.Option("--prelude", help="The mapping's prelude: what the platform provides, set up before the replay."),
-    ] = None,
+    prelude: PreludeOption = None,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
     history: HistoryOption = "_migrations",

@@ -12,7 +12,7 @@ its differences and nothing is recorded.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -339,19 +339,30 @@ def _server(
     """The live database's server for scratch databases, with the prelude's roles for the block."""
     from consolidate.core.plan import lent_server_changes
     from consolidate.core.statements import parse_file
-    from consolidate.db.prelude import prelude_roles
     from consolidate.db.server import SCRATCH_PREFIX, postgres
 
     files = [(str(item.up), _text(item.data)) for item in versions]
     refused = lent_server_changes(parse_file(path, text) for path, text in files)
     if refused:  # the scratch replay runs on the live server: it must not reconfigure it
         raise ConsolidateError(refused)
-    prelude = read_prelude_file(prelude_path) if prelude_path is not None else None
-    with ExitStack() as stack:
-        server = stack.enter_context(postgres(url, scratch_prefix=scratch_prefix or SCRATCH_PREFIX))
-        if prelude is not None:
-            stack.enter_context(prelude_roles(server, prelude))
+    with (
+        postgres(url, scratch_prefix=scratch_prefix or SCRATCH_PREFIX) as server,
+        prelude_roles(server, prelude_path) as prelude,
+    ):
         yield server, prelude
+
+
+@contextmanager
+def prelude_roles(server: Server, path: Path | None) -> Iterator[Prelude | None]:
+    """The prelude at `path` read, its roles on `server` for the block (None: no prelude)."""
+    from consolidate.db.prelude import prelude_roles as roles
+
+    if path is None:
+        yield None
+        return
+    prelude = read_prelude_file(path)
+    with roles(server, prelude):
+        yield prelude
 
 
 def read_prelude_file(path: Path) -> Prelude:
