@@ -208,7 +208,7 @@ def check_owner(connection: Connection, table: sql.Composed) -> None:
         f"{shown} is not consolidate's history table ({layout}: {whose}); nothing was read or changed",
         Location(shown),
         "keep consolidate's history elsewhere with --history-table NAME (or CONSOLIDATE_HISTORY_TABLE); "
-        "to take over a database another tool migrated, see `consolidate migrate baseline`",
+        "to take over a database another tool migrated, see `consolidate migrate adopt`",
     )
 
 
