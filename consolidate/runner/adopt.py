@@ -35,6 +35,7 @@ from consolidate.db.urls import endpoint
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError
 from consolidate.postgres.redaction import redact
+from consolidate.runner.foreign import is_own
 from consolidate.runner.runner import (
     LOCK_WAIT,
     Version,
@@ -111,7 +112,6 @@ def adopt(
         tree_version(version, versions, "--version")  # a version beyond the tree is bad input
     canonical = [_canonical(item) for item in versions]
     where = Location(redact(endpoint(url)))
-    history_name(history)
     # The lock first: nothing may migrate the database between the proof and the record.
     with _session(url, lock_wait, writes=False, history=history) as session:
         if read_rows(session.connection, session.table):
@@ -188,8 +188,7 @@ def _found(connection: Connection, kind: HistoryKind, history: str) -> HistoryKi
     if kind.table == TABLE:
         # A seed script's `_migrations` is not the runner's own: the runner keeps its history elsewhere then.
         key = seed_key(present)
-        own = {"id", "version", "name", "checksum", "applied_at"} <= set(present)
-        return replace(kind, key=key) if key and not own and history != TABLE else None
+        return replace(kind, key=key) if key and not is_own(set(present)) and history != TABLE else None
     return kind if kind.fits(present) else None
 
 
