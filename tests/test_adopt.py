@@ -280,14 +280,47 @@ def test_a_legacy_version_inside_a_canonical_version_is_reported_with_what_is_mi
     assert not exists(live, "_migrations")
 
 
-def test_a_dirty_history_stops_adoption(live: str, tmp_path: Path) -> None:
-    tool = TOOLS[0]
+FAILED = {
+    "golang-migrate": "UPDATE schema_migrations SET dirty = true",
+    "Flyway": "UPDATE flyway_schema_history SET success = false WHERE installed_rank = 3",
+    "Prisma": "UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name LIKE '%_x'",
+}
+
+
+@pytest.mark.parametrize("name", FAILED)
+def test_a_dirty_or_failed_row_stops_adoption(name: str, live: str, tmp_path: Path) -> None:
+    tool = next(tool for tool in TOOLS if tool.name == name)
     root = canonical_tree(tmp_path, tool.paths)
     legacy_database(live, tool, ran=3)
     with psycopg.connect(live, autocommit=True) as connection:
-        connection.execute("UPDATE schema_migrations SET dirty = true")
+        connection.execute(FAILED[name])
     error = refusal(adopt, root, live)
-    assert "migrate.adopt-failed" in [d.code for d in error.diagnostics] and rows(live) == []
+    assert "migrate.adopt-failed" in [d.code for d in error.diagnostics] and not exists(live, "_migrations")
+
+
+def test_a_flyway_baseline_row_stands_for_every_version_up_to_it(live: str, tmp_path: Path) -> None:
+    tool = next(tool for tool in TOOLS if tool.name == "Flyway")
+    root = canonical_tree(tmp_path, tool.paths)
+    files = [("history.sql", _ddl(tool))] + [(tool.paths[i], STATEMENTS[i]) for i in range(3)]
+    assert not replay_files(live, files, per_file_transaction=True).failures
+    with psycopg.connect(live, autocommit=True) as connection:
+        connection.execute(
+            "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, installed_by, "
+            "execution_time, success) VALUES (1, '3', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', "
+            "'postgres', 0, true)"
+        )
+    assert adopt(root, live).version == "002"
+
+
+def test_a_history_the_schema_disagrees_with_gives_way_to_the_schema(live: str, tmp_path: Path) -> None:
+    tool = TOOLS[0]
+    root = canonical_tree(tmp_path, tool.paths)
+    legacy_database(live, tool, ran=2)
+    with psycopg.connect(live, autocommit=True) as connection:
+        connection.execute("UPDATE schema_migrations SET version = 3")  # says file 3 ran; its column is not there
+    adopted = adopt(root, live)
+    assert (adopted.version, adopted.proof) == ("001", "schema")
+    assert any("does not match" in reason for reason in adopted.reasons)
 
 
 def test_a_database_without_history_is_adopted_by_its_schema(live: str, tmp_path: Path) -> None:

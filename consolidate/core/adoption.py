@@ -29,7 +29,7 @@ class HistoryKind:
 
     tool: str
     table: str  # NAME or SCHEMA.NAME
-    query: str  # {table} and {key} stand for the table and its key column, quoted
+    query: str  # {table} and {key} stand for the table and its key column, quoted; gives HistoryRow's fields
     key: str = "version"
     cumulative: bool = False
     needs: frozenset[str] = frozenset()  # columns that tell this tool's table apart from another of the same name
@@ -41,7 +41,7 @@ class HistoryKind:
         return bool(present) and self.needs <= present and not (self.refuses & present)
 
 
-_PLAIN = "SELECT {key}::text, true, false FROM {table}"
+_PLAIN = "SELECT {key}::text, true, false, false FROM {table}"
 # Columns a seed-style `_migrations` may key its rows by, in order of preference.
 SEED_KEYS = ("name", "filename", "file", "migration", "version")
 
@@ -50,7 +50,7 @@ KINDS: tuple[HistoryKind, ...] = (
     HistoryKind(
         "golang-migrate",
         "schema_migrations",
-        "SELECT {key}::text, NOT dirty, dirty FROM {table}",
+        "SELECT {key}::text, NOT dirty, dirty, false FROM {table}",
         cumulative=True,
         needs=frozenset({"version", "dirty"}),
     ),
@@ -60,25 +60,26 @@ KINDS: tuple[HistoryKind, ...] = (
     HistoryKind(
         "Flyway",
         "flyway_schema_history",
-        "SELECT coalesce({key}, script), success, NOT success FROM {table}"
-        " WHERE type NOT IN ('SCHEMA', 'BASELINE') ORDER BY installed_rank",
+        # A BASELINE row (`flyway baseline`) stands for every version up to its own.
+        "SELECT coalesce({key}, script), success, NOT success, type = 'BASELINE' FROM {table}"
+        " WHERE type <> 'SCHEMA' ORDER BY installed_rank",
     ),
     HistoryKind(
         "goose",
         "goose_db_version",
         # goose appends a row per apply and per rollback: a version's newest row says whether it stands applied.
-        "SELECT DISTINCT ON ({key}) {key}::text, is_applied, false FROM {table}"
+        "SELECT DISTINCT ON ({key}) {key}::text, is_applied, false, false FROM {table}"
         " WHERE {key} > 0 ORDER BY {key}, id DESC",
         key="version_id",
     ),
     HistoryKind(
-        "Sqitch", "sqitch.changes", "SELECT {key}, true, false FROM {table} ORDER BY committed_at", key="change"
+        "Sqitch", "sqitch.changes", "SELECT {key}, true, false, false FROM {table} ORDER BY committed_at", key="change"
     ),
     HistoryKind(
         "Prisma",
         "_prisma_migrations",
         "SELECT {key}, finished_at IS NOT NULL AND rolled_back_at IS NULL,"
-        " finished_at IS NULL AND rolled_back_at IS NULL FROM {table} ORDER BY started_at",
+        " finished_at IS NULL AND rolled_back_at IS NULL, false FROM {table} ORDER BY started_at",
         key="migration_name",
     ),
     HistoryKind("Alembic", "alembic_version", _PLAIN, key="version_num", cumulative=True),
@@ -93,6 +94,7 @@ class HistoryRow:
     key: str
     applied: bool
     failed: bool  # golang-migrate's dirty flag, Flyway's success = false, a Prisma migration that never finished
+    up_to: bool = False  # stands for every legacy version up to its own (Flyway's BASELINE row)
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,7 @@ def history_verdict(
     """Where the database stands on the canonical tree, as the tool's rows say."""
     table = kind.table
     failed = tuple(row.key for row in rows if row.failed)
-    applied_keys = [row.key.lower() for row in rows if row.applied]
+    applied = [row for row in rows if row.applied]
     every = [source for version in versions for source in version.sources]
     by_key: dict[str, list[str]] = {}
     for source in every:
@@ -225,11 +227,12 @@ def history_verdict(
             by_key.setdefault(key, []).append(source)
     ran: set[str] = set()
     unknown: list[str] = []
-    for key in applied_keys:
+    for row in applied:
+        key = row.key.lower()
         matched = by_key.get(key) or by_key.get(_normal(key), [])
-        if not matched:
+        if not matched and not row.up_to:
             unknown.append(key)
-        if kind.cumulative:
+        if kind.cumulative or row.up_to:
             ran |= _up_to(key, matched, every)
         else:
             ran.update(matched)

@@ -175,7 +175,10 @@ def _read_history(connection: Connection, canonical: list[CanonicalVersion], his
         if found is None:
             continue
         query = sql.SQL(found.query).format(table=_qualified(found.table), key=sql.Identifier(found.key))
-        rows = [HistoryRow(str(key), bool(applied), bool(failed)) for key, applied, failed in connection.execute(query)]
+        rows = [
+            HistoryRow(str(key), bool(applied), bool(failed), bool(up_to))
+            for key, applied, failed, up_to in connection.execute(query)
+        ]
         return history_verdict(found, rows, canonical)
     return None
 
