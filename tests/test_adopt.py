@@ -23,7 +23,9 @@ from consolidate.errors import EXIT_FAIL
 from consolidate.runner import baseline, up
 from consolidate.runner.adopt import adopt
 from tests.canonical_trees import exists, refusal, rows, tree
-from tests.clitools import run
+from tests.clitools import copy_reference_case, run
+from tests.test_cli_migrate import TREE as CLI_TREE
+from tests.test_cli_migrate import _legacy_database
 
 pytestmark = pytest.mark.db
 
@@ -430,3 +432,24 @@ def test_the_command_line_says_what_adopt_would_record_as_json(live: str, tmp_pa
     assert (document["version"], document["recorded"], document["dry_run"]) == ("002", ["001", "002"], True)
     assert document["history"] == "golang-migrate schema_migrations: version 002"
     assert not exists(live, "_migrations")
+
+
+# --- the repository's reference tree ------------------------------------------------------------------------------
+
+
+def test_the_reference_database_the_legacy_folders_built_is_adopted_then_up_has_nothing_to_do(
+    tmp_path: Path, service_server: Server
+) -> None:
+    case = copy_reference_case(tmp_path)
+    assert run("apply", cwd=case).exit_code == 0
+    with scratch_database(service_server, "adopt_reference") as url:
+        _legacy_database(case, url)
+        args = ("--dir", CLI_TREE, "--database-url", url)
+        refused = run("migrate", "up", *args, cwd=case)
+        assert refused.exit_code == 1 and "adopt it first" in refused.stderr
+        assert f"consolidate migrate adopt --dir {CLI_TREE}" in refused.stderr
+        adopted = run("migrate", "adopt", "--version", "11", *args, cwd=case)
+        assert adopted.exit_code == 0, adopted.output
+        assert "the database is at version 011_robot_logs" in adopted.stdout
+        assert "nothing to apply" in run("migrate", "up", *args, cwd=case).stdout
+        assert run("migrate", "status", *args, cwd=case).exit_code == 0
