@@ -265,7 +265,7 @@ def test_the_rows_written_say_adopted_and_from_which_history(live: str, tmp_path
     adopt(root, live)
     with psycopg.connect(live) as connection:
         found = connection.execute("SELECT version, adopted FROM _migrations ORDER BY version").fetchall()
-    assert found == [(v, "adopted: golang-migrate schema_migrations: version 002") for v in ("001", "002")]
+    assert found == [(v, "adopted: golang-migrate schema_migrations at 3") for v in ("001", "002")]
 
 
 def test_a_legacy_version_inside_a_canonical_version_is_reported_with_what_is_missing(
@@ -430,7 +430,7 @@ def test_the_command_line_says_what_adopt_would_record_as_json(live: str, tmp_pa
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert (document["version"], document["recorded"], document["dry_run"]) == ("002", ["001", "002"], True)
-    assert document["history"] == "golang-migrate schema_migrations: version 002"
+    assert document["history"] == "golang-migrate schema_migrations at 3"
     assert not exists(live, "_migrations")
 
 

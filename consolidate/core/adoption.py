@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 from consolidate.core.statements import split
@@ -54,7 +54,13 @@ KINDS: tuple[HistoryKind, ...] = (
         cumulative=True,
         needs=frozenset({"version", "dirty"}),
     ),
-    HistoryKind("dbmate", "schema_migrations", _PLAIN, needs=frozenset({"version"}), refuses=frozenset({"dirty"})),
+    HistoryKind(
+        "dbmate",
+        "schema_migrations",
+        _PLAIN + " ORDER BY {key}",
+        needs=frozenset({"version"}),
+        refuses=frozenset({"dirty"}),
+    ),
     HistoryKind("Supabase", "supabase_migrations.schema_migrations", _PLAIN + " ORDER BY {key}"),
     HistoryKind("diesel", "__diesel_schema_migrations", _PLAIN + " ORDER BY run_on, {key}"),
     HistoryKind(
@@ -138,15 +144,21 @@ class HistoryVerdict:
     failed: tuple[str, ...] = ()  # keys of dirty or failed rows
     gaps: tuple[str, ...] = ()  # canonical versions not applied though a later one is
     unknown: tuple[str, ...] = ()  # legacy versions recorded that no canonical version was made of
+    newest: str | None = None  # the legacy version the history recorded last
 
     @property
     def certain(self) -> bool:
         return not (self.partial or self.failed or self.gaps)
 
     def evidence(self) -> str:
-        """What the rows written say they were adopted from."""
-        at = f"version {self.version}" if self.version else "no version"
-        return f"{self.tool} {self.table}: {at}"
+        """What the rows written say they were adopted from: the history and its newest legacy version."""
+        return f"{self.tool} {self.table} at {self.newest}" if self.newest else f"{self.tool} {self.table}, empty"
+
+    def explained(self) -> str:
+        """The verdict in words."""
+        if self.version is None:
+            return f"{self.evidence()}: no canonical version's legacy files all ran"
+        return f"{self.evidence()}: every legacy file of the canonical versions up to {self.version} ran"
 
 
 _SOURCES_HEAD = "-- Sources, applied in this order:"
@@ -236,7 +248,8 @@ def history_verdict(
             ran |= _up_to(key, matched, every)
         else:
             ran.update(matched)
-    return _verdict(kind.tool, table, versions, ran, failed, tuple(unknown))
+    verdict = _verdict(kind.tool, table, versions, ran, failed, tuple(unknown))
+    return replace(verdict, newest=applied[-1].key if applied else None)
 
 
 def _up_to(key: str, matched: Sequence[str], every: Sequence[str]) -> set[str]:

@@ -270,7 +270,7 @@ def _prove(
     none does, naming the closest and its differences."""
     reasons: list[str] = []
     if verdict is not None:
-        reasons.append(f"{verdict.evidence()} (legacy versions recorded: the canonical version's files all ran)")
+        reasons.append(verdict.explained())
         if verdict.unknown:
             reasons.append(f"legacy versions no canonical version was made of: {', '.join(verdict.unknown)}")
     ignored = _ignored_schemas(verdict)
