@@ -346,7 +346,11 @@ def adopt(
     at = f"{found.version}_{found.name}" if found.version else "none (below the first version)"
     _say(f"the database is at version {at}")
     verb = "would record" if dry_run else "recorded"
-    _say(f"{verb} {len(found.recorded)} version(s) as adopted" if found.recorded else "nothing to record")
+    _say(
+        f"{verb} {len(found.recorded)} version(s) as adopted"
+        if found.recorded
+        else "nothing to record: `consolidate migrate up` applies the whole tree"
+    )
 
 
 def _report(

@@ -341,7 +341,7 @@ def up(
 def _refuse_unadopted(
     versions: list[Version], directory: Path, history: str, provided: tuple[tuple[str, ...], Path] | None = None
 ) -> Callable[[Connection, sql.Composed], None]:
-    """A check refusing a database without history that already holds tables the first version creates: the
+    """A check refusing a database without history that already holds tables a version creates: the
     legacy migrations built it, and running the tree again would fail half-way (42P07) or double what exists.
     With `provided` (the prelude's objects, its path), it then refuses one lacking any of them."""
 
@@ -358,19 +358,22 @@ def _refuse_unadopted(
 
 
 def _refuse_legacy_built(connection: Connection, versions: list[Version], directory: Path, history: str) -> None:
-    """Refuse a database holding tables the first version creates (see `_refuse_unadopted`)."""
+    """Refuse a database already holding tables a version creates (see `_refuse_unadopted`), naming the first."""
     from consolidate.core.exclusions import created_tables  # only a first run needs it: `up` starts light
 
-    names = sorted(created_tables(_text(versions[0].data)))
     query = "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL"
-    present = [str(row[0]) for row in connection.execute(query, [names]).fetchall()] if names else []
-    if not present:
+    for item in versions:
+        names = sorted(created_tables(_text(item.data)))
+        present = [str(row[0]) for row in connection.execute(query, [names]).fetchall()] if names else []
+        if present:
+            break
+    else:
         return
     command = f"consolidate migrate adopt --dir {directory}"
     if history != TABLE:
         command += f" --history-table {history}"
     message = (
-        f"this database has no history of this tree, yet holds what {versions[0].path.name} creates "
+        f"this database has no history of this tree, yet holds what {item.path.name} creates "
         f"({', '.join(present)}): the legacy migrations built it, so adopt it first; nothing was run or written"
     )
     where = Location(redact(endpoint(connection.info.dsn)))
