@@ -22,7 +22,7 @@ from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_FAIL
 from consolidate.runner import baseline, up
 from consolidate.runner.adopt import adopt
-from tests.canonical_trees import exists, refusal, rows, tree
+from tests.canonical_trees import exists, refusal, rows
 from tests.clitools import copy_reference_case, run
 from tests.test_cli_migrate import TREE as CLI_TREE
 from tests.test_cli_migrate import _legacy_database
@@ -375,21 +375,38 @@ def test_up_on_a_legacy_built_database_without_history_says_adopt_it_first(live:
 # --- what the platform provides (the mapping's prelude) -----------------------------------------------------------
 
 PRELUDE = "CREATE SCHEMA auth;\nCREATE TABLE auth.users (id uuid PRIMARY KEY);\n"
-ON_AUTH = {
-    "001_profiles": "CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users (id));\n",
-    "002_names": "ALTER TABLE profiles ADD COLUMN name text;\n",
+LEGACY_ON_AUTH = {
+    "db/migrations/001_profiles.sql": "CREATE TABLE profiles (id uuid PRIMARY KEY REFERENCES auth.users (id));\n",
+    "db/migrations/002_names.sql": "ALTER TABLE profiles ADD COLUMN name text;\n",
 }
+PLATFORM_MAPPING = """\
+version: 1
+root: legacy
+output: deploy/migrations
+prelude: platform/prelude.sql
+sources: [db/migrations]
+migrations:
+  - {version: 1, name: profiles, sources: [db/migrations/001_profiles.sql]}
+  - {version: 2, name: names, sources: [db/migrations/002_names.sql]}
+"""
 
 
 def _on_platform(tmp_path: Path) -> tuple[Path, Path]:
-    prelude = tmp_path / "prelude.sql"
+    """The canonical tree `apply` writes for a legacy tree that needs a prelude, and the prelude."""
+    prelude = tmp_path / "platform" / "prelude.sql"
+    prelude.parent.mkdir()
     prelude.write_text(PRELUDE)
-    return tree(tmp_path / "tree", ON_AUTH), prelude
+    for path, text in LEGACY_ON_AUTH.items():
+        (tmp_path / "legacy" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "legacy" / path).write_text(text)
+    (tmp_path / "mapping.yaml").write_text(PLATFORM_MAPPING)
+    assert run("apply", cwd=tmp_path).exit_code == 0
+    return tmp_path / "deploy" / "migrations", prelude
 
 
-def _built(url: str, root: Path, prelude: Path) -> None:
-    """The database as the platform and the legacy migrations left it: the prelude's objects, then the versions."""
-    files = [(str(prelude), PRELUDE)] + [(str(p), p.read_text()) for p in sorted((root / "versions").glob("*.sql"))]
+def _built(url: str, prelude: Path) -> None:
+    """The database as the platform and the legacy migrations left it: the prelude's objects, then the legacy files."""
+    files = [(str(prelude), PRELUDE), *LEGACY_ON_AUTH.items()]
     assert not replay_files(url, files, per_file_transaction=True).failures
 
 
@@ -412,13 +429,13 @@ def test_up_on_a_database_the_platform_set_up_applies_the_tree(live: str, tmp_pa
 
 def test_baseline_check_schema_with_the_prelude_proves_a_legacy_built_database(live: str, tmp_path: Path) -> None:
     root, prelude = _on_platform(tmp_path)
-    _built(live, root, prelude)
+    _built(live, prelude)
     assert baseline(root, live, "2", check_schema=True, prelude=prelude) == ["001", "002"]
 
 
 def test_adopt_with_the_prelude_matches_a_database_on_its_platform(live: str, tmp_path: Path) -> None:
     root, prelude = _on_platform(tmp_path)
-    _built(live, root, prelude)
+    _built(live, prelude)
     assert adopt(root, live, prelude=prelude).version == "002"
 
 
