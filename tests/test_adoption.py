@@ -75,3 +75,10 @@ def test_recorded_versions_no_file_carries_are_named_unknown() -> None:
 def test_schema_migrations_with_a_dirty_column_is_golang_migrates_without_one_dbmates() -> None:
     assert kind_for("schema_migrations", ["version", "dirty"]) is GOLANG
     assert kind_for("schema_migrations", ["version"]) is DBMATE
+
+
+def test_files_of_folders_the_history_never_names_are_left_to_the_schema() -> None:
+    # Version 001 merges a dbmate folder with another tool's: dbmate's history knows its own folder's files only.
+    tree = (_version(1, "db/1_a.sql", "app/001_z.sql"), _version(2, "app/002_y.sql"), _version(3, "db/2_b.sql"))
+    verdict = history_verdict(DBMATE, _applied("1", "2"), tree)
+    assert (verdict.version, verdict.partial, verdict.gaps) == ("003", (), ())

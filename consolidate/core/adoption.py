@@ -239,17 +239,30 @@ def history_verdict(
             by_key.setdefault(key, []).append(source)
     ran: set[str] = set()
     unknown: list[str] = []
+    homes: set[str] = set()
     for row in applied:
         key = row.key.lower()
         matched = by_key.get(key) or by_key.get(_normal(key), [])
         if not matched and not row.up_to:
             unknown.append(key)
+        homes.update(_home(source) for source in matched)
         if kind.cumulative or row.up_to:
             ran |= _up_to(key, matched, every)
         else:
             ran.update(matched)
-    verdict = _verdict(kind.tool, table, versions, ran, failed, tuple(unknown))
+    # A tree consolidated from several tools' folders: this history knows its own folders' files only.
+    known = {source for source in every if _home(source) in homes} if homes else set(every)
+    verdict = _verdict(kind.tool, table, versions, ran, known, failed, tuple(unknown))
     return replace(verdict, newest=applied[-1].key if applied else None)
+
+
+def _home(path: str) -> str:
+    """The folder a tool keeps its migrations in: the file's, or its folder's for NAME/up.sql and the like."""
+    pure = PurePosixPath(path)
+    folder = pure.parent
+    if pure.name.removesuffix(".sql").removesuffix(".up") in _FOLDER_FILES:
+        folder = folder.parent
+    return folder.as_posix()
 
 
 def _up_to(key: str, matched: Sequence[str], every: Sequence[str]) -> set[str]:
@@ -269,21 +282,29 @@ def _verdict(
     table: str,
     versions: Sequence[CanonicalVersion],
     ran: set[str],
+    known: set[str],
     failed: tuple[str, ...],
     unknown: tuple[str, ...],
 ) -> HistoryVerdict:
+    """The verdict on each version from the files it was made of that the history knows (`known`); a version
+    made of none of them is the schema's to judge."""
     partial: list[Partial] = []
     done: list[CanonicalVersion] = []
+    judged: list[CanonicalVersion] = []
     for version in versions:
-        hit = [source for source in version.sources if source in ran]
-        if hit and len(hit) < len(version.sources):
-            missing = tuple(_missing(version, source) for source in version.sources if source not in ran)
+        sources = [source for source in version.sources if source in known]
+        if sources:
+            judged.append(version)
+        hit = [source for source in sources if source in ran]
+        if hit and len(hit) < len(sources):
+            missing = tuple(_missing(version, source) for source in sources if source not in ran)
             partial.append(Partial(version, tuple(hit), missing))
         elif hit:
             done.append(version)
     last = done[-1] if done else None
     reached = versions.index(last) + 1 if last else 0
-    gaps = tuple(v.version for v in versions[:reached] if v not in done and not any(p.version == v for p in partial))
+    below = [v for v in versions[:reached] if v in judged]
+    gaps = tuple(v.version for v in below if v not in done and not any(p.version == v for p in partial))
     at = last.version if last else None
     return HistoryVerdict(tool, table, at, tuple(partial), failed, gaps, unknown)
 
