@@ -469,7 +469,13 @@ def tree_version(target: str, versions: list[Version], option: str = "--target",
         "migrate.target",
         f"{option} {target}: the tree has no such version ({last}{nearest})",
         Location(option),
-        "give one of the versions in versions/" + (", or 0 for below all of them" if zero else ""),
+        "give one of the versions in versions/"
+        + (", or 0 for below all of them" if zero else "")
+        + (
+            "; a legacy tool's version numbers are not the tree's: `consolidate migrate adopt` maps them"
+            if option == "--version"
+            else ""
+        ),
     )
 
 
