@@ -315,6 +315,7 @@ class ReportFacts:
     decisions: tuple[DecisionNote, ...] = ()
     graph: tuple[str, ...] = ()  # legacy files → canonical versions, as Mermaid lines (core/flow_graph.py)
     graph_legend: str = LEGEND
+    requires: tuple[str, ...] = ()  # what the database must hold before the first version: provided and prelude
 
 
 # --- paths and roles ----------------------------------------------------------------------------------------
@@ -1205,6 +1206,7 @@ def report_facts(
         removal=bool(removed.commands),
     )
     return ReportFacts(
+        requires=mapping.provided,
         title=TITLE,
         date=lock.date,
         status=_status(plan, len(drift), verified, proof),

@@ -439,7 +439,7 @@ def _record(
                 commit,
                 user,
                 item.text_checksum,
-                f"adopted: {evidence}",
+                adopted=f"adopted: {evidence}",
             )
             connection.execute(insert_row(table, row, server_timing=False))
         connection.execute("COMMIT")
