@@ -237,6 +237,12 @@ def production(mapping: Mapping) -> Production | None:
     return Production(mapping.postgres, str(mapping.postgres_location or Location(mapping.path)))
 
 
+def _declared(mapping: Mapping, options: ServerOptions) -> int | None:
+    """The production major: the mapping's, else the configuration's."""
+    chosen = production(mapping) or options.production
+    return chosen.major if chosen else None
+
+
 def _standable(needed: dict[str, list[Location]], calls: Calls, allow: bool) -> frozenset[str]:
     """The extensions the trees create that an honest stand-in could play, should the server lack them."""
     if not allow:
@@ -452,6 +458,7 @@ class ServerOptions:
     search_path: str | None = None  # where to look for pg_config (tests hide the system binaries with "")
     debian: DebianLayout = DEBIAN
     scratch_prefix: str = SCRATCH_PREFIX  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
+    production: Production | None = None  # the configuration's major, when the mapping declares none
 
 
 @dataclass(frozen=True)
@@ -495,7 +502,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
             debian=options.debian,
             scratch_prefix=options.scratch_prefix,
             standable=standable,
-            production=production(done.plan.mapping),
+            production=production(done.plan.mapping) or options.production,
         ) as server,
         _roles(server, prelude),
         replay_roles(server, created_roles(_mapped_statements(done))) as roles,
@@ -533,7 +540,7 @@ def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Ro
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
             canonical = _prove_canonical(run, tree, legacy_db, rollbacks, setup) if tree is not None else None
         legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
-        major, declared = server.version // 10000, run.done.plan.mapping.postgres
+        major, declared = server.version // 10000, _declared(run.done.plan.mapping, options)
         legacy_failures = _explained(legacy_failures, run.unavailable, major, declared)
         canonical_failures, diff, versions = canonical or ((), None, ())
         to_legacy = _to_legacy(run.done, tree, canonical_failures) if tree is not None else None

@@ -27,6 +27,11 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "layout": (frozenset(), frozenset(), "the canonical tree's names and markers: stdlib-only, the runner reads them"),
     "diagnostics": (frozenset(), frozenset(), "findings and locations: every layer's vocabulary"),
     "errors": (frozenset({"diagnostics"}), frozenset(), "the one user-facing error type"),
+    "config": (
+        frozenset({"diagnostics", "errors"}),
+        frozenset(),
+        "the one configuration file (issue 17): stdlib-only, read by every command, `migrate` included, at start",
+    ),
     "model": (frozenset({"diagnostics", "layout"}), frozenset(), "frozen dataclasses every layer shares"),
     "core": (
         frozenset({"layout", "model", "diagnostics", "errors"}),
@@ -80,7 +85,7 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         frozenset(
             {"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"}
         )
-        | frozenset({"commands", "verify", "pipeline"}),
+        | frozenset({"commands", "verify", "pipeline", "config"}),
         frozenset({"typer", "rich"}),
         "parse options, call one function, print",
     ),

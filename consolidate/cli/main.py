@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +17,8 @@ from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
+from consolidate.cli.settings import config, mapping_path
+from consolidate.cli.settings import database_url as resolve_database_url
 from consolidate.cli.tables import print_sections
 from consolidate.commands import DEFAULT_WAIT, Waiting
 from consolidate.core.changes import Status
@@ -37,16 +38,20 @@ app = typer.Typer(
     add_completion=False,
 )
 
-MappingOption = Annotated[Path, typer.Option("--mapping", "-m", help="The mapping file.")]
+MappingOption = Annotated[
+    Path | None,
+    typer.Option("--mapping", "-m", help="The mapping file (default: the configuration's, else mapping.yaml)."),
+]
 
 
 @app.command()
 def plan(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
 ) -> None:
     """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
+    mapping = mapping_path(mapping)
     with json_output(as_json):
         result = call(lambda: commands.plan(mapping, jobs))
     if as_json:
@@ -85,7 +90,7 @@ def _waiting(seconds: float) -> Waiting:
 
 @app.command()
 def apply(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the mapping's output).")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would change, with diffs; write nothing.")
@@ -104,6 +109,7 @@ def apply(
     scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    mapping = mapping_path(mapping)
     waiting = _waiting(lock_wait)
     if generate_down:
         if out is not None or dry_run or check:
@@ -167,21 +173,27 @@ def _server_options(
 ) -> ServerOptions:
     """The server options of `verify` and `apply --generate-down`: --database-url, else DATABASE_URL, …"""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
-    from consolidate.db.urls import resolve_url
+    from consolidate.db.installations import Production
     from consolidate.verify import ServerOptions
 
-    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
-    return ServerOptions(url, postgres_bin, not no_stand_ins, scratch_prefix=resolve_prefix(scratch_prefix))
+    url = resolve_database_url(database_url)  # a malformed URL stops here, before any work
+    found = config()
+    production = None
+    if found.postgres is not None:
+        production = Production(found.postgres, str(found.postgres_location), "the configuration")
+    prefix = resolve_prefix(scratch_prefix)
+    return ServerOptions(url, postgres_bin, not no_stand_ins, scratch_prefix=prefix, production=production)
 
 
 @app.command()
 def report(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when CONSOLIDATION.md is out of date.")] = False,
     templates: TemplatesOption = None,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
+    mapping = mapping_path(mapping)
     result = call(lambda: commands.report(mapping, check=check, templates=templates, waiting=_waiting(lock_wait)))
     console = terminal()
     if check and (result.changed or result.problems):
@@ -195,7 +207,7 @@ def report(
 
 @app.command()
 def verify(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     database_url: DatabaseUrlOption = None,
     postgres_bin: PostgresBinOption = None,
     no_stand_ins: NoStandInsOption = False,
@@ -219,6 +231,7 @@ def verify(
     ] = Rollbacks.CHANGED,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
+    mapping = mapping_path(mapping)
     from consolidate.cli.verify_view import print_verification
 
     if cleanup:
@@ -239,10 +252,9 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
     whose owner is gone could not be removed."""
     from consolidate.cli.cleanup_view import cleanup_document, cleanup_lines
     from consolidate.db.leftovers import cleanup
-    from consolidate.db.urls import resolve_url
 
     with json_output(as_json):
-        url = call(lambda: resolve_url(database_url, os.environ))
+        url = resolve_database_url(database_url)
         found = call(lambda: cleanup(url))
     if as_json:
         sys.stdout.write(json.dumps(cleanup_document(found), indent=2) + "\n")
@@ -257,13 +269,14 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
 def init(
     sources: Annotated[list[str] | None, typer.Argument(help="Legacy folders below ROOT (default: found).")] = None,
     root: Annotated[Path, typer.Option("--root", help="Folder the source paths are relative to.")] = Path("."),
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
 ) -> None:
     """Draft a mapping.yaml from a scan of the legacy folders, then plan on it; never overwrites a file.
 
     Exit 0 once the draft is written, whether or not the plan on it is clean: the errors that remain are printed
     with what to do, and are settled in the mapping (`consolidate plan` is the check that exits 1).
     """
+    mapping = mapping_path(mapping)
     result = call(lambda: commands.init(mapping, root, sources or []))
     wrote = f"wrote {mapping}" + (f" and its prelude {result.prelude}" if result.prelude else "")
     stderr, console = terminal(stderr=True), terminal()

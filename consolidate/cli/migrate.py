@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from consolidate.cli import settings
 from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.console import terminal
 from consolidate.diagnostics import printable
@@ -27,7 +28,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-DirOption = Annotated[Path, typer.Option("--dir", help="The canonical tree: holds versions/ and down/.")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="The canonical tree: holds versions/ and down/ (default: the configuration's, else the mapping's output).",
+    ),
+]
 UrlOption = Annotated[
     str | None, typer.Option("--database-url", help="The database (else DATABASE_URL, then SUPABASE_DB_URL).")
 ]
@@ -50,11 +57,11 @@ EmbeddedOption = Annotated[
     ),
 ]
 HistoryOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--history-table",
         envvar="CONSOLIDATE_HISTORY_TABLE",
-        help="The history table, NAME or SCHEMA.NAME (when another tool's table holds the name _migrations).",
+        help="The history table, NAME or SCHEMA.NAME (default: the configuration's, else _migrations).",
     ),
 ]
 ScratchPrefixOption = Annotated[
@@ -64,7 +71,6 @@ ScratchPrefixOption = Annotated[
         help="Start scratch database names with this (else CONSOLIDATE_SCRATCH_PREFIX, else consolidate).",
     ),
 ]
-DEFAULT_DIR = Path("deploy/migrations")
 
 
 def _usage_error(text: str) -> typer.Exit:
@@ -74,8 +80,6 @@ def _usage_error(text: str) -> typer.Exit:
 @contextmanager
 def _database(database_url: str | None, embedded: bool, directory: Path) -> Iterator[str]:
     """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server."""
-    from consolidate.db.urls import resolve_url
-
     if embedded:
         if database_url:
             raise _usage_error("--embedded and --database-url exclude each other: choose one database")
@@ -88,11 +92,12 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
             )
             yield server.url
         return
-    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
+    url = settings.database_url(database_url)  # a malformed URL stops here, before any work
     if url is None:
+        first, *others = settings.url_variables()
+        variables = first + (f" (or {', '.join(others)})" if others else "")
         raise _usage_error(
-            "no database: pass --database-url URL or set DATABASE_URL (or SUPABASE_DB_URL); "
-            "--embedded runs on a throw-away local server"
+            f"no database: pass --database-url URL or set {variables}; --embedded runs on a throw-away local server"
         )
     yield url
 
@@ -152,7 +157,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
 
 @app.command()
 def up(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Apply at most N versions.")] = None,
     target: TargetOption = None,
@@ -164,9 +169,10 @@ def up(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import Limits
     from consolidate.runner import up as run_up
 
@@ -195,7 +201,7 @@ def up(
 
 @app.command()
 def down(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Roll back N versions.")] = 1,
     target: TargetOption = None,
@@ -203,9 +209,10 @@ def down(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Roll back the newest versions with their down scripts; a stub or missing one stops before anything runs."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import Limits
     from consolidate.runner import down as run_down
 
@@ -232,16 +239,17 @@ def _rolled_back(rolled: list[str]) -> None:
 
 @app.command()
 def reset(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (for scripts).")] = False,
     lock_wait: LockWaitOption = 60.0,
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Roll back every applied version, newest first. Asks first unless --yes."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.postgres.redaction import redact
     from consolidate.runner import Limits
     from consolidate.runner import reset as run_reset
@@ -265,17 +273,18 @@ def reset(
 @app.command()
 def baseline(
     version: Annotated[str, typer.Option("--version", help="Record versions up to this one as applied.")],
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     check_schema: Annotated[
         bool, typer.Option("--check-schema", help="First prove the live schema is the tree's at --version.")
     ] = False,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
     scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import baseline as run_baseline
 
     prefix = resolve_prefix(scratch_prefix) if check_schema else None
@@ -297,12 +306,18 @@ def baseline(
 
 
 def _report(
-    directory: Path, database_url: str | None, embedded: bool, as_json: bool, check_only: bool, history: str
+    directory: Path | None,
+    database_url: str | None,
+    embedded: bool,
+    as_json: bool,
+    check_only: bool,
+    history: str | None,
 ) -> None:
     from consolidate.runner import status as run_status
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     with json_output(as_json), _database(database_url, embedded, directory) as url:
         report = call(lambda: runner(directory, url, history=history))
     running = str(report.running) if report.running else None
@@ -351,12 +366,12 @@ def _as_json(entry: Entry) -> dict[str, object]:
 
 @app.command()
 def status(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Every version: applied, pending, changed (and how), renamed, missing or unknown. Exit 0 only when clean."""
     _report(directory, database_url, embedded, as_json, check_only=False, history=history)
@@ -364,12 +379,12 @@ def status(
 
 @app.command()
 def verify(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
     _report(directory, database_url, embedded, as_json, check_only=True, history=history)
