@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from consolidate import commands
+from consolidate import __version__, commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
+from consolidate.cli.help import CONTEXT
 from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
@@ -36,7 +37,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    context_settings=CONTEXT,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        terminal().print(f"consolidate {__version__}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """Consolidate SQL migrations scattered over many folders into one canonical, proven tree."""
+
 
 MappingOption = Annotated[
     Path | None,

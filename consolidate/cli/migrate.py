@@ -15,6 +15,7 @@ import typer
 from consolidate.cli import settings
 from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.console import terminal
+from consolidate.cli.help import CONTEXT
 from consolidate.diagnostics import printable
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 
@@ -26,6 +27,7 @@ app = typer.Typer(
     help="Apply, roll back and check the canonical tree on a database (tracking table _migrations).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    context_settings=CONTEXT,
 )
 
 DirOption = Annotated[
@@ -56,6 +58,8 @@ EmbeddedOption = Annotated[
         "--embedded", help="Run on a throw-away local PostgreSQL, deleted when the command ends (for trying out)."
     ),
 ]
+# status, verify and baseline read what a database recorded: a throw-away one has recorded nothing (issue 17 #3).
+RefusedEmbeddedOption = Annotated[bool, typer.Option("--embedded", hidden=True)]
 HistoryOption = Annotated[
     str | None,
     typer.Option(
@@ -73,8 +77,8 @@ ScratchPrefixOption = Annotated[
 ]
 
 
-def _usage_error(text: str) -> typer.Exit:
-    return usage(text)
+def _usage_error(text: str, hint: str = "") -> typer.Exit:
+    return usage(text, hint)
 
 
 @contextmanager
@@ -279,11 +283,12 @@ def baseline(
         bool, typer.Option("--check-schema", help="First prove the live schema is the tree's at --version.")
     ] = False,
     lock_wait: LockWaitOption = 60.0,
-    embedded: EmbeddedOption = False,
+    embedded: RefusedEmbeddedOption = False,
     history: HistoryOption = None,
     scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
+    _refuse_embedded(embedded, "baseline")
     directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import baseline as run_baseline
 
@@ -305,6 +310,15 @@ def baseline(
     _say(f"{len(recorded)} version(s) recorded" if recorded else "nothing to record: already baselined")
 
 
+def _refuse_embedded(embedded: bool, command: str) -> None:
+    if embedded:
+        raise _usage_error(
+            f"--embedded is not for `migrate {command}`: a throw-away server starts empty, so it could only say that "
+            "every version is pending",
+            "give the database with --database-url (or DATABASE_URL); try the tree with `migrate up --embedded`",
+        )
+
+
 def _report(
     directory: Path | None,
     database_url: str | None,
@@ -317,6 +331,7 @@ def _report(
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
+    _refuse_embedded(embedded, "verify" if check_only else "status")
     directory, history = settings.tree_dir(directory), settings.history_table(history)
     with json_output(as_json), _database(database_url, embedded, directory) as url:
         report = call(lambda: runner(directory, url, history=history))
@@ -370,7 +385,7 @@ def status(
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
-    embedded: EmbeddedOption = False,
+    embedded: RefusedEmbeddedOption = False,
     history: HistoryOption = None,
 ) -> None:
     """Every version: applied, pending, changed (and how), renamed, missing or unknown. Exit 0 only when clean."""
@@ -383,7 +398,7 @@ def verify(
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
-    embedded: EmbeddedOption = False,
+    embedded: RefusedEmbeddedOption = False,
     history: HistoryOption = None,
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
