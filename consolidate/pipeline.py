@@ -13,6 +13,7 @@ from pathlib import Path
 
 from consolidate.core.changes import sha256
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.not_sql import not_sql
 from consolidate.core.patches import patch_sources
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
@@ -224,7 +225,9 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
     scanned = scan(tree.files, dict(mapping.encodings))
     # What the walk did not read (editor files, pipes, …) is reported beside what scan found in what it read.
-    ordered = sorted(scanned.findings + tree.findings, key=lambda item: (item.location.path, item.location.line or 0))
+    # So are other tools' migrations kept as code, which would otherwise go missing in silence (issue 17 #5).
+    found = (*scanned.findings, *tree.findings, *not_sql(tree.others))
+    ordered = sorted(found, key=lambda item: (item.location.path, item.location.line or 0))
     scanned = replace(scanned, findings=tuple(ordered))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
     findings = tuple(_displayed(mapping, finding) for finding in scanned.findings)
