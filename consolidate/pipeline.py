@@ -25,6 +25,7 @@ from consolidate.io.tree import read_sources
 from consolidate.layout import LOCK_NAME, VERIFICATION_NAME, written_by_consolidate
 from consolidate.model import Diagnostic, Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
 from consolidate.render.lock import edited, parse_lock
+from consolidate.steps import stage
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).
@@ -297,12 +298,18 @@ def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, Parsed
         assert legacy is not None, source  # check_tree guarantees every mapped source was scanned
         work.append((display_path(mapping, source), legacy.text, mapping.dialect))
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
-        # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            results = list(pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))))
-    else:
-        results = [_parse_job(job) for job in work]
+    results = []
+    with stage("parsing", len(work)) as advance:
+        if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
+            # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                for result in pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))):
+                    results.append(result)
+                    advance()
+        else:
+            for job in work:
+                results.append(_parse_job(job))
+                advance()
     return dict(zip(sources, results, strict=True))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,9 @@ def test_migrate_status_finds_the_tree_apply_wrote_without_dir(
         result = run("migrate", "status", "--database-url", url, cwd=tmp_path)
     assert result.exit_code == 1, result.stderr  # every version pending
     assert "001_initial_schema" in result.stdout and "pending" in result.stdout
+
+
+def test_a_malformed_configuration_under_json_prints_the_failure_document(tmp_path: Path) -> None:
+    (tmp_path / "consolidate.toml").write_text("colour = 1\n")
+    result = run("plan", "--json", cwd=tmp_path)
+    assert result.exit_code == 2 and json.loads(result.stdout)["errors"][0]["code"] == "config.unknown-key"

@@ -18,6 +18,7 @@ from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
+from consolidate.cli.progress import progress
 from consolidate.cli.settings import config, mapping_path
 from consolidate.cli.settings import database_url as resolve_database_url
 from consolidate.cli.tables import print_sections
@@ -69,9 +70,9 @@ def plan(
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
 ) -> None:
     """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
-    mapping = mapping_path(mapping)
-    with json_output(as_json):
-        result = call(lambda: commands.plan(mapping, jobs))
+    with json_output(as_json), progress(as_json):
+        path = mapping_path(mapping)  # a bad configuration prints its JSON document too
+        result = call(lambda: commands.plan(path, jobs))
     if as_json:
         sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
         print_problems(plan_problems(result))
@@ -249,15 +250,16 @@ def verify(
     ] = Rollbacks.CHANGED,
 ) -> None:
     """Replay legacy and canonical trees on PostgreSQL, prove them equivalent and every rollback right."""
-    mapping = mapping_path(mapping)
     from consolidate.cli.verify_view import print_verification
 
     if cleanup:
         _cleanup(database_url, as_json)
         return
     with json_output(as_json):
+        path = mapping_path(mapping)
         options = _server_options(database_url, postgres_bin, no_stand_ins, scratch_prefix)
-        result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait), rollbacks))
+        with progress(as_json):
+            result = call(lambda: commands.verify(path, options, _waiting(lock_wait), rollbacks))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:

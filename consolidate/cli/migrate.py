@@ -331,10 +331,11 @@ def _report(
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
-    _refuse_embedded(embedded, "verify" if check_only else "status")
-    directory, history = settings.tree_dir(directory), settings.history_table(history)
-    with json_output(as_json), _database(database_url, embedded, directory) as url:
-        report = call(lambda: runner(directory, url, history=history))
+    with json_output(as_json):  # a refusal or a bad configuration prints its JSON document too
+        _refuse_embedded(embedded, "verify" if check_only else "status")
+        tree, table = settings.tree_dir(directory), settings.history_table(history)
+        with _database(database_url, embedded, tree) as url:
+            report = call(lambda: runner(tree, url, history=table))
     running = str(report.running) if report.running else None
     if as_json:
         entries = [_as_json(entry) for entry in report.entries]

@@ -17,7 +17,7 @@ Extensions the server lacks can be stood in for (see ``consolidate/postgres/exte
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 
 import psycopg
@@ -40,11 +40,13 @@ def replay_files(
     *,
     per_file_transaction: bool,
     stand_ins: Mapping[str, Set[str]] | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> Replayed:
     """Run `files` ((display path, text), in order) on the database `conninfo` names; report every failure.
 
     `stand_ins` maps an extension the server lacks to the functions of it the files call (see
     ``extensions.called_functions``): its CREATE/DROP EXTENSION statements then run its stand-in instead.
+    `advance` is called after each file (the progress a watcher draws, see consolidate.steps).
     """
     started = time.perf_counter()
     stand_ins = dict(stand_ins or {})
@@ -65,6 +67,8 @@ def replay_files(
             if found and per_file_transaction and runs_whole(pieces):
                 rolled_back[path] = tuple((piece.head, piece.text) for piece in pieces)
             failures += found
+            if advance is not None:
+                advance()
     if failures:
         order = {path: index for index, (path, _) in enumerate(files)}
         failures = list(link(failures, list(dict.fromkeys(session.skips)), order, rolled_back))
