@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Set
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,10 @@ from consolidate.core.prelude import Prelude
 from consolidate.core.proof import DISPUTED, Proof, State, read_proof
 from consolidate.core.provenance import Provenance, provenance
 from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
+from consolidate.db.fingerprint import fingerprint
 from consolidate.db.installations import DEBIAN, DebianLayout, Production
 from consolidate.db.prelude import apply_prelude, prelude_roles
-from consolidate.db.replay import replay_files
+from consolidate.db.replay import replay_files, replaying
 from consolidate.db.replay_roles import ReplayRoles, replay_roles
 from consolidate.db.server import (
     SCRATCH_PREFIX,
@@ -354,6 +355,17 @@ def _prepare(conninfo: str, prelude: Prelude | None, stand_ins: dict[str, set[st
         raise ConsolidateError([failure.diagnostic() for failure in failures])
 
 
+@dataclass(frozen=True)
+class _Replayed:
+    """The canonical replay: its final database, the copies it kept, its failures, and what its trials proved."""
+
+    build: str
+    snapshots: dict[int, str]
+    failures: list[Failure]
+    failed: set[int]
+    verified: set[int] = field(default_factory=set)  # rollbacks proven in place by a trial
+
+
 @contextmanager
 def _canonical(
     server: Server,
@@ -362,12 +374,17 @@ def _canonical(
     prelude: Prelude | None,
     around: set[int],
     removed: Removed | None = None,
-) -> Iterator[tuple[str, dict[int, str], list[Failure], set[int]]]:
-    """Replay versions in order into one database: (final, snapshots, failures, failed versions).
+    trials: Set[int] = frozenset(),
+) -> Iterator[_Replayed]:
+    """Replay versions in order into one database.
 
-    The database is copied (CREATE DATABASE … TEMPLATE) only at k and k-1 for each version k in `around`:
-    the rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
-    snapshot of the last version is the final database itself; the rollback proof applies each down script to
+    `trials`: versions whose rollback is tried in place, right after the version ran: the down script runs in a
+    transaction that is then rolled back, and the database's fingerprint then must equal the one read before the
+    version (db/fingerprint.py). Those that match are `verified`; any other outcome is left to the exact proof.
+
+    `around`: the database is copied (CREATE DATABASE … TEMPLATE) at k and k-1 for each version k there: the
+    exact rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
+    snapshot of the last version is the final database itself; the exact proof applies each down script to
     its snapshot in place, top down, once the final database has been compared. `removed`: per version file,
     the objects whose creation the plan removed there as a duplicate (see `_removed`).
     """
@@ -378,26 +395,35 @@ def _canonical(
         snapshots = {0: stack.enter_context(copy_database(server, build, "at0"))} if 0 in wanted else {}
         failures: list[Failure] = []
         failed: set[int] = set()
+        verified: set[int] = set()
         rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
-        advance = stack.enter_context(stage("replaying the canonical tree", len(tree.labels)))
-        for version, _ in tree.labels:
-            replayed = replay_files(build, [tree.up[version]], per_file_transaction=True, stand_ins=stand_ins)
-            failures += replayed.failures
-            rolled_back |= replayed.rolled_back
-            if replayed.failures:
-                failed.add(version)
-            if version in wanted:
-                # The last version's database is the build itself: nothing is replayed into it any more.
-                last = version == tree.labels[-1][0]
-                snapshots[version] = (
-                    build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
-                )
-            advance()
+        what = "replaying the canonical tree" + (", trying each rollback in place" if trials else "")
+        with stage(what, len(tree.labels)) as advance:
+            for version, _ in tree.labels:
+                # One connection per version: a copy needs the database to itself.
+                with replaying(build, stand_ins) as replay:
+                    before = replay.look(fingerprint) if version in trials else None
+                    replayed = replay.files([tree.up[version]], per_file_transaction=True)
+                    if before is not None and not replayed.failures:
+                        trial = replay.trial(*tree.down[version], fingerprint)
+                        if trial is not None and trial.seen == before:
+                            verified.add(version)
+                failures += replayed.failures
+                rolled_back |= replayed.rolled_back
+                if replayed.failures:
+                    failed.add(version)
+                if version in wanted:
+                    # The last version's database is the build itself: nothing is replayed into it any more.
+                    last = version == tree.labels[-1][0]
+                    snapshots[version] = (
+                        build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
+                    )
+                advance()
         # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
         # only across them.
         order = {tree.up[version][0]: version for version, _ in tree.labels}
         failures = list(link(failures, (), order, rolled_back, removed))
-        yield build, snapshots, failures, failed
+        yield _Replayed(build, snapshots, failures, failed, verified)
 
 
 def _rollback(
@@ -586,17 +612,20 @@ def _prove_canonical(
     # database is read while they have their names, then they are set aside.
     legacy_side = read_early(legacy_db) if run.roles.created() else legacy_db
     run.roles.set_aside()
-    with _canonical(server, tree, stand_ins, run.prelude, proven, removed) as (
-        build,
-        snapshots,
-        failures,
-        failed,
-    ):
-        diff = compare(legacy_side, build, sides=Sides("legacy", "canonical"))
-        checked = sum(1 for version, _ in tree.labels if version in proven or version not in written)
-        with stage("proving rollbacks", checked) as advance:
+    # Each rollback is first tried in place during the one replay (no copy, no whole-database diff); only those
+    # the trial could not prove get the exact proof, on a second replay that keeps copies around them.
+    with _canonical(server, tree, stand_ins, run.prelude, set(), removed, trials=proven) as replay:
+        diff = compare(legacy_side, replay.build, sides=Sides("legacy", "canonical"))
+        failures, failed, verified = replay.failures, replay.failed, replay.verified
+    exact = proven - verified - failed
+    with _canonical(server, tree, stand_ins, run.prelude, exact) if exact else nullcontext(None) as again:
+        snapshots = again.snapshots if again is not None else {}
+        checked = [v for v, _ in tree.labels if v not in verified and (v in proven or v not in written)]
+        with stage("proving rollbacks", len(checked)) as advance:
             versions = tuple(
-                _proving(advance, _rollback(server, tree, version, label, snapshots, stand_ins, failed))
+                VersionResult(version, label, "ok", "verified")
+                if version in verified
+                else _proving(advance, _rollback(server, tree, version, label, snapshots, stand_ins, failed))
                 if version in proven or version not in written
                 else _not_proven_now(version, label, failed, carried.get(version))
                 for version, label in reversed(tree.labels)
@@ -727,9 +756,10 @@ def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, Gene
             for target in run.done.plan.targets
             if tree.down[target.target.version][1].startswith(STUB_MARKER) or target.target.label(mapping.width) in redo
         }
-        with _canonical(run.server, tree, run.stand_ins, run.prelude, set(chosen)) as (_, snapshots, failures, _):
-            if failures:
-                raise ConsolidateError([f.diagnostic() for f in failures], exit_code=EXIT_FAIL)
+        with _canonical(run.server, tree, run.stand_ins, run.prelude, set(chosen)) as replay:
+            if replay.failures:
+                raise ConsolidateError([f.diagnostic() for f in replay.failures], exit_code=EXIT_FAIL)
+            snapshots = replay.snapshots
             generated = {}
             for version, target in chosen.items():
                 sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()

@@ -53,11 +53,11 @@ def test_verify_tells_both_replays_and_every_rollback_it_checks(tmp_path: Path, 
     recorder = Recorder()
     with watched(recorder):
         verify_tree(tmp_path / "mapping.yaml", ServerOptions(database_url=service_url))
-    stages = {str(what): (total, taken) for what, total, taken in recorder.stages}
-    assert stages["replaying the canonical tree"] == (11, 11)
-    total, taken = stages["proving rollbacks"]
-    assert total == taken == 11
-    assert stages["replaying the legacy tree"][0] == stages["replaying the legacy tree"][1]
+    assert all(total == taken for _, total, taken in recorder.stages)  # every stage ran to its end
+    named = [str(what) for what, _, _ in recorder.stages]
+    assert "replaying the legacy tree" in named and "proving rollbacks" in named
+    canonical = [item for item in recorder.stages if str(item[0]).startswith("replaying the canonical tree")]
+    assert canonical[0][1] == 11  # one step per version, each rollback tried in place as it goes
 
 
 def test_bars_are_drawn_on_a_terminal_only_and_never_with_json() -> None:

@@ -13,6 +13,7 @@ from consolidate import __version__, commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
+from consolidate.cli.export import export
 from consolidate.cli.help import CONTEXT
 from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
@@ -313,4 +314,5 @@ def main() -> None:
     sys.exit(run(app, "consolidate"))
 
 
+app.command(name="export")(export)
 app.add_typer(migrate_app, name="migrate")

@@ -92,7 +92,7 @@ def _wrap(statements: list[Statement]) -> tuple[tuple[str, int], ...]:
 def wrapped(texts: Sequence[str]) -> bool:
     """Whether a script's statements (their texts, in order) are one BEGIN … COMMIT with nothing between that ends
     or opens a transaction: the wrapping a version's own transaction makes redundant."""
-    if len(texts) < 2 or _first_words(texts[0])[:3] not in _BEGIN or _first_words(texts[-1])[:3] not in _COMMIT:
+    if len(texts) < 2 or first_words(texts[0])[:3] not in _BEGIN or first_words(texts[-1])[:3] not in _COMMIT:
         return False
     return all(_control_word(text) in (None, "SAVEPOINT", "RELEASE", "ROLLBACK TO") for text in texts[1:-1])
 
@@ -102,11 +102,12 @@ def wrapped(texts: Sequence[str]) -> bool:
 
 def _words(statement: Statement, count: int = 6) -> tuple[str, ...]:
     """The statement's first words, upper case (a whole short statement: its words, and no more)."""
-    return _first_words(statement.text)[:count]
+    return first_words(statement.text)[:count]
 
 
 @lru_cache(maxsize=1 << 16)
-def _first_words(text: str) -> tuple[str, ...]:
+def first_words(text: str) -> tuple[str, ...]:
+    """A statement's first six words, upper case, past its leading comments (export's reading of it too)."""
     # Each pass over a version asks again; a tree has tens of thousands of statements (cached by text).
     start = code_start(text)
     return tuple(word.upper() for word in _WORD.findall(text, start, start + 200)[:6])
@@ -118,7 +119,7 @@ def _control(statement: Statement) -> str | None:
 
 
 def _control_word(text: str) -> str | None:
-    words = _first_words(text)
+    words = first_words(text)
     first = words[0] if words else ""
     if words[:2] in (("START", "TRANSACTION"), ("PREPARE", "TRANSACTION")):
         return " ".join(words[:2])

@@ -19,19 +19,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import psycopg
 
-from consolidate.db.script import Connection, Executor, runs_whole
+from consolidate.db.script import Connection, Executor, Piece, failure, runs_whole
 from consolidate.db.script import pieces as script_pieces
 from consolidate.db.urls import connect_failure, conninfo_parts, error_text
 from consolidate.errors import ConsolidateError
-from consolidate.model import Diagnostic, Location
+from consolidate.model import Location
 from consolidate.postgres.consequences import link
 from consolidate.postgres.extensions import stand_in_sql
 from consolidate.postgres.failures import Failure, Replayed
 
 SESSION_OPTIONS = "-c synchronous_commit=off"
+
+T = TypeVar("T")
 
 
 def replay_files(
@@ -48,19 +52,51 @@ def replay_files(
     ``extensions.called_functions``): its CREATE/DROP EXTENSION statements then run its stand-in instead.
     `advance` is called after each file (the progress a watcher draws, see consolidate.steps).
     """
-    started = time.perf_counter()
+    with replaying(conninfo, stand_ins) as replay:
+        return replay.files(files, per_file_transaction=per_file_transaction, advance=advance)
+
+
+@contextmanager
+def replaying(conninfo: str, stand_ins: Mapping[str, Set[str]] | None = None) -> Iterator[Replaying]:
+    """One connection to replay files on, open between them for what the caller reads (see ``Replaying``)."""
     stand_ins = dict(stand_ins or {})
     _check_stand_ins(stand_ins)
-    failures: list[Failure] = []
-    notes: list[Diagnostic] = []
-    count = 0
-    rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
     with _connect(conninfo) as connection:
-        session = Executor(connection, stand_ins, notes)
+        session = Executor(connection, stand_ins, [])
         connection.add_notice_handler(session.notice)
-        server_version = connection.info.server_version
+        yield Replaying(session)
+
+
+@dataclass(frozen=True)
+class Trial(Generic[T]):
+    """A script run in a transaction that was then rolled back: its failures, else what `look` read before."""
+
+    failures: tuple[Failure, ...]
+    seen: T | None
+
+
+@dataclass(frozen=True)
+class Replaying:
+    """A replay in progress on one connection: files run in order, and trials that leave nothing behind."""
+
+    session: Executor
+
+    def files(
+        self,
+        files: Sequence[tuple[str, str]],
+        *,
+        per_file_transaction: bool,
+        advance: Callable[[], None] | None = None,
+    ) -> Replayed:
+        """Run `files` in order; report every failure (see ``replay_files``)."""
+        started = time.perf_counter()
+        session = self.session
+        failures: list[Failure] = []
+        count = 0
+        rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
+        skips_before = len(session.skips)
         for path, text in files:
-            pieces = script_pieces(path, text, server_version, stand_ins)
+            pieces = self._pieces(path, text)
             count += len(pieces)
             with _unexpected(path):
                 found = session.run(pieces, legacy=not per_file_transaction) + session.reset(path, pieces)
@@ -69,12 +105,53 @@ def replay_files(
             failures += found
             if advance is not None:
                 advance()
-    if failures:
-        order = {path: index for index, (path, _) in enumerate(files)}
-        failures = list(link(failures, list(dict.fromkeys(session.skips)), order, rolled_back))
-    # A version replayed twice (whole, then statement by statement) notes its stand-ins twice.
-    notes_once = tuple(dict.fromkeys(notes))
-    return Replayed(tuple(failures), count, time.perf_counter() - started, notes_once, rolled_back)
+        if failures:
+            order = {path: index for index, (path, _) in enumerate(files)}
+            skips = list(dict.fromkeys(session.skips[skips_before:]))
+            failures = list(link(failures, skips, order, rolled_back))
+        # A version replayed twice (whole, then statement by statement) notes its stand-ins twice.
+        notes_once = tuple(dict.fromkeys(session.notes))
+        session.notes.clear()
+        return Replayed(tuple(failures), count, time.perf_counter() - started, notes_once, rolled_back)
+
+    def trial(self, path: str, text: str, look: Callable[[Connection], T]) -> Trial[T] | None:
+        """Run a script as the runner applies a version, read the database with `look`, then roll it all back
+        (sequences included: nextval is never rolled back). None when the script cannot run inside one
+        transaction (a statement that runs outside one, or its own BEGIN/COMMIT): the caller must copy instead.
+
+        Deferred constraints are checked before `look` reads, as the version's COMMIT would check them: the
+        script runs under a savepoint here, whose release checks nothing."""
+        session = self.session
+        pieces = self._pieces(path, text)
+        if not runs_whole(pieces):
+            return None
+        with _unexpected(path):
+            positions = session.sequence_positions()
+            with session.connection.transaction(force_rollback=True):
+                found = session.run(pieces, legacy=False)
+                if not found:
+                    found = self._deferred_checks(pieces)
+                seen = None if found else look(session.connection)
+            session.restore_sequences(positions)
+            session.reset(path, pieces)
+        session.notes.clear()
+        return Trial(tuple(found), seen)
+
+    def look(self, look: Callable[[Connection], T]) -> T:
+        """Read the database between files."""
+        with _unexpected("(between files)"):
+            return look(self.session.connection)
+
+    def _pieces(self, path: str, text: str) -> list[Piece]:
+        return script_pieces(path, text, self.session.connection.info.server_version, self.session.stand_ins)
+
+    def _deferred_checks(self, pieces: list[Piece]) -> list[Failure]:
+        try:
+            with self.session.connection.transaction():
+                self.session.execute_text("SET CONSTRAINTS ALL IMMEDIATE")
+        except psycopg.Error as error:
+            return [failure(pieces[-1], error)]
+        return []
 
 
 # --- connecting ----------------------------------------------------------------------------------------------

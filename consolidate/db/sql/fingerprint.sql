@@ -1,0 +1,147 @@
+-- One row per object of the database's own schemas: (key, md5 of its definition), free of OIDs, so that two states
+-- of one database can be compared in a single round trip (db/fingerprint.py says what the comparison is for).
+--
+-- It is meant to be at least as strict as db/diff.py's compare: every property compare looks at is here (table,
+-- column, constraint, index, trigger, view, function, type, domain, enum, sequence, policy, extension, schema,
+-- collation, owners and every ACL), and some it does not (comments, column order is NOT among them, default
+-- privileges, rules, event triggers, and every user object's dependencies described by name). Stricter only costs
+-- time: a difference here sends the caller to compare, which has the last word. Objects that belong to an extension
+-- are left out, as compare leaves them out; the extension's version stands for them.
+with
+nsp as (
+    select oid, nspname
+    from pg_namespace
+    where nspname not in ('pg_catalog', 'information_schema')
+        and nspname not like 'pg\_toast%'
+        and nspname not like 'pg\_temp%'
+),
+member as (
+    select classid, objid from pg_depend where deptype = 'e'
+),
+rel as (
+    select quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, c.*
+    from pg_class c
+    join nsp n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f', 'c')
+        and not exists (select from member m where m.classid = 'pg_class'::regclass and m.objid = c.oid)
+)
+select 'relation ' || r.name, md5(concat_ws('|',
+    r.relkind, r.relpersistence, r.relrowsecurity, r.relforcerowsecurity, r.reloptions::text, r.relacl::text,
+    pg_get_userbyid(r.relowner), r.relispartition, r.relreplident, pg_get_partkeydef(r.oid),
+    pg_get_expr(r.relpartbound, r.oid), (select amname from pg_am where oid = r.relam),
+    case when r.relkind in ('v', 'm') then pg_get_viewdef(r.oid) end,
+    (select string_agg(p.inhparent::regclass::text, ',' order by p.inhseqno) from pg_inherits p where p.inhrelid = r.oid),
+    (select concat_ws(',', s.seqtypid::regtype, s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcache, s.seqcycle)
+     from pg_sequence s where s.seqrelid = r.oid)
+))
+from rel r
+union all
+select 'column ' || r.name || '.' || quote_ident(a.attname), md5(concat_ws('|',
+    format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity,
+    a.attgenerated, (select collname from pg_collation where oid = a.attcollation), a.attacl::text, a.attislocal,
+    a.attstorage  -- not attoptions: seen holding a value that differs with each creation (pg_attver)
+))
+from rel r
+join pg_attribute a on a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped
+left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+union all
+select 'constraint ' || coalesce(r.name, quote_ident(n.nspname) || '.' || quote_ident(t.typname)) || '.'
+        || quote_ident(c.conname),
+    md5(concat_ws('|', c.contype, pg_get_constraintdef(c.oid), c.condeferrable, c.condeferred, c.convalidated,
+        c.connoinherit))
+from pg_constraint c
+join nsp n on n.oid = c.connamespace
+left join rel r on r.oid = c.conrelid
+left join pg_type t on t.oid = c.contypid
+where r.oid is not null or t.oid is not null
+union all
+select 'index ' || r.name, md5(concat_ws('|', pg_get_indexdef(i.indexrelid), i.indisclustered, i.indisreplident,
+    i.indisvalid, r.reloptions::text))
+from pg_index i
+join pg_class ic on ic.oid = i.indexrelid
+join nsp n on n.oid = ic.relnamespace
+cross join lateral (select quote_ident(n.nspname) || '.' || quote_ident(ic.relname) as name, ic.reloptions) r
+union all
+select 'trigger ' || r.name || '.' || quote_ident(t.tgname), md5(concat_ws('|', pg_get_triggerdef(t.oid), t.tgenabled::text))
+from pg_trigger t
+join rel r on r.oid = t.tgrelid
+where not t.tgisinternal
+union all
+select 'rule ' || r.name || '.' || quote_ident(w.rulename), md5(concat_ws('|', pg_get_ruledef(w.oid), w.ev_enabled))
+from pg_rewrite w
+join rel r on r.oid = w.ev_class
+where w.rulename <> '_RETURN'
+union all
+select 'policy ' || r.name || '.' || quote_ident(p.polname), md5(concat_ws('|',
+    p.polcmd, p.polpermissive, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid),
+    (select string_agg(case when role = 0 then 'public' else pg_get_userbyid(role) end, ',' order by 1)
+     from unnest(p.polroles) as role)
+))
+from pg_policy p
+join rel r on r.oid = p.polrelid
+union all
+select 'function ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+        || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+    md5(concat_ws('|',
+        p.prokind, p.prosrc, p.probin, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+        p.provolatile, p.proisstrict, p.prosecdef, p.proleakproof, p.proparallel, p.proconfig::text,
+        (select lanname from pg_language where oid = p.prolang), pg_get_userbyid(p.proowner), p.proacl::text,
+        p.procost, p.prorows,
+        (select concat_ws(',', a.aggtransfn::regproc, a.aggfinalfn::regproc, a.aggtranstype::regtype,
+            a.agginitval, a.aggkind, a.aggsortop::regoperator)
+         from pg_aggregate a where a.aggfnoid = p.oid)
+    ))
+from pg_proc p
+join nsp n on n.oid = p.pronamespace
+where not exists (select from member m where m.classid = 'pg_proc'::regclass and m.objid = p.oid)
+union all
+select 'type ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname), md5(concat_ws('|',
+    t.typtype, pg_get_userbyid(t.typowner), t.typacl::text, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
+    t.typdefault, (select collname from pg_collation where oid = t.typcollation),
+    (select string_agg(e.enumlabel, ',' order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid),
+    (select concat_ws(',', g.rngsubtype::regtype, g.rngsubopc, g.rngcanonical::regproc, g.rngsubdiff::regproc)
+     from pg_range g where g.rngtypid = t.oid)
+))
+from pg_type t
+join nsp n on n.oid = t.typnamespace
+where t.typtype in ('b', 'd', 'e', 'r', 'm', 'p')
+    and not exists (select from member m where m.classid = 'pg_type'::regclass and m.objid = t.oid)
+union all
+select 'schema ' || quote_ident(n.nspname), md5(concat_ws('|', pg_get_userbyid(s.nspowner), s.nspacl::text))
+from nsp n
+join pg_namespace s on s.oid = n.oid
+union all
+select 'extension ' || quote_ident(e.extname), md5(concat_ws('|', e.extversion, e.extnamespace::regnamespace, e.extconfig::text))
+from pg_extension e
+union all
+select 'collation ' || quote_ident(n.nspname) || '.' || quote_ident(c.collname), md5(concat_ws('|',
+    c.collprovider, c.collisdeterministic, c.collencoding, c.collcollate, c.collctype))
+from pg_collation c
+join nsp n on n.oid = c.collnamespace
+union all
+select 'default privileges ' || pg_get_userbyid(d.defaclrole) || ' ' || coalesce(d.defaclnamespace::regnamespace::text, '')
+        || ' ' || d.defaclobjtype::text,
+    md5(d.defaclacl::text)
+from pg_default_acl d
+union all
+select 'event trigger ' || quote_ident(e.evtname), md5(concat_ws('|', e.evtevent, e.evtfoid::regproc, e.evtenabled,
+    e.evttags::text))
+from pg_event_trigger e
+union all
+-- What compare would name by another route, or not at all: every description and every dependency of a user
+-- object (casts, operators, statistics, publications, foreign servers, ...), by name.
+select 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid), md5(d.description)
+from pg_description d
+where d.objoid >= 16384
+union all
+select 'depends ' || dependency, kind
+from (
+    select pg_describe_object(d.classid, d.objid, d.objsubid) || ' on '
+            || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) as dependency,
+        d.deptype::text as kind
+    from pg_depend d
+    where d.objid >= 16384 and d.deptype <> 'e'
+        and not exists (select from member m where m.classid = d.classid and m.objid = d.objid)
+) as described
+-- A TOAST table is named for its table's OID, which a table dropped and created again changes.
+where dependency not like '%pg\_toast.%'
