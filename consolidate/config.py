@@ -43,7 +43,7 @@ class Config:
 
 
 def _path(value: object) -> str | None:
-    return None if not isinstance(value, str) or not value.strip() else None if "\0" in value else value
+    return value if isinstance(value, str) and value.strip() and "\0" not in value else None
 
 
 def _env_name(value: object) -> str | None:
