@@ -125,3 +125,8 @@ def test_a_malformed_configuration_under_json_prints_the_failure_document(tmp_pa
     (tmp_path / "consolidate.toml").write_text("colour = 1\n")
     result = run("plan", "--json", cwd=tmp_path)
     assert result.exit_code == 2 and json.loads(result.stdout)["errors"][0]["code"] == "config.unknown-key"
+
+
+def test_the_production_major_is_kept_with_where_it_is_set(tmp_path: Path) -> None:
+    found = parse_config('tree = "t"\npostgres = 15\n', tmp_path / "consolidate.toml")
+    assert found.postgres == 15 and found.postgres_location is not None and found.postgres_location.line == 2
