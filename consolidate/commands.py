@@ -20,7 +20,10 @@ import jinja2
 from consolidate import __version__
 from consolidate.core.changes import Change, Status, compute_changes, sha256
 from consolidate.core.draft import PRELUDE_NAME, draft
+from consolidate.core.hand_written import backups, hand_written, is_backup, stub_kept
+from consolidate.core.mapping import DEFAULT_WIDTH
 from consolidate.core.naming import parse_name
+from consolidate.core.next_version import down_text, name_problem, next_label, up_text
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.report_facts import report_facts
 from consolidate.core.scan import scan
@@ -42,9 +45,11 @@ from consolidate.layout import (
     RUNNER_NAME,
     VERIFICATION_NAME,
     VERSIONS,
+    down_path,
     number,
     read_versions,
     tree_version,
+    version_path,
 )
 from consolidate.model import (
     Diagnostic,
@@ -101,6 +106,8 @@ class ApplyResult:
     # consolidated range, an edited lock); each names its file.
     problems: tuple[Diagnostic, ...] = ()
     replaced_edited_lock: bool = False  # with force: the lock apply replaced had been edited by hand
+    hand_written: tuple[str, ...] = ()  # rollbacks the user wrote, kept as they are (`core.hand_written`)
+    backups: tuple[tuple[str, str], ...] = ()  # with force: (file replaced or removed, where its copy went)
 
     @property
     def pending(self) -> list[Change]:
@@ -157,20 +164,34 @@ def _written(
         raise ConsolidateError([edited])
     lock = read_lock(output, current)
     consumed = _consumed(done, output, current, lock)
-    desired = _render_outputs(done, environment(templates), current, lock, _today(), consumed, generated)
     # Sources read above may be overwritten in place: their bytes are in the lock now.
     owned = {LOCK_NAME} if lock else set()
     owned |= {at for at, item in consumed.items() if sha256(current[at]) == item.sha256}
+    desired, hand = _render_outputs(
+        done, environment(templates), current, lock, _today(), consumed, generated, frozenset(owned)
+    )
     changes, refusals = compute_changes(desired, current, lock, str(output), force, always_owned=frozenset(owned))
     if refusals:
         raise ConsolidateError(refusals)
+    copies = backups(changes, current, lock, frozenset(owned)) if force else {}
     found = [edited] if edited is not None else []
+    if check:
+        found += stub_kept(str(output), hand, current)
     problems = (*found, *_tree_problems(output, on_disk, done.plan.mapping, lock)) if check else ()
-    result = ApplyResult(output, changes, False, problems, replaced_edited_lock=edited is not None)
+    result = ApplyResult(
+        output,
+        changes,
+        False,
+        problems,
+        replaced_edited_lock=edited is not None,
+        hand_written=tuple(sorted(hand)),
+        backups=tuple(sorted(copies.items())),
+    )
     if dry_run or not result.pending:
         return result
     removed = [change.path for change in changes if change.status is Status.REMOVED]
-    write_tree(output, {c.path: c.new for c in result.pending if c.new is not None}, removed)
+    kept = {copy: current[path] for path, copy in copies.items()}
+    write_tree(output, {**kept, **{c.path: c.new for c in result.pending if c.new is not None}}, removed)
     return replace(result, written=True)
 
 
@@ -190,8 +211,7 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
     numbered after the consolidation's last version are the team's own and none of the check's concern."""
     last = max((target.version for target in mapping.targets), default=0)
     after = f"after {number(last, mapping.width)}"
-    names = [path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS]
-    _, refused = read_versions(name for name in names if name.endswith(".sql"))
+    _, refused = read_versions(_version_files(files))
     problems = []
     for item in refused:
         how = (
@@ -224,6 +244,12 @@ def _tree_problems(output: Path, files: dict[str, bytes], mapping: Mapping, lock
             )
         )
     return problems
+
+
+def _version_files(files: dict[str, bytes]) -> list[str]:
+    """The names of the `.sql` files directly in versions/: what `migrate` reads (`layout.read_versions`)."""
+    names = [path.removeprefix(f"{VERSIONS}/") for path in files if PurePosixPath(path).parent.as_posix() == VERSIONS]
+    return [name for name in names if name.endswith(".sql")]
 
 
 def _consolidated(output: Path, files: dict[str, bytes], mapping: Mapping) -> dict[str, bytes]:
@@ -267,8 +293,10 @@ def _render_outputs(
     date_today: str,
     consumed: dict[str, Preserved] | None = None,
     generated: dict[str, GeneratedDown] | None = None,
-) -> dict[str, bytes]:
-    """Every file apply owns, rendered: versions/, down/, CONSOLIDATION.md and the lock (last: it hashes the rest).
+    always_owned: frozenset[str] = frozenset(),
+) -> tuple[dict[str, bytes], frozenset[str]]:
+    """Every file apply owns, rendered: versions/, down/, CONSOLIDATION.md and the lock (last: it hashes the rest);
+    and the rollbacks among them that are the user's (kept as they are, and marked so in the lock).
 
     Generated rollbacks already in the tree are carried over (while their up script is unchanged); `generated`
     adds or replaces some.
@@ -278,12 +306,14 @@ def _render_outputs(
     rendered = render_tree(env, plan, done.scan, done.parsed, downs)
     rendered[RUNNER_NAME] = env.get_template("migrate.py.j2").render()
     files = {path: text.encode("utf-8") for path, text in rendered.items()}
+    hand = hand_written(files, current, old, always_owned)
+    files |= hand
     core = Lock(
         tool_version=__version__,
         mapping_sha256=done.loaded.sha256,
         date="",
         sources=_lock_sources(plan, done.scan),
-        outputs=tuple(LockEntry(path, sha256(data)) for path, data in sorted(files.items())),
+        outputs=tuple(LockEntry(path, sha256(data), by_user=path in hand) for path, data in sorted(files.items())),
         resolutions=plan.mapping.resolutions,
         preserved=tuple(
             sorted(
@@ -300,7 +330,7 @@ def _render_outputs(
     report_entry = LockEntry(REPORT_NAME, sha256(files[REPORT_NAME]))
     lock = replace(lock, outputs=tuple(sorted((*lock.outputs, report_entry), key=_path)))
     files[LOCK_NAME] = lock_text(lock).encode("utf-8")
-    return files
+    return files, frozenset(hand)
 
 
 def _generated_downs(current: dict[str, bytes]) -> dict[str, GeneratedDown]:
@@ -319,7 +349,9 @@ def _build_report(env: jinja2.Environment, done: Planned, lock: Lock, tree: dict
     report out of date for `report --check` and, through the report's checksum in the lock, for `apply --check`.
     """
     outputs = tuple(entry for entry in lock.outputs if entry.path != REPORT_NAME)
-    facts_tree = {path: data for path, data in tree.items() if path not in (REPORT_NAME, LOCK_NAME)}
+    facts_tree = {
+        path: data for path, data in tree.items() if path not in (REPORT_NAME, LOCK_NAME) and not is_backup(path)
+    }
     facts = report_facts(done.plan, done.scan, replace(lock, outputs=outputs), facts_tree)
     return render_report(env, facts)
 
@@ -455,6 +487,53 @@ def _lock_sources(plan: Plan, scan: ScanResult) -> tuple[LockEntry, ...]:
                 if legacy is not None:
                     entries.append(LockEntry(legacy.path, legacy.sha256, target.target.version))
     return tuple(sorted(entries, key=_path))
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """The two files `new` wrote."""
+
+    up: Path
+    down: Path
+
+
+def new(mapping_path: Path, name: str, waiting: Waiting | None = None, directory: Path | None = None) -> NewResult:
+    """Write the next migration of the canonical tree (`core.next_version`): its up script, and a stub for its
+    rollback; never over a file. Under the output's writer lock (see `apply`).
+
+    The tree is the mapping's output, or `directory` (a tree kept without its mapping: numbered after its own
+    files, padded like them, else to DEFAULT_WIDTH digits).
+    """
+    if directory is None:
+        loaded = load_mapping(mapping_path)
+        output, width = output_of(loaded.mapping, None), loaded.mapping.width
+        last = max((target.version for target in loaded.mapping.targets), default=0)
+        there, how = (output / LOCK_NAME).is_file(), f"run `consolidate apply --mapping {mapping_path}` first"
+    else:
+        output, width, last = directory, DEFAULT_WIDTH, 0
+        there, how = (output / VERSIONS).is_dir(), "give --dir the folder that holds versions/ and down/"
+    problem = name_problem(name, str(output / VERSIONS))
+    if problem is not None:
+        raise ConsolidateError([problem])
+    if not there:
+        raise ConsolidateError.at(
+            "new.no-tree", "the canonical tree has not been written here", Location(str(output)), hint=how
+        )
+    with _writing(output, "consolidate new", waiting):
+        files = read_output(output)
+        found, _ = read_versions(_version_files(files))
+        label = next_label(found, last, width, name)
+        written = {version_path(label): up_text(label), down_path(label): down_text(label)}
+        for path in written:
+            if path in files:  # numbered past every version file, so only a down file left behind is here
+                raise ConsolidateError.at(
+                    "new.exists",
+                    "a file already exists here; new never overwrites it",
+                    Location(str(output / path)),
+                    hint="move it out of the way, or remove it if it is left over",
+                )
+        write_tree(output, {path: text.encode("utf-8") for path, text in written.items()})
+    return NewResult(output / version_path(label), output / down_path(label))
 
 
 @dataclass(frozen=True)

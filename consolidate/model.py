@@ -462,11 +462,15 @@ class Plan:
 
 @dataclass(frozen=True)
 class LockEntry:
-    """A file the consolidation read or wrote, with its checksum; sources carry their target's version."""
+    """A file the consolidation read or wrote, with its checksum; sources carry their target's version.
+
+    `by_user`: an output the user wrote in place of the tool's (a hand-written rollback), kept by every apply.
+    """
 
     path: str
     sha256: str
     target: int | None = None
+    by_user: bool = False
 
 
 @dataclass(frozen=True)

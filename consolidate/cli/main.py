@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from consolidate import __version__, commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
@@ -152,22 +153,35 @@ def apply(
             stderr.print(f"out of date: {result.output / change.path} ({why})", markup=False)
         print_problems(result.problems)
         if result.pending:
+            _print_kept(stderr, result)
             stderr.print("run `consolidate apply` to bring it up to date", markup=False)
         if result.pending or result.problems:
             raise typer.Exit(EXIT_FAIL)
         console.print(f"{result.output} is up to date", markup=False)
+        _print_kept(console, result)
         return
     if result.replaced_edited_lock:
         message = f"replacing {result.output / LOCK_NAME}, which was edited by hand (--force)"
         terminal(stderr=True).print(message, markup=False)
     if dry_run:
         print_changes(console, result.changes, diffs=True)
+        for path, copy in result.backups:
+            console.print(f"would save {result.output / path} as {result.output / copy} first", markup=False)
         return
     if not result.written:
         console.print(f"nothing to write: {result.output} is up to date", markup=False)
+        _print_kept(console, result)
         return
     print_changes(console, result.changes, diffs=False)
+    for path, copy in result.backups:
+        console.print(f"saved {result.output / path} as {result.output / copy} before replacing it", markup=False)
     console.print(f"wrote {result.output}; report: {result.output / REPORT_NAME}", markup=False)
+    _print_kept(console, result)
+
+
+def _print_kept(console: Console, result: commands.ApplyResult) -> None:
+    for path in result.hand_written:
+        console.print(f"kept {result.output / path}: your hand-written rollback", markup=False)
 
 
 def _usage(message: str) -> None:
@@ -284,6 +298,25 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
         for line in cleanup_lines(found, with_server=url is not None):
             console.print(line, markup=False)
     raise typer.Exit(EXIT_FAIL if any(leftover.error for leftover in found) else EXIT_OK)
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_user_email.")],
+    mapping: MappingOption = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="The canonical tree, when there is no mapping (default: its output).")
+    ] = None,
+    lock_wait: LockWaitOption = DEFAULT_WAIT,
+) -> None:
+    """Add the next migration to the canonical tree: versions/NNN_name.sql and its rollback stub. Never overwrites."""
+    path = mapping_path(mapping)
+    # A tree kept without its mapping: the configuration's `tree` (issue 17 #3).
+    tree = directory or (config().tree if not path.is_file() else None)
+    result = call(lambda: commands.new(path, name, _waiting(lock_wait), tree))
+    console = terminal()
+    console.print(f"wrote {result.up}", markup=False)
+    console.print(f"wrote {result.down} (a stub: replace it, first line too, with the rollback)", markup=False)
 
 
 @app.command()

@@ -310,6 +310,32 @@ def baseline(
     _say(f"{len(recorded)} version(s) recorded" if recorded else "nothing to record: already baselined")
 
 
+@app.command()
+def repair(
+    reason: Annotated[str, typer.Option("--reason", help="Why the applied file changed (recorded with who did it).")],
+    version: Annotated[
+        str | None, typer.Option("--version", help="Repair this version only (default: every changed one).")
+    ] = None,
+    directory: DirOption = None,
+    database_url: UrlOption = None,
+    lock_wait: LockWaitOption = 60.0,
+    history: HistoryOption = None,
+) -> None:
+    """Record an intended change to applied versions' files (Flyway's repair): their rows take the new checksums."""
+    from consolidate.runner.repair import repair as run_repair
+
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
+    with _database(database_url, False, directory) as url:
+        repaired = call(
+            lambda: run_repair(directory, url, reason, version=version, lock_wait=lock_wait, history=history)
+        )
+    for item in repaired:
+        _say(f"repaired {item.version}_{item.name} ({item.change}): checksum {item.checksum_from} → {item.checksum_to}")
+    _say(
+        f"{len(repaired)} version(s) repaired" if repaired else "nothing to repair: every applied file matches its row"
+    )
+
+
 def _refuse_embedded(embedded: bool, command: str) -> None:
     if embedded:
         raise _usage_error(
@@ -359,6 +385,7 @@ def _applied_text(entry: Entry) -> str:
         f"{row.execution_time_ms} ms" if row.execution_time_ms is not None else "",
         f"commit {row.git_commit[:12]}" if row.git_commit else "",
         f"by {row.applied_by}" if row.applied_by else "",
+        f"repaired by {row.repaired_by}: {row.repair_reason}" if row.repaired_by else "",
     ]
     details = ", ".join(part for part in parts if part)
     return f" — {row.applied_at.isoformat(sep=' ', timespec='seconds')}" + (f" ({details})" if details else "")
@@ -377,6 +404,8 @@ def _as_json(entry: Entry) -> dict[str, object]:
         "git_commit": row.git_commit if row else None,
         "applied_by": row.applied_by if row else None,
         "checksum": row.checksum if row else None,
+        "repaired_by": row.repaired_by if row else None,
+        "repair_reason": row.repair_reason if row else None,
     }
 
 

@@ -34,11 +34,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _owned(path: str, data: bytes, lock: Lock | None, always_owned: frozenset[str]) -> bool:
+def owned(path: str, data: bytes, lock: Lock | None, always_owned: frozenset[str]) -> bool:
+    """Whether the file at `path` holds what the tool wrote there: apply may replace or remove it."""
     if path in always_owned:
         return True
     entry = lock.output(path) if lock is not None else None
-    return entry is not None and entry.sha256 == sha256(data)
+    return entry is not None and not entry.by_user and entry.sha256 == sha256(data)
 
 
 def compute_changes(
@@ -60,7 +61,7 @@ def compute_changes(
             changes.append(Change(path, Status.UNCHANGED, old, old))
         else:
             changes.append(Change(path, Status.CHANGED, old, desired[path]))
-            if not force and not _owned(path, old, lock, always_owned):
+            if not force and not owned(path, old, lock, always_owned):
                 refusals.append(_refusal(output, path, "overwrite"))
     previous = {entry.path for entry in lock.outputs} if lock is not None else set()
     for path in sorted(previous - set(desired)):
@@ -68,7 +69,7 @@ def compute_changes(
         if old is None:
             continue
         changes.append(Change(path, Status.REMOVED, old, None))
-        if not force and not _owned(path, old, lock, always_owned):
+        if not force and not owned(path, old, lock, always_owned):
             refusals.append(_refusal(output, path, "remove"))
     return sorted(changes, key=lambda change: change.path), refusals
 

@@ -66,6 +66,8 @@ def _entry(entry: LockEntry) -> dict[str, Any]:
     data: dict[str, Any] = {"path": entry.path, "sha256": entry.sha256}
     if entry.target is not None:
         data["target"] = entry.target
+    if entry.by_user:
+        data["by"] = "user"
     return data
 
 
@@ -105,4 +107,5 @@ def _read_preserved(item: dict[str, Any]) -> Preserved:
 
 def _read_entry(item: dict[str, Any]) -> LockEntry:
     target = item.get("target")
-    return LockEntry(str(item["path"]), str(item["sha256"]), int(target) if target is not None else None)
+    by_user = item.get("by") == "user"
+    return LockEntry(str(item["path"]), str(item["sha256"]), int(target) if target is not None else None, by_user)

@@ -271,6 +271,38 @@ def created_objects(target: PlannedTarget) -> list[ObjectRef]:
     return list(seen)
 
 
+def changed_objects(target: PlannedTarget) -> list[str]:
+    """What the kept statements alter, drop, grant on or comment on (objects they did not create), in order and
+    without repeats, each with what is done to it: a stub names them, so that a rollback restores them."""
+    created = set(created_objects(target))
+    seen: dict[str, None] = {}
+    for source in target.sources:
+        for statement in source.statements:
+            facts = statement.facts
+            if facts.action in (Action.ALTER, Action.DROP) and facts.target is not None:
+                touched = [facts.target, *facts.also_drops]
+            elif facts.action is Action.OTHER and statement.kind not in DATA_KINDS and statement.parsed:
+                touched = list(facts.references)
+            else:
+                continue
+            verb = facts.action.value if facts.action is not Action.OTHER else statement.kind.lower()
+            for ref in touched:
+                if ref not in created:
+                    seen.setdefault(f"{ref} ({verb})", None)
+    return list(seen)
+
+
+def _unread(target: PlannedTarget) -> list[str]:
+    """Where the kept statements hold ones of which consolidate could read no object (DO blocks, syntax its
+    parsers lack)."""
+    return [
+        f"{s.path}:{s.line}"
+        for source in target.sources
+        for s in source.statements
+        if not s.parsed and s.target is None and not s.facts.references
+    ]
+
+
 def _data_changes(target: PlannedTarget) -> list[str]:
     return [
         f"{s.kind.upper()} at {s.path}:{s.line}"
@@ -322,6 +354,8 @@ def render_down(
         missing=[_one_line(source.path) for source in target.sources if source.down is None],
         partial=[_one_line(source.down) for source in target.sources if source.down is not None],
         objects=[_one_line(ref) for ref in reversed(created_objects(target))],
+        changed=[_one_line(item) for item in reversed(changed_objects(target))],
+        unread=[_one_line(item) for item in _unread(target)],
         changes_data=any(s.kind in DATA_KINDS for source in target.sources for s in source.statements),
     )
 

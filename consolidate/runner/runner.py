@@ -361,7 +361,8 @@ def _refuse_drift(versions: list[Version], rows: dict[str, Row]) -> None:
                     f"migrate.{entry.state.name.lower()}",
                     f"{entry.version}_{entry.name} was applied from another file than this one: {entry.change}{note}",
                     Location(entry.path or f"_migrations version {entry.version}"),
-                    f"{remedy} (its commit is in _migrations.git_commit), or pass --allow-drift",
+                    f"{remedy} (its commit is in _migrations.git_commit); if the change was intended, record it with "
+                    "`consolidate migrate repair --reason TEXT` (or pass --allow-drift)",
                 )
             )
         problems.append(

@@ -53,7 +53,11 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     execution_time_ms integer,
     git_commit text,
     applied_by text,
-    text_checksum varchar(32)
+    text_checksum varchar(32),
+    repaired_at timestamptz,
+    repaired_by text,
+    repair_reason text,
+    repaired_from varchar(32)
 )"""
 ROW_COLUMNS = (
     "version",
@@ -64,9 +68,23 @@ ROW_COLUMNS = (
     "git_commit",
     "applied_by",
     "text_checksum",
+    "repaired_at",
+    "repaired_by",
+    "repair_reason",
+    "repaired_from",
 )
 # Columns an older runner's table may lack.
-ADDED_COLUMNS = ("execution_time_ms integer", "git_commit text", "applied_by text", "text_checksum varchar(32)")
+ADDED_COLUMNS = (
+    "execution_time_ms integer",
+    "git_commit text",
+    "applied_by text",
+    "text_checksum varchar(32)",
+    # `migrate repair`: the last intended change of the version's file, recorded (see runner/repair.py).
+    "repaired_at timestamptz",
+    "repaired_by text",
+    "repair_reason text",
+    "repaired_from varchar(32)",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,10 @@ class Row:
     git_commit: str | None
     applied_by: str | None
     text_checksum: str | None = None  # NULL in a row an older runner wrote
+    repaired_at: datetime | None = None  # the last `migrate repair` of this version: when, by whom, why,
+    repaired_by: str | None = None
+    repair_reason: str | None = None
+    repaired_from: str | None = None  # and the checksum it replaced
 
 
 @dataclass(frozen=True)

@@ -12,5 +12,8 @@
 --   index idx_schedules_workflow on schedules
 --   index idx_schedules_next_run on schedules
 --   table schedules
+-- The up script changes these existing objects; a rollback must restore them:
+--   table robots (alter)
+--   table job_queue (alter)
 
 DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 004_schedules; write down/004_schedules_down.sql'; END $$;

@@ -18,6 +18,9 @@
 --   trigger update_tenants_updated_at on tenants
 --   table tenants
 --   type tenant_plan
+-- The up script changes these existing objects; a rollback must restore them:
+--   table robots (alter)
+--   table workflows (alter)
 -- The up script also changes data (INSERT/UPDATE/DELETE); a schema rollback cannot restore it.
 
 DO $$ BEGIN RAISE EXCEPTION 'consolidate: no rollback for 005_rbac_tenancy; write down/005_rbac_tenancy_down.sql'; END $$;
