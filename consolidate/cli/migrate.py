@@ -82,8 +82,9 @@ def _usage_error(text: str, hint: str = "") -> typer.Exit:
 
 
 @contextmanager
-def _database(database_url: str | None, embedded: bool, directory: Path) -> Iterator[str]:
-    """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server."""
+def _database(database_url: str | None, embedded: bool | None, directory: Path) -> Iterator[str]:
+    """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server
+    (`embedded` None: a command that reads what a database recorded, where a throw-away one is not offered)."""
     if embedded:
         if database_url:
             raise _usage_error("--embedded and --database-url exclude each other: choose one database")
@@ -100,9 +101,8 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
     if url is None:
         first, *others = settings.url_variables()
         variables = first + (f" (or {', '.join(others)})" if others else "")
-        raise _usage_error(
-            f"no database: pass --database-url URL or set {variables}; --embedded runs on a throw-away local server"
-        )
+        offer = "; --embedded runs on a throw-away local server" if embedded is not None else ""
+        raise _usage_error(f"no database: pass --database-url URL or set {variables}{offer}")
     yield url
 
 
@@ -293,7 +293,7 @@ def baseline(
     from consolidate.runner import baseline as run_baseline
 
     prefix = resolve_prefix(scratch_prefix) if check_schema else None
-    with _database(database_url, embedded, directory) as url:
+    with _database(database_url, None, directory) as url:
         recorded = call(
             lambda: run_baseline(
                 directory,
@@ -325,7 +325,7 @@ def repair(
     from consolidate.runner.repair import repair as run_repair
 
     directory, history = settings.tree_dir(directory), settings.history_table(history)
-    with _database(database_url, False, directory) as url:
+    with _database(database_url, None, directory) as url:
         repaired = call(
             lambda: run_repair(directory, url, reason, version=version, lock_wait=lock_wait, history=history)
         )
@@ -360,7 +360,7 @@ def _report(
     with json_output(as_json):  # a refusal or a bad configuration prints its JSON document too
         _refuse_embedded(embedded, "verify" if check_only else "status")
         tree, table = settings.tree_dir(directory), settings.history_table(history)
-        with _database(database_url, embedded, tree) as url:
+        with _database(database_url, None, tree) as url:
             report = call(lambda: runner(tree, url, history=table))
     running = str(report.running) if report.running else None
     if as_json:
