@@ -397,28 +397,33 @@ def _canonical(
         failed: set[int] = set()
         verified: set[int] = set()
         rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
+        session = stack.enter_context(ExitStack())  # the open connection, closed before each copy
+        replay = None
         what = "replaying the canonical tree" + (", trying each rollback in place" if trials else "")
         with stage(what, len(tree.labels)) as advance:
             for version, _ in tree.labels:
-                # One connection per version: a copy needs the database to itself.
-                with replaying(build, stand_ins) as replay:
-                    before = replay.look(fingerprint) if version in trials else None
-                    replayed = replay.files([tree.up[version]], per_file_transaction=True)
-                    if before is not None and not replayed.failures:
-                        trial = replay.trial(*tree.down[version], fingerprint)
-                        if trial is not None and trial.seen == before:
-                            verified.add(version)
+                if replay is None:
+                    replay = session.enter_context(replaying(build, stand_ins))
+                before = replay.look(fingerprint) if version in trials else None
+                replayed = replay.files([tree.up[version]], per_file_transaction=True)
+                if before is not None and not replayed.failures:
+                    trial = replay.trial(*tree.down[version], fingerprint)
+                    if trial is not None and trial.seen == before:
+                        verified.add(version)
                 failures += replayed.failures
                 rolled_back |= replayed.rolled_back
                 if replayed.failures:
                     failed.add(version)
                 if version in wanted:
+                    session.close()  # a copy needs the database to itself
+                    replay = None
                     # The last version's database is the build itself: nothing is replayed into it any more.
                     last = version == tree.labels[-1][0]
                     snapshots[version] = (
                         build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
                     )
                 advance()
+        session.close()
         # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
         # only across them.
         order = {tree.up[version][0]: version for version, _ in tree.labels}

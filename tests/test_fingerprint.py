@@ -143,3 +143,8 @@ def test_a_script_that_cannot_run_in_one_transaction_is_not_tried(base: str, tmp
     with replaying(base) as replay:
         trial = replay.trial("down/007.sql", "drop index concurrently if exists nothing_here;\n", fingerprint)
     assert trial is None
+
+
+def test_a_search_path_a_script_leaves_set_does_not_change_the_fingerprint(base: str) -> None:
+    before, changed = after(base, "set search_path = elsewhere")
+    assert differing(before, changed) == ()

@@ -91,6 +91,7 @@ COMMANDS = {
     "migrate-verify": ["-m", "consolidate", "migrate", "verify", "--dir", TREE],
     "migrate-baseline": ["-m", "consolidate", "migrate", "baseline", "--version", "1", "--dir", TREE],
     "migrate-reset": ["-m", "consolidate", "migrate", "reset", "--yes", "--dir", TREE],
+    "migrate-adopt": ["-m", "consolidate", "migrate", "adopt", "--dry-run", "--dir", TREE],
     "runner-entry": ["-m", "consolidate.migrate", "status", "--dir", TREE],
 }
 
@@ -233,6 +234,7 @@ SEQUENCE = (
     "runner-entry",
     "migrate-up",
     "migrate-reset",
+    "migrate-adopt",
     "verify",
     "apply-generate-down",
 )

@@ -75,6 +75,10 @@ ScratchPrefixOption = Annotated[
         help="Start scratch database names with this (else CONSOLIDATE_SCRATCH_PREFIX, else consolidate).",
     ),
 ]
+PreludeOption = Annotated[
+    Path | None,
+    typer.Option("--prelude", help="The mapping's prelude: what the platform provides before the first version."),
+]
 
 
 def _usage_error(text: str, hint: str = "") -> typer.Exit:
@@ -174,6 +178,7 @@ def up(
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
     history: HistoryOption = None,
+    prelude: PreludeOption = None,
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
     directory, history = settings.tree_dir(directory), settings.history_table(history)
@@ -194,6 +199,7 @@ def up(
                 limits=limits,
                 progress=progress,
                 history=history,
+                prelude=prelude,
             )
         )
     if dry_run:
@@ -286,6 +292,7 @@ def baseline(
     embedded: RefusedEmbeddedOption = False,
     history: HistoryOption = None,
     scratch_prefix: ScratchPrefixOption = None,
+    prelude: PreludeOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
     _refuse_embedded(embedded, "baseline")
@@ -303,6 +310,7 @@ def baseline(
                 lock_wait=lock_wait,
                 history=history,
                 scratch_prefix=prefix,
+                prelude=prelude,
             )
         )
     for item in recorded:
@@ -333,6 +341,57 @@ def repair(
         _say(f"repaired {item.version}_{item.name} ({item.change}): checksum {item.checksum_from} → {item.checksum_to}")
     _say(
         f"{len(repaired)} version(s) repaired" if repaired else "nothing to repair: every applied file matches its row"
+    )
+
+
+@app.command()
+def adopt(
+    directory: DirOption = None,
+    database_url: UrlOption = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="The version you expect: refused if the proof says another.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be recorded and why; record nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was found as JSON.")] = False,
+    prelude: PreludeOption = None,
+    lock_wait: LockWaitOption = 60.0,
+    embedded: EmbeddedOption = False,
+    history: HistoryOption = None,
+    scratch_prefix: ScratchPrefixOption = None,
+) -> None:
+    """Take over a database the legacy migrations built: find its canonical version, prove it, record it."""
+    from consolidate.runner.adopt import adopt as run_adopt
+
+    prefix = resolve_prefix(scratch_prefix)
+    with json_output(as_json):
+        tree, table = settings.tree_dir(directory), settings.history_table(history)
+        with _database(database_url, embedded, tree) as url:
+            found = call(
+                lambda: run_adopt(
+                    tree,
+                    url,
+                    version=version,
+                    dry_run=dry_run,
+                    lock_wait=lock_wait,
+                    history=table,
+                    scratch_prefix=prefix,
+                    prelude=prelude,
+                )
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(found.document(), indent=2) + "\n")
+        return
+    for reason in found.reasons:
+        _say(reason)
+    at = f"{found.version}_{found.name}" if found.version else "none (below the first version)"
+    _say(f"the database is at version {at}")
+    verb = "would record" if dry_run else "recorded"
+    _say(
+        f"{verb} {len(found.recorded)} version(s) as adopted"
+        if found.recorded
+        else "nothing to record: `consolidate migrate up` applies the whole tree"
     )
 
 

@@ -239,6 +239,7 @@ def _session(
     writes: bool = True,
     locks: bool = True,
     history: str = TABLE,
+    before_create: Callable[[Connection, sql.Composed], None] | None = None,
 ) -> Iterator[_Session]:
     """Connected, locked (before the table is created: two first runs must not race on CREATE TABLE), tracked in
     the table `history`, which must be the runner's own if it exists.
@@ -246,6 +247,7 @@ def _session(
     Without `writes` (status, verify, a dry run) the tracking table is neither created nor altered: a read-only
     user can run them, and a health check leaves no trace. Without `locks` (status, verify) the session neither
     takes nor waits for the lock: a health check during a deploy reads the rows committed so far.
+    `before_create` looks at the database before the table is created (and may refuse: then nothing is left).
     """
     history_name(history)  # a bad name is bad input, before connecting
     where = redact(endpoint(url))
@@ -255,6 +257,8 @@ def _session(
         try:
             table = table_name(connection, history)
             check_owner(connection, table)
+            if before_create is not None:
+                before_create(connection, table)
             if writes:
                 ensure_table(connection, table)
             row = connection.execute("SELECT current_user").fetchone()
@@ -302,15 +306,24 @@ def up(
     limits: Limits | None = None,
     progress: Progress | None = None,
     history: str = TABLE,
+    prelude: Path | None = None,
 ) -> list[Applied]:
     """Apply the pending versions in order (the first `steps`, or those up to `target`); dry_run runs nothing.
 
     Refuses, before running anything, when an applied version's file changed or is gone (as Flyway's
-    validate-on-migrate does), unless `allow_drift`; a change of line endings alone is not drift.
+    validate-on-migrate does), unless `allow_drift`; a change of line endings alone is not drift. On a database
+    where nothing is recorded yet, refuses one the legacy migrations built (adopt it first), and with `prelude`
+    (the mapping's) one lacking what the platform provides.
     """
     versions = read_tree(directory)
     limit = None if target is None else tree_version(target, versions)  # checked before connecting
-    with _session(url, lock_wait, limits, writes=not dry_run, history=history) as session:
+    provided = None
+    if prelude is not None:
+        from consolidate.runner.adopt import read_prelude_file  # parses SQL: only an up given --prelude needs it
+
+        provided = (read_prelude_file(prelude).provided, prelude)
+    guard = _refuse_unadopted(versions, directory, history, provided)
+    with _session(url, lock_wait, limits, writes=not dry_run, history=history, before_create=guard) as session:
         rows = read_rows(session.connection, session.table)
         if not allow_drift:
             _refuse_drift(versions, rows)
@@ -323,6 +336,49 @@ def up(
         report = progress or Progress()
         report.begin(len(chosen))
         return _apply_all(session, list(zip(chosen, texts, looks, strict=True)), git_commit(directory), report)
+
+
+def _refuse_unadopted(
+    versions: list[Version], directory: Path, history: str, provided: tuple[tuple[str, ...], Path] | None = None
+) -> Callable[[Connection, sql.Composed], None]:
+    """A check refusing a database without history that already holds tables a version creates: the
+    legacy migrations built it, and running the tree again would fail half-way (42P07) or double what exists.
+    With `provided` (the prelude's objects, its path), it then refuses one lacking any of them."""
+
+    def check(connection: Connection, table: sql.Composed) -> None:
+        if not versions or read_rows(connection, table):
+            return
+        _refuse_legacy_built(connection, versions, directory, history)
+        if provided is not None:
+            from consolidate.runner.platform import refuse_missing
+
+            refuse_missing(connection, *provided)
+
+    return check
+
+
+def _refuse_legacy_built(connection: Connection, versions: list[Version], directory: Path, history: str) -> None:
+    """Refuse a database already holding tables a version creates (see `_refuse_unadopted`), naming the first."""
+    from consolidate.core.exclusions import created_tables  # only a first run needs it: `up` starts light
+
+    query = "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL"
+    for item in versions:
+        names = sorted(created_tables(_text(item.data)))
+        present = [str(row[0]) for row in connection.execute(query, [names]).fetchall()] if names else []
+        if present:
+            break
+    else:
+        return
+    command = f"consolidate migrate adopt --dir {directory}"
+    if history != TABLE:
+        command += f" --history-table {history}"
+    message = (
+        f"this database has no history of this tree, yet holds what {item.path.name} creates "
+        f"({', '.join(present)}): the legacy migrations built it, so adopt it first; nothing was run or written"
+    )
+    where = Location(redact(endpoint(connection.info.dsn)))
+    hint = f"run `{command}` on the same database, then `consolidate migrate up`"
+    raise ConsolidateError([Diagnostic("migrate.adopt-first", message, where, hint)], EXIT_FAIL)
 
 
 class Progress:
@@ -414,7 +470,13 @@ def tree_version(target: str, versions: list[Version], option: str = "--target",
         "migrate.target",
         f"{option} {target}: the tree has no such version ({last}{nearest})",
         Location(option),
-        "give one of the versions in versions/" + (", or 0 for below all of them" if zero else ""),
+        "give one of the versions in versions/"
+        + (", or 0 for below all of them" if zero else "")
+        + (
+            "; a legacy tool's version numbers are not the tree's: `consolidate migrate adopt` maps them"
+            if option == "--version"
+            else ""
+        ),
     )
 
 
@@ -786,6 +848,7 @@ def baseline(
     lock_wait: float = LOCK_WAIT,
     history: str = TABLE,
     scratch_prefix: str | None = None,
+    prelude: Path | None = None,
 ) -> list[str]:
     """Record versions up to `version` as applied without running them, for a database the legacy migrations built.
 
@@ -793,14 +856,14 @@ def baseline(
     of 1..version on the same server, compared both ways with dbdiff and domains; table contents are not
     compared: production has rows the replay has not; nor are owners: its objects belong to whoever ran the legacy
     migrations). Refuses, naming the differences, when it does not. The scratch database's name starts with
-    `scratch_prefix` (default: consolidate).
+    `scratch_prefix` (default: consolidate); `prelude` (the mapping's) is set up there first, as verify does.
     Returns the versions recorded now (those already recorded are left as they are).
     """
     versions = read_tree(directory)
     limit = tree_version(version, versions, "--version")
     chosen = [item for item in versions if item.number <= limit]
     if check_schema:
-        _prove_schema(url, chosen, history, scratch_prefix)
+        _prove_schema(url, chosen, history, scratch_prefix, prelude)
     with _session(url, lock_wait, history=history) as session:
         rows = read_rows(session.connection, session.table)
         commit = git_commit(directory)
@@ -816,13 +879,17 @@ def baseline(
         return recorded
 
 
-def _prove_schema(url: str, chosen: list[Version], history: str, scratch_prefix: str | None) -> None:
+def _prove_schema(
+    url: str, chosen: list[Version], history: str, scratch_prefix: str | None, prelude: Path | None = None
+) -> None:
     # Imported here: the comparison brings results and the server layer, which up/down/status never need.
     from consolidate.core.plan import lent_server_changes
     from consolidate.core.statements import parse_file
     from consolidate.db.diff import compare
+    from consolidate.db.prelude import apply_prelude
     from consolidate.db.replay import replay_files
     from consolidate.db.server import SCRATCH_PREFIX, postgres, scratch_database
+    from consolidate.runner.adopt import prelude_roles as _prelude_roles
 
     files = [(str(item.up), item.data.decode("utf-8", errors="replace")) for item in chosen]
     refused = lent_server_changes(parse_file(path, text) for path, text in files)
@@ -830,8 +897,13 @@ def _prove_schema(url: str, chosen: list[Version], history: str, scratch_prefix:
         raise ConsolidateError(refused)
     with (
         postgres(url, scratch_prefix=scratch_prefix or SCRATCH_PREFIX) as server,
+        _prelude_roles(server, prelude) as read,
         scratch_database(server, "baseline") as scratch,
     ):
+        if read is not None:
+            failures = apply_prelude(scratch, read)
+            if failures:
+                raise ConsolidateError([failure.diagnostic() for failure in failures])
         replayed = replay_files(scratch, files, per_file_transaction=True)
         if replayed.failures:
             raise ConsolidateError([failure.diagnostic() for failure in replayed.failures], EXIT_FAIL)

@@ -57,7 +57,8 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     repaired_at timestamptz,
     repaired_by text,
     repair_reason text,
-    repaired_from varchar(32)
+    repaired_from varchar(32),
+    adopted text
 )"""
 ROW_COLUMNS = (
     "version",
@@ -72,6 +73,7 @@ ROW_COLUMNS = (
     "repaired_by",
     "repair_reason",
     "repaired_from",
+    "adopted",
 )
 # Columns an older runner's table may lack.
 ADDED_COLUMNS = (
@@ -84,6 +86,7 @@ ADDED_COLUMNS = (
     "repaired_by text",
     "repair_reason text",
     "repaired_from varchar(32)",
+    "adopted text",
 )
 
 
@@ -103,6 +106,9 @@ class Row:
     repaired_by: str | None = None
     repair_reason: str | None = None
     repaired_from: str | None = None  # and the checksum it replaced
+    # Set when `migrate adopt` recorded the version without running it: what proved it (the legacy history's
+    # rows, or the schema's match), so the row never passes for a run.
+    adopted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +225,7 @@ def check_owner(connection: Connection, table: sql.Composed) -> None:
         f"{shown} is not consolidate's history table ({layout}: {whose}); nothing was read or changed",
         Location(shown),
         "keep consolidate's history elsewhere with --history-table NAME (or CONSOLIDATE_HISTORY_TABLE); "
-        "to take over a database another tool migrated, see `consolidate migrate baseline`",
+        "to take over a database another tool migrated, see `consolidate migrate adopt`",
     )
 
 
@@ -264,8 +270,8 @@ def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: d
         duration = sql.Literal(row.execution_time_ms)
     values = [sql.Literal(value) for value in (row.version, row.name, row.checksum)]
     return sql.SQL(
-        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by, text_checksum)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {}, {})"
+        "INSERT INTO {} (version, name, checksum, applied_at, execution_time_ms, git_commit, applied_by, text_checksum,"
+        " adopted) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})"
     ).format(
         table,
         *values,
@@ -274,6 +280,7 @@ def insert_row(table: sql.Composed, row: Row, *, server_timing: bool, started: d
         sql.Literal(row.git_commit),
         sql.Literal(row.applied_by),
         sql.Literal(row.text_checksum),
+        sql.Literal(row.adopted),
     )
 
 
