@@ -63,6 +63,7 @@ class SourceTree:
     escaping: tuple[str, ...] = ()  # paths relative to root that are symlinks resolving outside root; not read
     findings: tuple[Diagnostic, ...] = ()  # entries not read (editor files, pipes, …), each with the reason
     unreadable: tuple[Diagnostic, ...] = ()  # errors: entries that could not be read (permissions, broken links)
+    others: tuple[RawFile, ...] = ()  # .py and .rb files (their head): other tools' migrations, named not read
 
     @cached_property
     def _paths(self) -> frozenset[str]:

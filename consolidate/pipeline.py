@@ -13,6 +13,7 @@ from pathlib import Path
 
 from consolidate.core.changes import sha256
 from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.not_sql import not_sql
 from consolidate.core.patches import patch_sources
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
@@ -24,6 +25,7 @@ from consolidate.io.tree import read_sources
 from consolidate.layout import LOCK_NAME, VERIFICATION_NAME, written_by_consolidate
 from consolidate.model import Diagnostic, Location, Lock, Mapping, ParsedFile, Plan, RawFile, ScanResult
 from consolidate.render.lock import edited, parse_lock
+from consolidate.steps import stage
 
 # Starting two worker processes and shipping parsed files back costs about as much as parsing a few dozen
 # files; below this many a pool is not worth it (a round number, not a measured break-even).
@@ -224,7 +226,9 @@ def scan_mapping(loaded: Loaded, output: Path | None = None) -> Scanned:
     tree = replace(tree, files=_without_own_outputs(tree.files, root, output_of(mapping, output)))
     scanned = scan(tree.files, dict(mapping.encodings))
     # What the walk did not read (editor files, pipes, …) is reported beside what scan found in what it read.
-    ordered = sorted(scanned.findings + tree.findings, key=lambda item: (item.location.path, item.location.line or 0))
+    # So are other tools' migrations kept as code, which would otherwise go missing in silence (issue 17 #5).
+    found = (*scanned.findings, *tree.findings, *not_sql(tree.others))
+    ordered = sorted(found, key=lambda item: (item.location.path, item.location.line or 0))
     scanned = replace(scanned, findings=tuple(ordered))
     # scan() is pure and knows paths relative to root; users open them from the mapping's folder.
     findings = tuple(_displayed(mapping, finding) for finding in scanned.findings)
@@ -294,12 +298,18 @@ def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, Parsed
         assert legacy is not None, source  # check_tree guarantees every mapped source was scanned
         work.append((display_path(mapping, source), legacy.text, mapping.dialect))
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
-        # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            results = list(pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))))
-    else:
-        results = [_parse_job(job) for job in work]
+    results = []
+    with stage("parsing", len(work)) as advance:
+        if workers > 1 and len(work) >= PARALLEL_THRESHOLD:
+            # fork: workers share the parent's hash seed, so AST fingerprints (hash-based) compare across them.
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                for result in pool.map(_parse_job, work, chunksize=max(1, len(work) // (workers * 8))):
+                    results.append(result)
+                    advance()
+        else:
+            for job in work:
+                results.append(_parse_job(job))
+                advance()
     return dict(zip(sources, results, strict=True))
 
 

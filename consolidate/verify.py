@@ -58,6 +58,7 @@ from consolidate.postgres.extensions import called_functions, needed_extensions,
 from consolidate.postgres.failures import SYNTAX_ERROR, Failure, hints, newer_syntax_hint
 from consolidate.postgres.root_causes import RootCause, root_causes
 from consolidate.render.tree import GeneratedDown, merged_columns
+from consolidate.steps import stage
 
 Calls = dict[str, dict[str, list[Location]]]  # extension → its function → where the trees call it
 
@@ -238,6 +239,12 @@ def production(mapping: Mapping) -> Production | None:
     return Production(mapping.postgres, str(mapping.postgres_location or Location(mapping.path)))
 
 
+def _declared(mapping: Mapping, options: ServerOptions) -> int | None:
+    """The production major: the mapping's, else the configuration's."""
+    chosen = production(mapping) or options.production
+    return chosen.major if chosen else None
+
+
 def _standable(needed: dict[str, list[Location]], calls: Calls, allow: bool) -> frozenset[str]:
     """The extensions the trees create that an honest stand-in could play, should the server lack them."""
     if not allow:
@@ -392,27 +399,30 @@ def _canonical(
         rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
         session = stack.enter_context(ExitStack())  # the open connection, closed before each copy
         replay = None
-        for version, _ in tree.labels:
-            if replay is None:
-                replay = session.enter_context(replaying(build, stand_ins))
-            before = replay.look(fingerprint) if version in trials else None
-            replayed = replay.files([tree.up[version]], per_file_transaction=True)
-            if before is not None and not replayed.failures:
-                trial = replay.trial(*tree.down[version], fingerprint)
-                if trial is not None and trial.seen == before:
-                    verified.add(version)
-            failures += replayed.failures
-            rolled_back |= replayed.rolled_back
-            if replayed.failures:
-                failed.add(version)
-            if version in wanted:
-                session.close()  # a copy needs the database to itself
-                replay = None
-                # The last version's database is the build itself: nothing is replayed into it any more.
-                last = version == tree.labels[-1][0]
-                snapshots[version] = (
-                    build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
-                )
+        what = "replaying the canonical tree" + (", trying each rollback in place" if trials else "")
+        with stage(what, len(tree.labels)) as advance:
+            for version, _ in tree.labels:
+                if replay is None:
+                    replay = session.enter_context(replaying(build, stand_ins))
+                before = replay.look(fingerprint) if version in trials else None
+                replayed = replay.files([tree.up[version]], per_file_transaction=True)
+                if before is not None and not replayed.failures:
+                    trial = replay.trial(*tree.down[version], fingerprint)
+                    if trial is not None and trial.seen == before:
+                        verified.add(version)
+                failures += replayed.failures
+                rolled_back |= replayed.rolled_back
+                if replayed.failures:
+                    failed.add(version)
+                if version in wanted:
+                    session.close()  # a copy needs the database to itself
+                    replay = None
+                    # The last version's database is the build itself: nothing is replayed into it any more.
+                    last = version == tree.labels[-1][0]
+                    snapshots[version] = (
+                        build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
+                    )
+                advance()
         session.close()
         # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
         # only across them.
@@ -482,6 +492,7 @@ class ServerOptions:
     search_path: str | None = None  # where to look for pg_config (tests hide the system binaries with "")
     debian: DebianLayout = DEBIAN
     scratch_prefix: str = SCRATCH_PREFIX  # scratch databases are <prefix>_<purpose>_<pid>_<hex>
+    production: Production | None = None  # the configuration's major, when the mapping declares none
 
 
 @dataclass(frozen=True)
@@ -525,7 +536,7 @@ def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
             debian=options.debian,
             scratch_prefix=options.scratch_prefix,
             standable=standable,
-            production=production(done.plan.mapping),
+            production=production(done.plan.mapping) or options.production,
         ) as server,
         _roles(server, prelude),
         replay_roles(server, created_roles(_mapped_statements(done))) as roles,
@@ -556,14 +567,18 @@ def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Ro
         setup = _setup(run)
         with scratch_database(server, "legacy") as legacy_db:
             _prepare(legacy_db, run.prelude, stand_ins)
-            legacy = replay_files(legacy_db, legacy_files(run.done), per_file_transaction=False, stand_ins=stand_ins)
+            files = legacy_files(run.done)
+            with stage("replaying the legacy tree", len(files)) as advance:
+                legacy = replay_files(
+                    legacy_db, files, per_file_transaction=False, stand_ins=stand_ins, advance=advance
+                )
             expected = _expected(run.done.plan)
             # A recorded resolution changes the schema on purpose: make the same change to the legacy database,
             # so that what remains of the comparison is only what nobody decided.
             adjusted = replay_files(legacy_db, [(why, sql) for why, sql in expected], per_file_transaction=True)
             canonical = _prove_canonical(run, tree, legacy_db, rollbacks, setup) if tree is not None else None
         legacy_failures = _left_out(_at_legacy_lines(legacy.failures, run.done), run.done.plan) + adjusted.failures
-        major, declared = server.version // 10000, run.done.plan.mapping.postgres
+        major, declared = server.version // 10000, _declared(run.done.plan.mapping, options)
         legacy_failures = _explained(legacy_failures, run.unavailable, major, declared)
         canonical_failures, diff, versions = canonical or ((), None, ())
         to_legacy = _to_legacy(run.done, tree, canonical_failures) if tree is not None else None
@@ -610,15 +625,23 @@ def _prove_canonical(
     exact = proven - verified - failed
     with _canonical(server, tree, stand_ins, run.prelude, exact) if exact else nullcontext(None) as again:
         snapshots = again.snapshots if again is not None else {}
-        versions = tuple(
-            VersionResult(version, label, "ok", "verified")
-            if version in verified
-            else _rollback(server, tree, version, label, snapshots, stand_ins, failed)
-            if version in proven or version not in written
-            else _not_proven_now(version, label, failed, carried.get(version))
-            for version, label in reversed(tree.labels)
-        )
+        checked = [v for v, _ in tree.labels if v not in verified and (v in proven or v not in written)]
+        with stage("proving rollbacks", len(checked)) as advance:
+            versions = tuple(
+                VersionResult(version, label, "ok", "verified")
+                if version in verified
+                else _proving(advance, _rollback(server, tree, version, label, snapshots, stand_ins, failed))
+                if version in proven or version not in written
+                else _not_proven_now(version, label, failed, carried.get(version))
+                for version, label in reversed(tree.labels)
+            )
     return tuple(failures), diff, tuple(sorted(versions, key=lambda v: v.version))
+
+
+def _proving(advance: Callable[[], None], result: VersionResult) -> VersionResult:
+    """A rollback checked: one step further (a stub's is quick, but counts too)."""
+    advance()
+    return result
 
 
 def _not_proven_now(version: int, label: str, failed: set[int], carried: VersionResult | None) -> VersionResult:

@@ -210,5 +210,5 @@ def test_embedded_runs_the_tree_on_a_throwaway_server(tmp_path: Path) -> None:
 
 def test_embedded_and_a_database_url_together_exit_2(tmp_path: Path) -> None:
     (tmp_path / "versions").mkdir()
-    result = run("migrate", "status", "--embedded", "--database-url", "postgresql://x@h/db", "--dir", str(tmp_path))
+    result = run("migrate", "up", "--embedded", "--database-url", "postgresql://x@h/db", "--dir", str(tmp_path))
     assert result.exit_code == 2 and "exclude each other" in result.stderr

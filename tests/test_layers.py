@@ -27,6 +27,12 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
     "layout": (frozenset(), frozenset(), "the canonical tree's names and markers: stdlib-only, the runner reads them"),
     "diagnostics": (frozenset(), frozenset(), "findings and locations: every layer's vocabulary"),
     "errors": (frozenset({"diagnostics"}), frozenset(), "the one user-facing error type"),
+    "steps": (frozenset(), frozenset(), "how far long work got: a protocol the CLI draws, stdlib-only"),
+    "config": (
+        frozenset({"diagnostics", "errors"}),
+        frozenset(),
+        "the one configuration file (issue 17): stdlib-only, read by every command, `migrate` included, at start",
+    ),
     "model": (frozenset({"diagnostics", "layout"}), frozenset(), "frozen dataclasses every layer shares"),
     "core": (
         frozenset({"layout", "model", "diagnostics", "errors"}),
@@ -59,13 +65,13 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         "`consolidate migrate`: runs what deploys run, so it stays light",
     ),
     "pipeline": (
-        frozenset({"layout", "model", "diagnostics", "errors", "core", "io", "render"}),
+        frozenset({"layout", "model", "diagnostics", "errors", "core", "io", "render", "steps"}),
         frozenset(),
         "load the mapping, scan, parse, plan: what every verb starts from",
     ),
     "verify": (
         frozenset({"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "io", "render"})
-        | frozenset({"pipeline"}),
+        | frozenset({"pipeline", "steps"}),
         frozenset(),
         "the proof on PostgreSQL; never the verbs (commands calls verify, not the other way)",
     ),
@@ -85,7 +91,7 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str], str]] = {
         frozenset(
             {"layout", "consolidate", "model", "diagnostics", "errors", "core", "postgres", "db", "render", "runner"}
         )
-        | frozenset({"commands", "verify", "pipeline", "export"}),
+        | frozenset({"commands", "verify", "pipeline", "export", "config", "steps"}),
         frozenset({"typer", "rich"}),
         "parse options, call one function, print",
     ),

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from consolidate.cli import settings
 from consolidate.cli.calling import call
 from consolidate.cli.console import terminal
-from consolidate.cli.migrate import DEFAULT_DIR, DirOption
+from consolidate.cli.migrate import DirOption
 from consolidate.commands import DEFAULT_WAIT, Waiting
 from consolidate.core.export_layouts import Format
 
@@ -32,7 +33,7 @@ RUN_HINTS = {
 def export(
     layout: Annotated[Format, typer.Option("--format", help="The layout to write.", case_sensitive=False)],
     out: Annotated[Path, typer.Option("--out", help="Folder to write: empty, missing, or a previous export.")],
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     lock_wait: Annotated[
         float, typer.Option("--lock-wait", min=0, help="Seconds to wait for another writer of the folder to finish.")
     ] = DEFAULT_WAIT,
@@ -42,9 +43,10 @@ def export(
     # Imported here: reading the tree as the runner does loads psycopg, a start-up cost the other commands skip.
     from consolidate.export import export as export_tree
 
+    tree = settings.tree_dir(directory)  # as `migrate` finds it: the configuration's, else the mapping's output
     notify = terminal(stderr=True)
     result = call(
-        lambda: export_tree(directory, layout, out, Waiting(lock_wait, lambda line: notify.print(line, markup=False)))
+        lambda: export_tree(tree, layout, out, Waiting(lock_wait, lambda line: notify.print(line, markup=False)))
     )
     console = terminal()
     console.print(f"wrote {len(result.files)} files in {layout} layout to {out}", markup=False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,15 +10,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from consolidate import commands
+from consolidate import __version__, commands
 from consolidate.cli.calling import call, json_output, print_problems, run, usage
 from consolidate.cli.changes_view import print_changes
 from consolidate.cli.console import terminal
 from consolidate.cli.export import export
+from consolidate.cli.help import CONTEXT
 from consolidate.cli.init_view import init_remaining, init_summary
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
+from consolidate.cli.progress import progress
+from consolidate.cli.settings import config, mapping_path
+from consolidate.cli.settings import database_url as resolve_database_url
 from consolidate.cli.tables import print_sections
 from consolidate.commands import DEFAULT_WAIT, Waiting
 from consolidate.core.changes import Status
@@ -37,20 +40,41 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     add_completion=False,
+    context_settings=CONTEXT,
 )
 
-MappingOption = Annotated[Path, typer.Option("--mapping", "-m", help="The mapping file.")]
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        terminal().print(f"consolidate {__version__}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
+) -> None:
+    """Consolidate SQL migrations scattered over many folders into one canonical, proven tree."""
+
+
+MappingOption = Annotated[
+    Path | None,
+    typer.Option("--mapping", "-m", help="The mapping file (default: the configuration's, else mapping.yaml)."),
+]
 
 
 @app.command()
 def plan(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as a JSON document.")] = False,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Parser processes (default: cores).")] = None,
 ) -> None:
     """Preview the consolidation; writes nothing. Exit 0 clean, 1 the plan has errors, 2 bad input."""
-    with json_output(as_json):
-        result = call(lambda: commands.plan(mapping, jobs))
+    with json_output(as_json), progress(as_json):
+        path = mapping_path(mapping)  # a bad configuration prints its JSON document too
+        result = call(lambda: commands.plan(path, jobs))
     if as_json:
         sys.stdout.write(json.dumps(plan_document(result), indent=2) + "\n")
         print_problems(plan_problems(result))
@@ -87,7 +111,7 @@ def _waiting(seconds: float) -> Waiting:
 
 @app.command()
 def apply(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the mapping's output).")] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would change, with diffs; write nothing.")
@@ -106,6 +130,7 @@ def apply(
     scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Write the canonical tree: versions/, down/, consolidation.lock, CONSOLIDATION.md. Atomic, deterministic."""
+    mapping = mapping_path(mapping)
     waiting = _waiting(lock_wait)
     if generate_down:
         if out is not None or dry_run or check:
@@ -182,21 +207,27 @@ def _server_options(
 ) -> ServerOptions:
     """The server options of `verify` and `apply --generate-down`: --database-url, else DATABASE_URL, …"""
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other commands skip.
-    from consolidate.db.urls import resolve_url
+    from consolidate.db.installations import Production
     from consolidate.verify import ServerOptions
 
-    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
-    return ServerOptions(url, postgres_bin, not no_stand_ins, scratch_prefix=resolve_prefix(scratch_prefix))
+    url = resolve_database_url(database_url)  # a malformed URL stops here, before any work
+    found = config()
+    production = None
+    if found.postgres is not None:
+        production = Production(found.postgres, str(found.postgres_location), "the configuration")
+    prefix = resolve_prefix(scratch_prefix)
+    return ServerOptions(url, postgres_bin, not no_stand_ins, scratch_prefix=prefix, production=production)
 
 
 @app.command()
 def report(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when CONSOLIDATION.md is out of date.")] = False,
     templates: TemplatesOption = None,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Regenerate CONSOLIDATION.md from the lock, the mapping, the tree and verification.json."""
+    mapping = mapping_path(mapping)
     result = call(lambda: commands.report(mapping, check=check, templates=templates, waiting=_waiting(lock_wait)))
     console = terminal()
     if check and (result.changed or result.problems):
@@ -210,7 +241,7 @@ def report(
 
 @app.command()
 def verify(
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     database_url: DatabaseUrlOption = None,
     postgres_bin: PostgresBinOption = None,
     no_stand_ins: NoStandInsOption = False,
@@ -240,8 +271,10 @@ def verify(
         _cleanup(database_url, as_json)
         return
     with json_output(as_json):
+        path = mapping_path(mapping)
         options = _server_options(database_url, postgres_bin, no_stand_ins, scratch_prefix)
-        result = call(lambda: commands.verify(mapping, options, _waiting(lock_wait), rollbacks))
+        with progress(as_json):
+            result = call(lambda: commands.verify(path, options, _waiting(lock_wait), rollbacks))
     if as_json:
         sys.stdout.write(json.dumps(result.document, indent=2) + "\n")
     else:
@@ -254,10 +287,9 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
     whose owner is gone could not be removed."""
     from consolidate.cli.cleanup_view import cleanup_document, cleanup_lines
     from consolidate.db.leftovers import cleanup
-    from consolidate.db.urls import resolve_url
 
     with json_output(as_json):
-        url = call(lambda: resolve_url(database_url, os.environ))
+        url = resolve_database_url(database_url)
         found = call(lambda: cleanup(url))
     if as_json:
         sys.stdout.write(json.dumps(cleanup_document(found), indent=2) + "\n")
@@ -271,14 +303,17 @@ def _cleanup(database_url: str | None, as_json: bool) -> None:
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_user_email.")],
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
     directory: Annotated[
         Path | None, typer.Option("--dir", help="The canonical tree, when there is no mapping (default: its output).")
     ] = None,
     lock_wait: LockWaitOption = DEFAULT_WAIT,
 ) -> None:
     """Add the next migration to the canonical tree: versions/NNN_name.sql and its rollback stub. Never overwrites."""
-    result = call(lambda: commands.new(mapping, name, _waiting(lock_wait), directory))
+    path = mapping_path(mapping)
+    # A tree kept without its mapping: the configuration's `tree` (issue 17 #3).
+    tree = directory or (config().tree if not path.is_file() else None)
+    result = call(lambda: commands.new(path, name, _waiting(lock_wait), tree))
     console = terminal()
     console.print(f"wrote {result.up}", markup=False)
     console.print(f"wrote {result.down} (a stub: replace it, first line too, with the rollback)", markup=False)
@@ -288,13 +323,14 @@ def new(
 def init(
     sources: Annotated[list[str] | None, typer.Argument(help="Legacy folders below ROOT (default: found).")] = None,
     root: Annotated[Path, typer.Option("--root", help="Folder the source paths are relative to.")] = Path("."),
-    mapping: MappingOption = Path("mapping.yaml"),
+    mapping: MappingOption = None,
 ) -> None:
     """Draft a mapping.yaml from a scan of the legacy folders, then plan on it; never overwrites a file.
 
     Exit 0 once the draft is written, whether or not the plan on it is clean: the errors that remain are printed
     with what to do, and are settled in the mapping (`consolidate plan` is the check that exits 1).
     """
+    mapping = mapping_path(mapping)
     result = call(lambda: commands.init(mapping, root, sources or []))
     wrote = f"wrote {mapping}" + (f" and its prelude {result.prelude}" if result.prelude else "")
     stderr, console = terminal(stderr=True), terminal()

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from consolidate.cli import settings
 from consolidate.cli.calling import call, json_output, usage
 from consolidate.cli.console import terminal
+from consolidate.cli.help import CONTEXT
 from consolidate.diagnostics import printable
 from consolidate.errors import EXIT_FAIL, EXIT_OK
 
@@ -25,9 +27,16 @@ app = typer.Typer(
     help="Apply, roll back and check the canonical tree on a database (tracking table _migrations).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    context_settings=CONTEXT,
 )
 
-DirOption = Annotated[Path, typer.Option("--dir", help="The canonical tree: holds versions/ and down/.")]
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="The canonical tree: holds versions/ and down/ (default: the configuration's, else the mapping's output).",
+    ),
+]
 UrlOption = Annotated[
     str | None, typer.Option("--database-url", help="The database (else DATABASE_URL, then SUPABASE_DB_URL).")
 ]
@@ -49,12 +58,14 @@ EmbeddedOption = Annotated[
         "--embedded", help="Run on a throw-away local PostgreSQL, deleted when the command ends (for trying out)."
     ),
 ]
+# status, verify and baseline read what a database recorded: a throw-away one has recorded nothing (issue 17 #3).
+RefusedEmbeddedOption = Annotated[bool, typer.Option("--embedded", hidden=True)]
 HistoryOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--history-table",
         envvar="CONSOLIDATE_HISTORY_TABLE",
-        help="The history table, NAME or SCHEMA.NAME (when another tool's table holds the name _migrations).",
+        help="The history table, NAME or SCHEMA.NAME (default: the configuration's, else _migrations).",
     ),
 ]
 ScratchPrefixOption = Annotated[
@@ -68,18 +79,16 @@ PreludeOption = Annotated[
     Path | None,
     typer.Option("--prelude", help="The mapping's prelude: what the platform provides before the first version."),
 ]
-DEFAULT_DIR = Path("deploy/migrations")
 
 
-def _usage_error(text: str) -> typer.Exit:
-    return usage(text)
+def _usage_error(text: str, hint: str = "") -> typer.Exit:
+    return usage(text, hint)
 
 
 @contextmanager
-def _database(database_url: str | None, embedded: bool, directory: Path) -> Iterator[str]:
-    """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server."""
-    from consolidate.db.urls import resolve_url
-
+def _database(database_url: str | None, embedded: bool | None, directory: Path) -> Iterator[str]:
+    """The URL to run on: --database-url, DATABASE_URL, SUPABASE_DB_URL, or with --embedded a throw-away server
+    (`embedded` None: a command that reads what a database recorded, where a throw-away one is not offered)."""
     if embedded:
         if database_url:
             raise _usage_error("--embedded and --database-url exclude each other: choose one database")
@@ -92,12 +101,12 @@ def _database(database_url: str | None, embedded: bool, directory: Path) -> Iter
             )
             yield server.url
         return
-    url = call(lambda: resolve_url(database_url, os.environ))  # a malformed URL stops here, before any work
+    url = settings.database_url(database_url)  # a malformed URL stops here, before any work
     if url is None:
-        raise _usage_error(
-            "no database: pass --database-url URL or set DATABASE_URL (or SUPABASE_DB_URL); "
-            "--embedded runs on a throw-away local server"
-        )
+        first, *others = settings.url_variables()
+        variables = first + (f" (or {', '.join(others)})" if others else "")
+        offer = "; --embedded runs on a throw-away local server" if embedded is not None else ""
+        raise _usage_error(f"no database: pass --database-url URL or set {variables}{offer}")
     yield url
 
 
@@ -156,7 +165,7 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
 
 @app.command()
 def up(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     steps: Annotated[int | None, typer.Option("--steps", min=1, help="Apply at most N versions.")] = None,
     target: TargetOption = None,
@@ -168,10 +177,11 @@ def up(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
     prelude: PreludeOption = None,
 ) -> None:
     """Apply pending versions in order, each in its own transaction with its _migrations row."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import Limits
     from consolidate.runner import up as run_up
 
@@ -201,7 +211,7 @@ def up(
 
 @app.command()
 def down(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Roll back N versions.")] = 1,
     target: TargetOption = None,
@@ -209,9 +219,10 @@ def down(
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Roll back the newest versions with their down scripts; a stub or missing one stops before anything runs."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import Limits
     from consolidate.runner import down as run_down
 
@@ -238,16 +249,17 @@ def _rolled_back(rolled: list[str]) -> None:
 
 @app.command()
 def reset(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (for scripts).")] = False,
     lock_wait: LockWaitOption = 60.0,
     lock_timeout: LockTimeoutOption = None,
     statement_timeout: StatementTimeoutOption = None,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Roll back every applied version, newest first. Asks first unless --yes."""
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.postgres.redaction import redact
     from consolidate.runner import Limits
     from consolidate.runner import reset as run_reset
@@ -271,22 +283,24 @@ def reset(
 @app.command()
 def baseline(
     version: Annotated[str, typer.Option("--version", help="Record versions up to this one as applied.")],
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     check_schema: Annotated[
         bool, typer.Option("--check-schema", help="First prove the live schema is the tree's at --version.")
     ] = False,
     lock_wait: LockWaitOption = 60.0,
-    embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    embedded: RefusedEmbeddedOption = False,
+    history: HistoryOption = None,
     scratch_prefix: ScratchPrefixOption = None,
     prelude: PreludeOption = None,
 ) -> None:
     """Adopt a database the legacy migrations built: record versions ≤ V as applied without running them."""
+    _refuse_embedded(embedded, "baseline")
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
     from consolidate.runner import baseline as run_baseline
 
     prefix = resolve_prefix(scratch_prefix) if check_schema else None
-    with _database(database_url, embedded, directory) as url:
+    with _database(database_url, None, directory) as url:
         recorded = call(
             lambda: run_baseline(
                 directory,
@@ -310,15 +324,16 @@ def repair(
     version: Annotated[
         str | None, typer.Option("--version", help="Repair this version only (default: every changed one).")
     ] = None,
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     lock_wait: LockWaitOption = 60.0,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
 ) -> None:
     """Record an intended change to applied versions' files (Flyway's repair): their rows take the new checksums."""
     from consolidate.runner.repair import repair as run_repair
 
-    with _database(database_url, False, directory) as url:
+    directory, history = settings.tree_dir(directory), settings.history_table(history)
+    with _database(database_url, None, directory) as url:
         repaired = call(
             lambda: run_repair(directory, url, reason, version=version, lock_wait=lock_wait, history=history)
         )
@@ -331,7 +346,7 @@ def repair(
 
 @app.command()
 def adopt(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     version: Annotated[
         str | None, typer.Option("--version", help="The version you expect: refused if the proof says another.")
@@ -343,26 +358,28 @@ def adopt(
     prelude: PreludeOption = None,
     lock_wait: LockWaitOption = 60.0,
     embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    history: HistoryOption = None,
     scratch_prefix: ScratchPrefixOption = None,
 ) -> None:
     """Take over a database the legacy migrations built: find its canonical version, prove it, record it."""
     from consolidate.runner.adopt import adopt as run_adopt
 
     prefix = resolve_prefix(scratch_prefix)
-    with json_output(as_json), _database(database_url, embedded, directory) as url:
-        found = call(
-            lambda: run_adopt(
-                directory,
-                url,
-                version=version,
-                dry_run=dry_run,
-                lock_wait=lock_wait,
-                history=history,
-                scratch_prefix=prefix,
-                prelude=prelude,
+    with json_output(as_json):
+        tree, table = settings.tree_dir(directory), settings.history_table(history)
+        with _database(database_url, embedded, tree) as url:
+            found = call(
+                lambda: run_adopt(
+                    tree,
+                    url,
+                    version=version,
+                    dry_run=dry_run,
+                    lock_wait=lock_wait,
+                    history=table,
+                    scratch_prefix=prefix,
+                    prelude=prelude,
+                )
             )
-        )
     if as_json:
         sys.stdout.write(json.dumps(found.document(), indent=2) + "\n")
         return
@@ -378,15 +395,32 @@ def adopt(
     )
 
 
+def _refuse_embedded(embedded: bool, command: str) -> None:
+    if embedded:
+        raise _usage_error(
+            f"--embedded is not for `migrate {command}`: a throw-away server starts empty, so it could only say that "
+            "every version is pending",
+            "give the database with --database-url (or DATABASE_URL); try the tree with `migrate up --embedded`",
+        )
+
+
 def _report(
-    directory: Path, database_url: str | None, embedded: bool, as_json: bool, check_only: bool, history: str
+    directory: Path | None,
+    database_url: str | None,
+    embedded: bool,
+    as_json: bool,
+    check_only: bool,
+    history: str | None,
 ) -> None:
     from consolidate.runner import status as run_status
     from consolidate.runner import verify as run_verify
 
     runner = run_verify if check_only else run_status
-    with json_output(as_json), _database(database_url, embedded, directory) as url:
-        report = call(lambda: runner(directory, url, history=history))
+    with json_output(as_json):  # a refusal or a bad configuration prints its JSON document too
+        _refuse_embedded(embedded, "verify" if check_only else "status")
+        tree, table = settings.tree_dir(directory), settings.history_table(history)
+        with _database(database_url, None, tree) as url:
+            report = call(lambda: runner(tree, url, history=table))
     running = str(report.running) if report.running else None
     if as_json:
         entries = [_as_json(entry) for entry in report.entries]
@@ -436,12 +470,12 @@ def _as_json(entry: Entry) -> dict[str, object]:
 
 @app.command()
 def status(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
-    embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    embedded: RefusedEmbeddedOption = False,
+    history: HistoryOption = None,
 ) -> None:
     """Every version: applied, pending, changed (and how), renamed, missing or unknown. Exit 0 only when clean."""
     _report(directory, database_url, embedded, as_json, check_only=False, history=history)
@@ -449,12 +483,12 @@ def status(
 
 @app.command()
 def verify(
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     database_url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lock_wait: IgnoredLockWaitOption = 0.0,
-    embedded: EmbeddedOption = False,
-    history: HistoryOption = "_migrations",
+    embedded: RefusedEmbeddedOption = False,
+    history: HistoryOption = None,
 ) -> None:
     """Checksums of applied versions against their files; a mismatch exits 1 naming the files."""
     _report(directory, database_url, embedded, as_json, check_only=True, history=history)

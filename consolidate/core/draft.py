@@ -18,7 +18,7 @@ import yaml
 
 from consolidate.core.exclusions import exclusions
 from consolidate.core.history import HistoryTable, history_tables, prelude_text
-from consolidate.core.naming import feature_key, version_sort_key
+from consolidate.core.naming import feature_key, is_repeatable, version_sort_key
 from consolidate.core.releases import release_version
 from consolidate.model import Direction, LegacyFile, ScanResult, Scheme
 
@@ -53,7 +53,10 @@ class _Order:
     manifests: Mapping[str, Sequence[str]]
 
     def key(self, item: LegacyFile) -> tuple[object, ...]:
-        """Version, folder, place in the folder's plan or manifest, path: the order files are drafted in."""
+        """Version, folder, place in the folder's plan or manifest, path: the order files are drafted in.
+        Flyway repeatables come last, after every versioned and unnumbered file, by name, as Flyway runs them."""
+        if is_repeatable(item.path):
+            return ((2, (), ""), "", 0, f"{item.name.name}\0{item.path}")
         folder = PurePosixPath(item.path).parent
         if item.name.scheme is Scheme.SQITCH:
             names, name = self.plans.get(str(folder.parent), ()), item.name.name

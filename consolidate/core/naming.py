@@ -46,6 +46,12 @@ def parse_name(path: str) -> FileName:
     )
 
 
+def is_repeatable(path: str) -> bool:
+    """A Flyway repeatable migration (`R__name.sql`): Flyway runs these after every versioned one, by name."""
+    base = path.rsplit("/", 1)[-1]
+    return base.lower().endswith(".sql") and _REPEATABLE.match(base[:-4]) is not None
+
+
 def normalise(text: str) -> str:
     """Lower case, runs of anything but ``[a-z0-9]`` become ``_``, no leading or trailing ``_``."""
     return _NON_WORD.sub("_", text.lower()).strip("_")

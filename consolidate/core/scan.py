@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from consolidate.core.comments import has_content
 from consolidate.core.lines import Lines, endings, first_change
-from consolidate.core.naming import VersionKey, parse_name, version_identity
+from consolidate.core.naming import VersionKey, is_repeatable, parse_name, version_identity
 from consolidate.core.sections import sections
 from consolidate.model import (
     Diagnostic,
@@ -85,11 +85,22 @@ def _decode(raw: RawFile, encoding: str) -> tuple[LegacyFile, list[Diagnostic]]:
         is_utf8=bad is None and codec == "utf-8",
     )
     findings = list(_text_findings(raw.path, text, has_bom))
+    if is_repeatable(raw.path):
+        findings.append(_repeatable(raw.path))
     if bad is not None:
         findings.append(_undecodable(raw.path, body, bad, encoding))
     if (nul := text.find("\x00")) >= 0:
         findings.append(_nul(raw.path, text, nul))
     return legacy, findings
+
+
+def _repeatable(path: str) -> Diagnostic:
+    message = "Flyway repeatable migration: Flyway runs it after every versioned one, and again whenever it changes"
+    hint = (
+        "map it after the versioned files (`consolidate init` drafts it there); the canonical tree runs it once, "
+        "in its place: a later change to it is a new migration"
+    )
+    return Diagnostic("scan.repeatable", message, Location(path), hint, Severity.INFO)
 
 
 def _codec(encoding: str) -> str:

@@ -61,9 +61,10 @@ class Production:
 
     major: int
     where: str  # "mapping.yaml:4"
+    declared_by: str = "the mapping"  # or "the configuration" (consolidate.toml, [tool.consolidate])
 
     def says(self) -> str:
-        return f"the mapping declares PostgreSQL {self.major} ({self.where})"
+        return f"{self.declared_by} declares PostgreSQL {self.major} ({self.where})"
 
 
 @dataclass(frozen=True)

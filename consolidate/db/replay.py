@@ -44,14 +44,16 @@ def replay_files(
     *,
     per_file_transaction: bool,
     stand_ins: Mapping[str, Set[str]] | None = None,
+    advance: Callable[[], None] | None = None,
 ) -> Replayed:
     """Run `files` ((display path, text), in order) on the database `conninfo` names; report every failure.
 
     `stand_ins` maps an extension the server lacks to the functions of it the files call (see
     ``extensions.called_functions``): its CREATE/DROP EXTENSION statements then run its stand-in instead.
+    `advance` is called after each file (the progress a watcher draws, see consolidate.steps).
     """
     with replaying(conninfo, stand_ins) as replay:
-        return replay.files(files, per_file_transaction=per_file_transaction)
+        return replay.files(files, per_file_transaction=per_file_transaction, advance=advance)
 
 
 @contextmanager
@@ -79,7 +81,13 @@ class Replaying:
 
     session: Executor
 
-    def files(self, files: Sequence[tuple[str, str]], *, per_file_transaction: bool) -> Replayed:
+    def files(
+        self,
+        files: Sequence[tuple[str, str]],
+        *,
+        per_file_transaction: bool,
+        advance: Callable[[], None] | None = None,
+    ) -> Replayed:
         """Run `files` in order; report every failure (see ``replay_files``)."""
         started = time.perf_counter()
         session = self.session
@@ -95,6 +103,8 @@ class Replaying:
             if found and per_file_transaction and runs_whole(pieces):
                 rolled_back[path] = tuple((piece.head, piece.text) for piece in pieces)
             failures += found
+            if advance is not None:
+                advance()
         if failures:
             order = {path: index for index, (path, _) in enumerate(files)}
             skips = list(dict.fromkeys(session.skips[skips_before:]))

@@ -9,7 +9,7 @@ resolved, and refused with a reason of our own words.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -46,13 +46,16 @@ class DatabaseUrl(str):
         return (str(self), self.origin)
 
 
-def resolve_url(cli_url: str | None, environ: Mapping[str, str]) -> DatabaseUrl | None:
-    """The database URL to use: --database-url, then DATABASE_URL, then SUPABASE_DB_URL; empty means unset.
+def resolve_url(
+    cli_url: str | None, environ: Mapping[str, str], variables: Sequence[str] = URL_VARIABLES
+) -> DatabaseUrl | None:
+    """The database URL to use: --database-url, then DATABASE_URL, then SUPABASE_DB_URL (or the `variables` the
+    configuration names instead); empty means unset.
 
     The one chosen is checked before any work: a malformed one is a ConsolidateError naming where it came from
     and quoting none of it. The others are not read.
     """
-    candidates = [(CLI_OPTION, cli_url), *((name, environ.get(name)) for name in URL_VARIABLES)]
+    candidates = [(CLI_OPTION, cli_url), *((name, environ.get(name)) for name in variables)]
     for origin, text in candidates:
         if text:
             url = DatabaseUrl(text, origin)

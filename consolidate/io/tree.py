@@ -28,6 +28,7 @@ class _Walk:
     escaping: set[str] = field(default_factory=set)
     unreadable: list[Diagnostic] = field(default_factory=list)
     findings: list[Diagnostic] = field(default_factory=list)  # entries not read, and why
+    others: list[RawFile] = field(default_factory=list)  # other tools' migration files, for core to name (issue 17)
 
 
 def read_sources(root: Path, sources: Sequence[str]) -> SourceTree:
@@ -42,7 +43,12 @@ def read_sources(root: Path, sources: Sequence[str]) -> SourceTree:
         _walk_source(walk, root, source)
     files = _read(walk, _first_per_real_file(walk.candidates))
     return SourceTree(
-        files, tuple(walk.missing), tuple(sorted(walk.escaping)), tuple(walk.findings), tuple(walk.unreadable)
+        files,
+        tuple(walk.missing),
+        tuple(sorted(walk.escaping)),
+        tuple(walk.findings),
+        tuple(walk.unreadable),
+        tuple(walk.others),
     )
 
 
@@ -92,6 +98,8 @@ def _visit(walk: _Walk, entry: os.DirEntry[str], path: str, ancestors: frozenset
     elif stat.S_ISREG(mode):
         if is_sql:
             walk.candidates.append((path, os.path.realpath(entry.path)))
+        elif entry.name.lower().endswith(OTHER_MIGRATION_SUFFIXES):
+            _read_other(walk, path, entry.path)
     else:
         what = _SPECIAL.get(stat.S_IFMT(mode), "a special file")
         message = f"{what}, not a regular file: not read"
@@ -150,6 +158,19 @@ def _entries(walk: _Walk, folder: Path, relative: str) -> list[os.DirEntry[str]]
 def _inside(walk: _Walk, path: Path) -> bool:
     real = os.path.realpath(path)
     return real == walk.root or real.startswith(walk.root.rstrip(os.sep) + os.sep)
+
+
+# Migrations other tools write in code (Alembic, Django, Rails): read only to be named in the plan, never run.
+OTHER_MIGRATION_SUFFIXES = (".py", ".rb")
+_OTHER_HEAD = 64 * 1024  # their markers sit in the head of the file
+
+
+def _read_other(walk: _Walk, path: str, real: str) -> None:
+    try:
+        with open(real, "rb") as file:
+            walk.others.append(RawFile(path, file.read(_OTHER_HEAD)))
+    except OSError:
+        pass  # not a .sql file: what cannot be read of it is not the consolidation's to report
 
 
 def _first_per_real_file(candidates: list[tuple[str, str]]) -> list[tuple[str, str]]:
