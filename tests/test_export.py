@@ -57,9 +57,10 @@ def test_export_writes_the_layout_and_says_how_to_run_and_adopt(canonical: Path,
         "00201_lookup.sql",
         "00202_lookup.sql",
         "003_notes.sql",
+        "ADOPT.md",
     ]
     assert "dbmate --migrations-dir" in output
-    assert "consolidate migrate adopt --from dbmate" in output
+    assert "ADOPT.md says how" in output
 
 
 def test_an_unknown_format_exits_2_and_writes_nothing(canonical: Path, tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_a_previous_export_is_replaced_and_its_stale_files_removed(canonical: Pa
     (canonical / "versions" / "002_lookup.sql").unlink()
     (canonical / "versions" / "003_notes.sql").unlink()
     assert export(canonical, out, "flyway")[0] == 0
-    assert sorted(snapshot(out)) == [MARKER_NAME, "U001__users.sql", "V001__users.sql"]
+    assert sorted(snapshot(out)) == [MARKER_NAME, "ADOPT.md", "U001__users.sql", "V001__users.sql"]
 
 
 def test_a_previous_export_with_a_file_added_by_hand_is_refused_untouched(canonical: Path, tmp_path: Path) -> None:
@@ -247,3 +248,43 @@ def test_sqitch_itself_deploys_the_exported_project_and_reverts_it(
         assert connection.execute(
             "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
         ).fetchone() == (0,)
+
+
+def adopt_sql(out: Path) -> str:
+    """The SQL block of the export's ADOPT.md."""
+    guide = (out / "ADOPT.md").read_text()
+    return guide.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_a_database_the_legacy_migrations_built_moves_onto_the_dbmate_export(
+    canonical: Path, tmp_path: Path, dbmate: Path, databases: tuple[str, str]
+) -> None:
+    ours, theirs = databases
+    out = tmp_path / "out"
+    assert export(canonical, out)[0] == 0
+    # The legacy migrations built `theirs` up to version 002; nothing recorded it in dbmate's history.
+    for label in ("001_users", "002_lookup"):
+        psql = [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            theirs,
+            "-f",
+            str(canonical / "versions" / f"{label}.sql"),
+        ]
+        subprocess.run(psql, check=True, capture_output=True)
+    found = run("migrate", "adopt", "--dry-run", "--dir", str(canonical), "--database-url", theirs)
+    assert "the database is at version 002_lookup" in found.output, found.output
+    recorded = subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "version=2", "-d", theirs, "-f", "-"],
+        input=adopt_sql(out),
+        text=True,
+        capture_output=True,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    run_dbmate(dbmate, out, url_of(theirs), "migrate")  # runs 003 only: 001 and 002 would fail if run again
+    up(canonical, ours)
+    assert compare(ours, theirs, ignore_tables=["_migrations", "schema_migrations"]).equivalent

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from consolidate.core.export_layouts import MARKER_NAME, Format, Version, export_files, marker_format
+from consolidate.core.export_layouts import (
+    ADOPT_NAME,
+    MARKER_NAME,
+    Format,
+    Version,
+    export_files,
+    exported_versions,
+    marker_format,
+)
 from consolidate.core.sqitch import plan_changes
 from consolidate.errors import ConsolidateError
 
@@ -21,7 +29,8 @@ NO_DOWN = Version("003", "seed", "INSERT INTO users VALUES (2);\n", None)
 
 
 def names(layout: Format, *versions: Version) -> list[str]:
-    return sorted(export_files(layout, versions))
+    """The layout's files: every one but the adoption guide, which every format has (tested on its own)."""
+    return sorted(path for path in export_files(layout, versions) if path != ADOPT_NAME)
 
 
 def test_golang_migrate_writes_an_up_and_a_down_file_per_version() -> None:
@@ -85,7 +94,7 @@ def test_flyway_is_told_by_a_script_config_file_to_run_outside_a_transaction() -
 
 def test_dbmate_writes_one_file_with_up_and_down_sections() -> None:
     files = export_files(Format.DBMATE, [USERS])
-    assert sorted(files) == [MARKER_NAME, "001_users.sql"]
+    assert names(Format.DBMATE, USERS) == [MARKER_NAME, "001_users.sql"]
     assert files["001_users.sql"] == f"-- migrate:up\n{USERS.up}\n-- migrate:down\n{USERS.down}"
 
 
@@ -177,3 +186,26 @@ def test_a_version_cut_into_more_than_a_hundred_parts_is_refused_with_its_locati
     with pytest.raises(ConsolidateError) as caught:
         export_files(Format.DBMATE, [many])
     assert caught.value.diagnostics[0].location.path == "versions/001_many.sql"
+
+
+@pytest.mark.parametrize(
+    ("layout", "step"),
+    [
+        (Format.DBMATE, "INSERT INTO schema_migrations (version)"),
+        (Format.DIESEL, "INSERT INTO __diesel_schema_migrations (version)"),
+        (Format.GOLANG_MIGRATE, "force VERSION"),
+        (Format.FLYWAY, "-baselineVersion=N"),
+        (Format.SQITCH, "deploy --log-only --to CHANGE"),
+    ],
+)
+def test_every_export_says_how_existing_databases_move_onto_it(layout: Format, step: str) -> None:
+    guide = export_files(layout, [USERS, ALONE])[ADOPT_NAME]
+    assert "consolidate migrate adopt --dry-run" in guide and step in guide
+
+
+def test_the_adoption_rows_name_every_part_of_a_cut_version() -> None:
+    assert exported_versions(Format.DBMATE, [USERS, INDEXES]) == [
+        ("001", "001"),
+        *[("002", f"002{index:02d}") for index in range(len(exported_versions(Format.DBMATE, [INDEXES])))],
+    ]
+    assert [exported for _, exported in exported_versions(Format.GOLANG_MIGRATE, [USERS])] == ["00100"]

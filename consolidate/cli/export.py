@@ -12,12 +12,12 @@ from consolidate.cli.calling import call
 from consolidate.cli.console import terminal
 from consolidate.cli.migrate import DirOption
 from consolidate.commands import DEFAULT_WAIT, Waiting
-from consolidate.core.export_layouts import Format
+from consolidate.core.export_layouts import ADOPT_NAME, Format
 
-# How to take a database the exported tree's tool has migrated back under `consolidate migrate`: one sentence,
-# `{tool}` is the format's name.
+# Where a team reads how its existing databases move onto the export (`{guide}`: the export's ADOPT.md).
 ADOPT_HINT = (
-    "a database {tool} migrated moves under `consolidate migrate` with: consolidate migrate adopt --from {tool}"
+    "existing databases: {guide} says how (`consolidate migrate adopt --dry-run` finds the version each is at; "
+    "then {tool}'s history records the migrations up to it)"
 )
 
 # How each tool runs the exported folder ({out}).
@@ -51,4 +51,4 @@ def export(
     console = terminal()
     console.print(f"wrote {len(result.files)} files in {layout} layout to {out}", markup=False)
     console.print(f"run: {RUN_HINTS[layout].format(out=out)}", markup=False)
-    console.print(ADOPT_HINT.format(tool=layout), markup=False)
+    console.print(ADOPT_HINT.format(tool=layout, guide=out / ADOPT_NAME), markup=False)

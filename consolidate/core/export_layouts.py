@@ -44,6 +44,7 @@ class Format(StrEnum):
 # A previous export is a folder holding this file: its first line names the format, the others the files it
 # wrote. Hidden, so that no tool reads it as a migration.
 MARKER_NAME = ".consolidate-export"
+ADOPT_NAME = "ADOPT.md"  # how databases the legacy migrations built move onto the export (no tool reads .md)
 _MARKER_TITLE = "consolidate export --format "
 
 MAX_PARTS = 100  # two more digits per version
@@ -92,9 +93,10 @@ def export_files(layout: Format, versions: Sequence[Version]) -> dict[str, str]:
     """The files of `layout` for `versions` (in order), each relative path → its text, the marker included.
 
     >>> sorted(export_files(Format.FLYWAY, [Version("001", "users", "CREATE TABLE users (id int);\\n", None)]))
-    ['.consolidate-export', 'U001__users.sql', 'V001__users.sql']
+    ['.consolidate-export', 'ADOPT.md', 'U001__users.sql', 'V001__users.sql']
     """
     files = _WRITERS[layout](versions)
+    files[ADOPT_NAME] = adopt_guide(layout, versions)
     files[MARKER_NAME] = "".join(f"{line}\n" for line in (_MARKER_TITLE + layout, *sorted(files)))
     return files
 
@@ -267,3 +269,77 @@ _WRITERS: dict[Format, Callable[[Sequence[Version]], dict[str, str]]] = {
     Format.DIESEL: _diesel,
     Format.SQITCH: _sqitch,
 }
+
+
+# --- moving existing databases onto the export ------------------------------------------------------------------
+
+# How each tool is told that the migrations up to a version already ran, without running them. `{rows}`: one
+# `('canonical', 'exported')` pair per exported migration; `{last}` and `{dir}` as named.
+_RECORD_ROWS = """```sql
+-- psql "$DATABASE_URL" -v version=N -f adopt.sql   (N: the version `consolidate migrate adopt --dry-run` named)
+CREATE TABLE IF NOT EXISTS {table};
+INSERT INTO {name} (version)
+SELECT exported FROM (VALUES
+{rows}
+) AS adopted (canonical, exported)
+WHERE canonical::integer <= :'version'::integer
+ON CONFLICT DO NOTHING;
+```
+"""
+_RECORD = {
+    Format.DBMATE: _RECORD_ROWS.replace("{table}", "schema_migrations (version varchar(128) PRIMARY KEY)").replace(
+        "{name}", "schema_migrations"
+    ),
+    Format.DIESEL: _RECORD_ROWS.replace(
+        "{table}",
+        "__diesel_schema_migrations (\n    version varchar(50) PRIMARY KEY NOT NULL,\n"
+        "    run_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP\n)",
+    ).replace("{name}", "__diesel_schema_migrations"),
+    Format.GOLANG_MIGRATE: (
+        "golang-migrate keeps one version: set it to the last migration of version N in the table below, "
+        'without running anything:\n\n```bash\nmigrate -path {dir} -database "$DATABASE_URL" force VERSION\n```\n'
+    ),
+    Format.FLYWAY: (
+        "Flyway's baseline records version N without running it (on a database whose `flyway_schema_history` is "
+        "empty or absent: rename a legacy Flyway history aside first):\n\n```bash\nflyway -locations=filesystem:{dir} "
+        '-baselineVersion=N -baselineDescription="adopted by consolidate" baseline\n```\n'
+    ),
+    Format.SQITCH: (
+        "Sqitch records the changes up to version N's without running them:\n\n```bash\n"
+        'sqitch deploy --log-only --to CHANGE "db:pg:..."   # CHANGE: version N\'s change in the table below\n```\n'
+    ),
+}
+
+
+def exported_versions(layout: Format, versions: Sequence[Version]) -> list[tuple[str, str]]:
+    """(canonical version, the tool's migration) for every exported migration, in order."""
+    if layout in (Format.GOLANG_MIGRATE, Format.DBMATE, Format.DIESEL):
+        widen = layout is Format.GOLANG_MIGRATE
+        pairs = []
+        for version in versions:
+            for part in _cut([version], widen_all=widen):
+                pairs.append((version.version, part.version if layout is not Format.DIESEL else part.label))
+        return pairs
+    if layout is Format.SQITCH:
+        return [(version.version, version.label) for version in versions]
+    return [(version.version, version.version) for version in versions]
+
+
+def adopt_guide(layout: Format, versions: Sequence[Version]) -> str:
+    """ADOPT.md: how a database the legacy migrations built moves onto the export, with what its tool records."""
+    pairs = exported_versions(layout, versions)
+    rows = ",\n".join(f"    ('{canonical}', '{exported}')" for canonical, exported in pairs)
+    table = "".join(f"| {canonical} | {exported} |\n" for canonical, exported in pairs)
+    return (
+        f"# Moving existing databases onto this {layout} export\n\n"
+        "A database the legacy migrations built already holds some of these migrations. Before "
+        f"{layout} runs this folder on it, find the canonical version N it is at, then record the migrations up "
+        f"to N in {layout}'s history, so that it runs only the rest.\n\n"
+        "1. Find N (reads the legacy tool's history, proves it by the schema, records nothing; a database it "
+        "cannot prove is refused with the reason):\n\n"
+        '   ```bash\n   consolidate migrate adopt --dry-run --database-url "$DATABASE_URL"\n   ```\n\n'
+        f"2. Record the migrations up to N in {layout}'s history:\n\n"
+        + _RECORD[layout].replace("{rows}", rows).replace("{dir}", ".")
+        + f"\n| canonical version | {layout} migration |\n|---|---|\n"
+        + table
+    )
