@@ -22,7 +22,7 @@ from consolidate.db.server import Server, scratch_database
 from consolidate.errors import EXIT_FAIL
 from consolidate.runner import baseline, up
 from consolidate.runner.adopt import adopt
-from tests.canonical_trees import exists, refusal, rows
+from tests.canonical_trees import exists, refusal, rows, tree
 from tests.clitools import copy_reference_case, run
 from tests.test_cli_migrate import TREE as CLI_TREE
 from tests.test_cli_migrate import _legacy_database
@@ -470,3 +470,12 @@ def test_the_reference_database_the_legacy_folders_built_is_adopted_then_up_has_
         assert "the database is at version 011_robot_logs" in adopted.stdout
         assert "nothing to apply" in run("migrate", "up", *args, cwd=case).stdout
         assert run("migrate", "status", *args, cwd=case).exit_code == 0
+
+
+def test_adopt_it_first_names_five_of_the_tables_it_found_and_counts_the_rest(live: str, tmp_path: Path) -> None:
+    tables = [f"t{n}" for n in range(8)]
+    root = tree(tmp_path, {"001_tables": "".join(f"CREATE TABLE {name} (id int);\n" for name in tables)})
+    with psycopg.connect(live, autocommit=True) as connection:
+        connection.execute("".join(f"CREATE TABLE {name} (id int);" for name in tables))
+    message = refusal(up, root, live).diagnostics[0].message
+    assert "(t0, t1, t2, t3, t4 and 3 more)" in message

@@ -357,6 +357,9 @@ def _refuse_unadopted(
     return check
 
 
+SHOWN_TABLES = 5  # a legacy-built database holds dozens: the first few say enough
+
+
 def _refuse_legacy_built(connection: Connection, versions: list[Version], directory: Path, history: str) -> None:
     """Refuse a database already holding tables a version creates (see `_refuse_unadopted`), naming the first."""
     from consolidate.core.exclusions import created_tables  # only a first run needs it: `up` starts light
@@ -372,9 +375,12 @@ def _refuse_legacy_built(connection: Connection, versions: list[Version], direct
     command = f"consolidate migrate adopt --dir {directory}"
     if history != TABLE:
         command += f" --history-table {history}"
+    shown = ", ".join(present[:SHOWN_TABLES]) + (
+        f" and {len(present) - SHOWN_TABLES} more" if len(present) > SHOWN_TABLES else ""
+    )
     message = (
         f"this database has no history of this tree, yet holds what {item.path.name} creates "
-        f"({', '.join(present)}): the legacy migrations built it, so adopt it first; nothing was run or written"
+        f"({shown}): the legacy migrations built it, so adopt it first; nothing was run or written"
     )
     where = Location(redact(endpoint(connection.info.dsn)))
     hint = f"run `{command}` on the same database, then `consolidate migrate up`"
