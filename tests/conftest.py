@@ -6,7 +6,10 @@ The servers are session-scoped: the embedded one starts once for the whole suite
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -45,3 +48,19 @@ def server(request: pytest.FixtureRequest) -> Server:
     """Each server in turn, so that a test runs on both."""
     found: Server = request.getfixturevalue(f"{request.param}_server")
     return found
+
+
+@pytest.fixture(scope="session")
+def dbmate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbmate from npm (the package ships the binary), installed once for the session."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: cannot install dbmate")
+    prefix = tmp_path_factory.mktemp("dbmate")
+    try:
+        subprocess.run(
+            [npm, "install", "--prefix", str(prefix), "dbmate"], check=True, capture_output=True, timeout=300
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        pytest.skip(f"dbmate could not be installed from npm (registry unreachable?): {error}")
+    return prefix / "node_modules" / ".bin" / "dbmate"

@@ -26,6 +26,7 @@ from tests.canonical_trees import exists, refusal, rows, tree
 from tests.clitools import copy_reference_case, run
 from tests.test_cli_migrate import TREE as CLI_TREE
 from tests.test_cli_migrate import _legacy_database
+from tests.test_export import run_dbmate, url_of
 
 pytestmark = pytest.mark.db
 
@@ -479,3 +480,24 @@ def test_adopt_it_first_names_five_of_the_tables_it_found_and_counts_the_rest(li
         connection.execute("".join(f"CREATE TABLE {name} (id int);" for name in tables))
     message = refusal(up, root, live).diagnostics[0].message
     assert "(t0, t1, t2, t3, t4 and 3 more)" in message
+
+
+def test_a_database_real_dbmate_migrated_is_adopted_then_up_applies_exactly_the_rest(
+    dbmate: Path, live: str, service_server: Server, tmp_path: Path
+) -> None:
+    tool = next(tool for tool in TOOLS if tool.name == "dbmate")
+    legacy = tmp_path / "legacy" / "db" / "migrations"
+    legacy.mkdir(parents=True)
+    for path, statement in list(zip(tool.paths, STATEMENTS, strict=True))[:3]:
+        (legacy / Path(path).name).write_text(f"-- migrate:up\n{statement}\n-- migrate:down\n")
+    run_dbmate(dbmate, legacy, url_of(live), "migrate")  # dbmate fills schema_migrations as it does
+    root = canonical_tree(tmp_path / "tree", tool.paths)
+
+    adopted = adopt(root, live)
+    applied = up(root, live)
+
+    assert (adopted.version, adopted.recorded, adopted.proof) == ("002", ("001", "002"), "history and schema")
+    assert [item.version for item in applied] == ["003"]
+    with scratch_database(service_server, "adopt_fresh") as fresh:
+        up(root, fresh)
+        assert _schema_lines(live, fresh, tool.table) == []

@@ -111,22 +111,6 @@ def test_a_version_that_is_not_utf8_exits_2_naming_it(canonical: Path, tmp_path:
 # --- dbmate itself -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def dbmate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dbmate from npm (the package ships the binary), installed once for the session."""
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed: cannot install dbmate")
-    prefix = tmp_path_factory.mktemp("dbmate")
-    try:
-        subprocess.run(
-            [npm, "install", "--prefix", str(prefix), "dbmate"], check=True, capture_output=True, timeout=300
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
-        pytest.skip(f"dbmate could not be installed from npm (registry unreachable?): {error}")
-    return prefix / "node_modules" / ".bin" / "dbmate"
-
-
 @pytest.fixture
 def databases(service_server: Server) -> Iterator[tuple[str, str]]:
     with (
