@@ -32,3 +32,14 @@ def copy_reference_case(destination: Path) -> Path:
     shutil.copytree(REPO / "legacy_fixtures", destination / "legacy_fixtures", symlinks=True)
     shutil.copy(REPO / "mapping.yaml", destination / "mapping.yaml")
     return destination
+
+
+def consolidated(root: Path, files: dict[str, str]) -> Path:
+    """A legacy folder `db/` holding `files` (name → text), drafted by `init` and written by `apply` in `root`."""
+    folder = root / "db"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    assert run("init", cwd=root).exit_code == 0, run("plan", cwd=root).output
+    assert run("apply", cwd=root).exit_code == 0
+    return root

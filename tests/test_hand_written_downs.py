@@ -8,7 +8,7 @@ from pathlib import Path
 
 from consolidate.core.changes import Change, Status
 from consolidate.core.hand_written import backups, hand_written
-from tests.clitools import run
+from tests.clitools import consolidated, run
 
 OUTPUT = "deploy/migrations"
 DOWN = f"{OUTPUT}/down/002_add_name_down.sql"
@@ -17,13 +17,13 @@ ROLLBACK = "ALTER TABLE users DROP COLUMN name;\n"
 
 def tree(root: Path) -> Path:
     """Two migrations without legacy down scripts: a table, then a column added to it."""
-    folder = root / "db"
-    folder.mkdir()
-    (folder / "001_users.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
-    (folder / "002_add_name.sql").write_text("ALTER TABLE users ADD COLUMN name text;\n")
-    assert run("init", cwd=root).exit_code == 0, run("plan", cwd=root).output
-    assert run("apply", cwd=root).exit_code == 0
-    return root
+    return consolidated(
+        root,
+        {
+            "001_users.sql": "CREATE TABLE users (id int PRIMARY KEY);\n",
+            "002_add_name.sql": "ALTER TABLE users ADD COLUMN name text;\n",
+        },
+    )
 
 
 def lock_entry(root: Path, path: str) -> dict[str, str]:

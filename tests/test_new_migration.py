@@ -9,20 +9,20 @@ from consolidate.core.next_version import clean_name, next_label
 from consolidate.db.server import Server, scratch_database
 from consolidate.layout import UpFile
 from tests.canonical_trees import exists
-from tests.clitools import run, snapshot
+from tests.clitools import consolidated, run, snapshot
 
 OUTPUT = "deploy/migrations"
 
 
 def tree(root: Path) -> Path:
     """A consolidated tree of two versions, numbered 001 and 002 (the mapping's width: 3)."""
-    folder = root / "db"
-    folder.mkdir()
-    (folder / "001_users.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
-    (folder / "002_posts.sql").write_text("CREATE TABLE posts (id int PRIMARY KEY);\n")
-    assert run("init", cwd=root).exit_code == 0, run("plan", cwd=root).output
-    assert run("apply", cwd=root).exit_code == 0
-    return root
+    return consolidated(
+        root,
+        {
+            "001_users.sql": "CREATE TABLE users (id int PRIMARY KEY);\n",
+            "002_posts.sql": "CREATE TABLE posts (id int PRIMARY KEY);\n",
+        },
+    )
 
 
 def test_new_writes_the_next_version_and_its_rollback_stub(tmp_path: Path) -> None:

@@ -6,22 +6,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clitools import run
+from tests.clitools import consolidated, run
 
 VERIFICATION = "deploy/migrations/verification.json"
 
 
 def tree(root: Path, wrong_first: bool = False) -> Path:
     """Two migrations, each with its legacy down script (the first one wrong when asked: it leaves the table)."""
-    folder = root / "db"
-    folder.mkdir()
-    (folder / "001_users.up.sql").write_text("CREATE TABLE users (id int PRIMARY KEY);\n")
-    (folder / "001_users.down.sql").write_text("SELECT 1;\n" if wrong_first else "DROP TABLE users;\n")
-    (folder / "002_posts.up.sql").write_text("CREATE TABLE posts (id int PRIMARY KEY);\n")
-    (folder / "002_posts.down.sql").write_text("DROP TABLE posts;\n")
-    assert run("init", cwd=root).exit_code == 0, run("plan", cwd=root).output
-    assert run("apply", cwd=root).exit_code == 0
-    return root
+    return consolidated(
+        root,
+        {
+            "001_users.up.sql": "CREATE TABLE users (id int PRIMARY KEY);\n",
+            "001_users.down.sql": "SELECT 1;\n" if wrong_first else "DROP TABLE users;\n",
+            "002_posts.up.sql": "CREATE TABLE posts (id int PRIMARY KEY);\n",
+            "002_posts.down.sql": "DROP TABLE posts;\n",
+        },
+    )
 
 
 def rollbacks(root: Path, url: str, *options: str) -> tuple[int, dict[int, tuple[str, bool]]]:
