@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,18 @@ def test_plan_finds_the_mapping_from_a_subfolder(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.consolidate]\nmapping = "mapping.yaml"\n')
     result = run("plan", cwd=tmp_path / "legacy_fixtures" / "deploy")
     assert result.exit_code == 0, result.stderr
+
+
+def test_a_tree_applied_through_the_configuration_is_up_to_date_wherever_the_checkout_sits(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    copy_reference_case(first)
+    (first / "consolidate.toml").write_text('mapping = "mapping.yaml"\n')
+    assert run("apply", cwd=first / "legacy_fixtures").exit_code == 0
+    second = tmp_path / "second"
+    shutil.copytree(first, second)
+    for where in (second, second / "legacy_fixtures"):
+        result = run("apply", "--check", cwd=where)
+        assert result.exit_code == 0, result.output
 
 
 def test_migrate_runs_the_configured_tree_url_variable_and_history_table_from_a_subfolder(

@@ -18,6 +18,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import jinja2
 
@@ -250,7 +251,7 @@ def render_migration(
     return env.get_template("migration.sql.j2").render(
         title=_one_line(f"{label}: {description}" if description else label),
         tool_version=__version__,
-        mapping=_one_line(plan.mapping.path),
+        mapping=_mapping_name(plan.mapping.path),
         sources=[
             _source(source, parsed[source.path], plan, followed=index < len(target.sources) - 1)
             for index, source in enumerate(target.sources)
@@ -345,7 +346,7 @@ def render_down(
             generated="",
             label=label,
             tool_version=__version__,
-            mapping=_one_line(plan.mapping.path),
+            mapping=_mapping_name(plan.mapping.path),
             sources=sources,
         )
     return env.get_template("down.sql.j2").render(
@@ -378,3 +379,9 @@ def render_tree(
         up_sha256 = hashlib.sha256(up.encode("utf-8")).hexdigest()
         files[path] = render_down(env, plan, target, scan, (generated or {}).get(path), up_sha256)
     return files
+
+
+def _mapping_name(path: str) -> str:
+    """The mapping as a generated header names it: its file name only, so that the same tree is the same bytes
+    whichever folder the command ran from (a configuration file hands the mapping over as an absolute path)."""
+    return _one_line(PurePosixPath(path.replace("\\", "/")).name)
