@@ -23,7 +23,7 @@ from consolidate.core.draft import PRELUDE_NAME, draft
 from consolidate.core.hand_written import backups, hand_written, is_backup, stub_kept
 from consolidate.core.mapping import DEFAULT_WIDTH
 from consolidate.core.naming import parse_name
-from consolidate.core.next_version import down_text, name_problem, next_label, up_text
+from consolidate.core.next_version import down_text, name_problem, name_taken, next_label, up_text
 from consolidate.core.releases import MANIFEST_NAME, manifest_files, release_version
 from consolidate.core.report_facts import report_facts
 from consolidate.core.scan import scan
@@ -522,6 +522,14 @@ def new(mapping_path: Path, name: str, waiting: Waiting | None = None, directory
     with _writing(output, "consolidate new", waiting):
         files = read_output(output)
         found, _ = read_versions(_version_files(files))
+        same = name_taken(found, name)
+        if same is not None:
+            raise ConsolidateError.at(
+                "new.name-taken",
+                f"a migration is already named {same.name}: {same.file_name}",
+                Location(str(output / VERSIONS / same.file_name)),
+                hint="name what this migration does differently, e.g. add_user_email_index",
+            )
         label = next_label(found, last, width, name)
         written = {version_path(label): up_text(label), down_path(label): down_text(label)}
         for path in written:

@@ -62,6 +62,20 @@ def test_a_name_without_letters_or_digits_exits_2_and_writes_nothing(tmp_path: P
     assert snapshot(root / OUTPUT) == before
 
 
+def test_a_name_already_taken_exits_2_naming_the_migration_and_writes_nothing(tmp_path: Path) -> None:
+    root = tree(tmp_path)
+    assert run("new", "add_email", cwd=root).exit_code == 0
+    before = snapshot(root / OUTPUT)
+    result = run("new", "Add Email", cwd=root)
+    assert result.exit_code == 2 and "already named add_email: 003_add_email.sql" in result.stderr
+    assert snapshot(root / OUTPUT) == before
+
+
+def test_a_consolidated_versions_name_is_taken_too(tmp_path: Path) -> None:
+    result = run("new", "posts", cwd=tree(tmp_path))
+    assert result.exit_code == 2 and "already named posts: 002_posts.sql" in result.stderr
+
+
 def test_new_never_overwrites_a_file_in_its_way(tmp_path: Path) -> None:
     root = tree(tmp_path)
     left = root / OUTPUT / "down/003_add_email_down.sql"

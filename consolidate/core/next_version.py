@@ -38,6 +38,13 @@ def name_problem(name: str, where: str) -> Diagnostic | None:
     )
 
 
+def name_taken(existing: Iterable[UpFile], name: str) -> UpFile | None:
+    """The migration already named `name` (once cleaned), if any: two migrations of one name are one too many,
+    as the mapping refuses two targets of one name."""
+    wanted = clean_name(name)
+    return next((item for item in existing if item.name == wanted), None)
+
+
 def next_label(existing: Iterable[UpFile], last_consolidated: int, width: int, name: str) -> str:
     """The label of the migration after every one of `existing` and the consolidation's `last_consolidated`,
     zero-padded like the highest-numbered file of versions/ (else to the mapping's `width`)."""
