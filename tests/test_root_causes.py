@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from consolidate.model import Location, ObjectRef
 from consolidate.postgres.consequences import link
-from consolidate.postgres.failures import Cause, Failure, Skip
+from consolidate.postgres.failures import Cause, Failure, Skip, role_hint
 from consolidate.postgres.root_causes import CANONICAL, LEGACY, SKIPPED, root_causes
 
 ROLE = 'role "app_user" does not exist'
@@ -146,3 +146,9 @@ def test_a_missing_column_of_a_table_whose_create_was_skipped_follows_from_the_s
     skip = Skip("robots", "db/b.sql", 1)
     index = failure("db/b.sql", 9, "42703", 'column "ip" does not exist', "CREATE INDEX i ON robots (ip);")
     assert link([index], [skip], {"db/b.sql": 0})[0].cause == Cause(Location("db/b.sql", 1), skipped="robots")
+
+
+def test_a_missing_role_is_explained_for_verify_and_for_a_deploy_alike() -> None:
+    hint = role_hint("42704", 'role "casare_user" does not exist')
+    assert "prelude" in hint and "before `migrate up`" in hint
+    assert role_hint("42704", 'type "mood" does not exist') == ""

@@ -97,7 +97,12 @@ def role_hint(sqlstate: str, message: str) -> str:
     """A role the migrations take for granted (an application role a bootstrap script or the platform creates)."""
     if sqlstate != UNDEFINED_OBJECT or not message.startswith("role "):
         return ""
-    return "a role the migrations assume: create it in the mapping's prelude file, which verify runs first"
+    # One hint for verify, adopt and the runner alike: the prelude is how verify learns of the role, and the
+    # database itself must have it before `migrate up`.
+    return (
+        "a role the migrations assume, which the platform creates: declare it in the mapping's prelude (verify "
+        "sets that up first) and create it on each database before `migrate up`"
+    )
 
 
 def extension_function_hint(sqlstate: str, message: str) -> str:
