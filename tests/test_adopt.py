@@ -501,3 +501,16 @@ def test_a_database_real_dbmate_migrated_is_adopted_then_up_applies_exactly_the_
     with scratch_database(service_server, "adopt_fresh") as fresh:
         up(root, fresh)
         assert _schema_lines(live, fresh, tool.table) == []
+
+
+def test_a_version_that_fails_on_the_scratch_database_ends_with_a_summary(live: str, tmp_path: Path) -> None:
+    versions = {
+        "001_a": "CREATE TABLE a (id int);\n",
+        "002_b": "CREATE TABLE b (id int);\nGRANT SELECT ON b TO consolidate_nobody_xyz;\n",
+    }
+    root = tree(tmp_path, versions)
+    with psycopg.connect(live, autocommit=True) as connection:  # past 001: only 002's replay could prove it
+        connection.execute("CREATE TABLE a (id int); CREATE TABLE b (id int)")
+    error = refusal(adopt, root, live)
+    assert [diagnostic.code for diagnostic in error.diagnostics][-1] == "migrate.adopt-unprovable"
+    assert "nothing was recorded" in error.diagnostics[-1].message and not exists(live, "_migrations")

@@ -330,7 +330,15 @@ def _states(server: Server, versions: list[Version], prelude: Prelude | None) ->
         for index, item in enumerate(versions, start=1):
             replayed = replay_files(scratch, [(str(item.up), _text(item.data))], per_file_transaction=True)
             if replayed.failures:
-                raise ConsolidateError([failure.diagnostic() for failure in replayed.failures], EXIT_FAIL)
+                summary = Diagnostic(
+                    "migrate.adopt-unprovable",
+                    f"version {item.up.name} fails on a scratch database of this server (above), so no version from "
+                    "it on can be proven: nothing was recorded",
+                    Location(str(item.up)),
+                    "fix what the lines above name (`consolidate verify` explains each), or give the prelude the "
+                    "tree needs with --prelude",
+                )
+                raise ConsolidateError([*(f.diagnostic() for f in replayed.failures), summary], EXIT_FAIL)
             yield index, scratch
 
 
