@@ -329,17 +329,26 @@ def adopt_guide(layout: Format, versions: Sequence[Version]) -> str:
     """ADOPT.md: how a database the legacy migrations built moves onto the export, with what its tool records."""
     pairs = exported_versions(layout, versions)
     rows = ",\n".join(f"    ('{canonical}', '{exported}')" for canonical, exported in pairs)
-    table = "".join(f"| {canonical} | {exported} |\n" for canonical, exported in pairs)
+    record = _RECORD[layout].replace("{rows}", rows).replace("{dir}", ".")
+    # Only where the tool numbers a migration otherwise than the canonical tree does is the table worth reading.
+    renamed = any(canonical != exported for canonical, exported in pairs)
+    table = (
+        f"\n{layout} numbers some migrations otherwise than the canonical tree:\n\n"
+        f"| canonical version | {layout} migration |\n|---|---|\n"
+        + "".join(f"| {canonical} | {exported} |\n" for canonical, exported in pairs)
+        if renamed
+        else ""
+    )
     return (
         f"# Moving existing databases onto this {layout} export\n\n"
         "A database the legacy migrations built already holds some of these migrations. Before "
         f"{layout} runs this folder on it, find the canonical version N it is at, then record the migrations up "
         f"to N in {layout}'s history, so that it runs only the rest.\n\n"
         "1. Find N (reads the legacy tool's history, proves it by the schema, records nothing; a database it "
-        "cannot prove is refused with the reason):\n\n"
+        "cannot prove is refused with the reason). Run it where `consolidate migrate status` finds the tree, or "
+        "add `--dir TREE`, and `--prelude FILE` for a tree whose mapping has a prelude:\n\n"
         '   ```bash\n   consolidate migrate adopt --dry-run --database-url "$DATABASE_URL"\n   ```\n\n'
         f"2. Record the migrations up to N in {layout}'s history:\n\n"
-        + _RECORD[layout].replace("{rows}", rows).replace("{dir}", ".")
-        + f"\n| canonical version | {layout} migration |\n|---|---|\n"
+        + "".join(f"   {line}\n" if line else "\n" for line in record.splitlines())
         + table
     )
