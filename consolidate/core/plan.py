@@ -32,6 +32,7 @@ from consolidate.core.equivalence import same_definition
 from consolidate.core.hazards import transaction_hazards, wrapping_transaction
 from consolidate.core.namespace import CHECKED_KINDS, Key, Namespace, key_of
 from consolidate.core.objects import do_block_queries
+from consolidate.core.replacements import refused_replacement
 from consolidate.model import (
     Action,
     Conflict,
@@ -322,6 +323,22 @@ def _missing(
         message = f"{ref} is referenced but no mapped source creates it"
         hint = "map the file that creates it, or declare it under 'provided:' if the platform provides it"
     return Diagnostic("plan.ordering", message, statement.location, hint)
+
+
+def _refused_replacements(redefinitions: Iterable[Redefinition]) -> Iterator[Diagnostic]:
+    """A redefinition PostgreSQL refuses is no "later one wins": it fails where it stands, in the legacy tree too."""
+    for item in redefinitions:
+        reason = refused_replacement(item.earlier.text, item.later.text)
+        if reason is not None:
+            yield Diagnostic(
+                "plan.replace-refused",
+                f"PostgreSQL refuses this CREATE OR REPLACE of {item.object} over the definition at "
+                f"{item.earlier.location} ({reason}): the earlier one stays",
+                item.later.location,
+                hint="keep the earlier columns first and in order, or drop the object before (a `patch` in the "
+                "mapping); verify replays it and confirms",
+                severity=Severity.WARNING,
+            )
 
 
 def _unsure(ref: ObjectRef, statement: Statement, opaque: Statement) -> Diagnostic:
@@ -622,6 +639,7 @@ def build_plan(
         + tuple(_same_index_findings(mapped, {statement_key(c.second) for c in conflicts}))
         + tuple(_server_wide_findings(mapped))
         + tuple(walk.unsure.values())
+        + tuple(_refused_replacements(walk.redefinitions))
         + tuple(dependents)
         + hazards,
         excluded=tuple(sorted(mapping.excludes, key=lambda exclusion: exclusion.path)),
