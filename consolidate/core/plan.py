@@ -335,8 +335,12 @@ def _refused_replacements(redefinitions: Iterable[Redefinition]) -> Iterator[Dia
                 f"PostgreSQL refuses this CREATE OR REPLACE of {item.object} over the definition at "
                 f"{item.earlier.location} ({reason}): the earlier one stays",
                 item.later.location,
-                hint="keep the earlier columns first and in order, or drop the object before (a `patch` in the "
-                "mapping); verify replays it and confirms",
+                hint=(
+                    "keep the earlier columns first and in order"
+                    if reason.startswith("42P16")
+                    else "keep the parameter names and the result"
+                )
+                + ", or drop the object before (a `patch` in the mapping); verify replays it and confirms",
                 severity=Severity.WARNING,
             )
 
