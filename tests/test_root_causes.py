@@ -142,6 +142,18 @@ def test_a_non_immutable_index_predicate_is_not_blamed_on_a_skipped_create_table
     assert link([index], [skip], {"db/b.sql": 0})[0].cause is None
 
 
+def test_a_view_redefined_with_other_columns_is_not_blamed_on_a_skipped_create_table() -> None:
+    skip = Skip("robots", "db/b.sql", 1)
+    view = failure(
+        "db/b.sql",
+        9,
+        "42P16",
+        'cannot change name of view column "calendar_name" to "sla_threshold"',
+        "CREATE OR REPLACE VIEW robot_status AS SELECT sla_threshold FROM robots;",
+    )
+    assert link([view], [skip], {"db/b.sql": 0})[0].cause is None
+
+
 def test_a_missing_column_of_a_table_whose_create_was_skipped_follows_from_the_skip() -> None:
     skip = Skip("robots", "db/b.sql", 1)
     index = failure("db/b.sql", 9, "42703", 'column "ip" does not exist', "CREATE INDEX i ON robots (ip);")
