@@ -37,6 +37,24 @@ def test_a_stub_names_the_table_its_up_script_alters(tmp_path: Path) -> None:
     assert "no schema objects" not in stub
 
 
+def test_a_stub_says_to_restore_what_its_up_script_replaces_and_not_a_comment_on_what_it_creates(
+    tmp_path: Path,
+) -> None:
+    function = "CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS $$ SELECT {} $$;\n"
+    root = consolidated(
+        tmp_path,
+        {
+            "001_answer.sql": function.format(1),
+            "002_answer.sql": function.format(2)
+            + "CREATE VIEW answers AS SELECT answer() AS a;\nCOMMENT ON VIEW answers IS 'one row';\n",
+        },
+    )
+    stub = (root / OUTPUT / "down/002_answer_2_down.sql").read_text()
+    creates, replaces = stub.split("replaces these objects an earlier version created")
+    assert "view answers" in creates and "function answer()" not in creates
+    assert "function answer()" in replaces and "(comment)" not in stub
+
+
 def test_apply_keeps_a_hand_written_rollback_and_the_lock_marks_it_as_the_users(tmp_path: Path) -> None:
     root = tree(tmp_path)
     (root / DOWN).write_text(ROLLBACK)

@@ -260,6 +260,24 @@ def render_migration(
     )
 
 
+_RELATION_KINDS = frozenset({"table", "view", "materialized view", "sequence", "foreign table"})
+
+
+def first_created(plan: Plan) -> dict[ObjectRef, int]:
+    """The version that first creates each object the tree creates."""
+    first: dict[ObjectRef, int] = {}
+    for target in plan.targets:
+        for ref in created_objects(target):
+            first.setdefault(ref, target.target.version)
+    return first
+
+
+def replaced_objects(first: Mapping[ObjectRef, int], target: PlannedTarget) -> set[ObjectRef]:
+    """What this version creates that an earlier version created already (`first`: see `first_created`): CREATE
+    OR REPLACE of it replaces it, and a rollback must restore the earlier definition, not drop it."""
+    return {ref for ref in created_objects(target) if first.get(ref, target.target.version) < target.target.version}
+
+
 def created_objects(target: PlannedTarget) -> list[ObjectRef]:
     """What the kept statements create, in order and without repeats."""
     seen: dict[ObjectRef, None] = {}
@@ -276,6 +294,9 @@ def changed_objects(target: PlannedTarget) -> list[str]:
     """What the kept statements alter, drop, grant on or comment on (objects they did not create), in order and
     without repeats, each with what is done to it: a stub names them, so that a rollback restores them."""
     created = set(created_objects(target))
+    # A COMMENT ON VIEW or ALTER of a relation names it by whatever kind the statement says: a relation this
+    # version creates is new whatever the kind its later statements call it by.
+    relations = {(ref.schema, ref.name) for ref in created if ref.kind in _RELATION_KINDS}
     seen: dict[str, None] = {}
     for source in target.sources:
         for statement in source.statements:
@@ -288,7 +309,8 @@ def changed_objects(target: PlannedTarget) -> list[str]:
                 continue
             verb = facts.action.value if facts.action is not Action.OTHER else statement.kind.lower()
             for ref in touched:
-                if ref not in created:
+                new = ref in created or (ref.kind in _RELATION_KINDS and (ref.schema, ref.name) in relations)
+                if not new:
                     seen.setdefault(f"{ref} ({verb})", None)
     return list(seen)
 
@@ -320,9 +342,11 @@ def render_down(
     scan: ScanResult,
     generated: GeneratedDown | None = None,
     up_sha256: str = "",
+    first: Mapping[ObjectRef, int] | None = None,
 ) -> str:
     """A generated rollback still valid for this up script; else the legacy down scripts in reverse source order
-    when every source has one; otherwise a stub that refuses to run."""
+    when every source has one; otherwise a stub that refuses to run. `first`: `first_created(plan)`, computed
+    once by a caller rendering every version."""
     label = target.target.label(plan.mapping.width)
     downs = [source.down for source in target.sources]
     if generated is not None and generated.up_sha256 == up_sha256:
@@ -349,12 +373,14 @@ def render_down(
             mapping=_mapping_name(plan.mapping.path),
             sources=sources,
         )
+    replaced = replaced_objects(first if first is not None else first_created(plan), target)
     return env.get_template("down.sql.j2").render(
         stub=True,
         label=label,
         missing=[_one_line(source.path) for source in target.sources if source.down is None],
         partial=[_one_line(source.down) for source in target.sources if source.down is not None],
-        objects=[_one_line(ref) for ref in reversed(created_objects(target))],
+        objects=[_one_line(ref) for ref in reversed(created_objects(target)) if ref not in replaced],
+        replaced=[_one_line(ref) for ref in reversed(created_objects(target)) if ref in replaced],
         changed=[_one_line(item) for item in reversed(changed_objects(target))],
         unread=[_one_line(item) for item in _unread(target)],
         changes_data=any(s.kind in DATA_KINDS for source in target.sources for s in source.statements),
@@ -371,13 +397,14 @@ def render_tree(
     """versions/ and down/ of the canonical tree: relative path → text. `generated` is keyed by down path."""
     width = plan.mapping.width
     files: dict[str, str] = {}
+    first = first_created(plan)
     for target in plan.targets:
         up = render_migration(env, plan, target, parsed)
         label = target.target.label(width)
         files[version_path(label)] = up
         path = down_path(label)
         up_sha256 = hashlib.sha256(up.encode("utf-8")).hexdigest()
-        files[path] = render_down(env, plan, target, scan, (generated or {}).get(path), up_sha256)
+        files[path] = render_down(env, plan, target, scan, (generated or {}).get(path), up_sha256, first)
     return files
 
 

@@ -7,11 +7,13 @@
 --   index idx_schedule_runs_fired on schedule_runs
 --   sequence schedule_runs_id_seq
 --   table schedule_runs
---   function claim_next_job(text, uuid)
 --   trigger update_schedules_updated_at on schedules
 --   index idx_schedules_workflow on schedules
 --   index idx_schedules_next_run on schedules
 --   table schedules
+-- The up script replaces these objects an earlier version created; a rollback must restore their earlier
+-- definitions (not drop them):
+--   function claim_next_job(text, uuid)
 -- The up script changes these existing objects; a rollback must restore them:
 --   table robots (alter)
 --   table job_queue (alter)
