@@ -12,7 +12,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from consolidate.core.changes import sha256
-from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.mapping import check_coverage, check_tree, read_mapping
 from consolidate.core.patches import patch_sources
 from consolidate.core.plan import build_plan
 from consolidate.core.prelude import Prelude, read_prelude
@@ -56,13 +56,12 @@ def load_mapping(path: Path) -> Loaded:
         raise ConsolidateError.at(
             "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
         ) from error
-    mapping = parse_mapping(text, str(path), str(path.parent))
-    return Loaded(mapping, source_lines(text), sha256(data), _prelude(mapping, text))
+    read = read_mapping(text, str(path), str(path.parent))
+    return Loaded(read.mapping, read.lines, sha256(data), _prelude(read.mapping, read.prelude))
 
 
-def _prelude(mapping: Mapping, text: str) -> Prelude | None:
+def _prelude(mapping: Mapping, found: tuple[str, int] | None) -> Prelude | None:
     """The platform's prerequisites the mapping names (docs/mapping.md), read and checked for syntax."""
-    found = prelude_of(text)
     if found is None:
         return None
     written, line = found
