@@ -5,14 +5,17 @@ Every command that needs a plan (plan, apply, report, init, verify) goes through
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
 from consolidate.core.changes import sha256
-from consolidate.core.mapping import check_coverage, check_tree, parse_mapping, prelude_of, source_lines
+from consolidate.core.mapping import check_coverage, check_tree, read_mapping
 from consolidate.core.not_sql import not_sql
 from consolidate.core.patches import patch_sources
 from consolidate.core.plan import build_plan
@@ -58,13 +61,12 @@ def load_mapping(path: Path) -> Loaded:
         raise ConsolidateError.at(
             "mapping.unreadable", f"cannot read the mapping: {error}", Location(str(path))
         ) from error
-    mapping = parse_mapping(text, str(path), str(path.parent))
-    return Loaded(mapping, source_lines(text), sha256(data), _prelude(mapping, text))
+    read = read_mapping(text, str(path), str(path.parent))
+    return Loaded(read.mapping, read.lines, sha256(data), _prelude(read.mapping, read.prelude))
 
 
-def _prelude(mapping: Mapping, text: str) -> Prelude | None:
+def _prelude(mapping: Mapping, found: tuple[str, int] | None) -> Prelude | None:
     """The platform's prerequisites the mapping names (docs/mapping.md), read and checked for syntax."""
-    found = prelude_of(text)
     if found is None:
         return None
     written, line = found
@@ -313,6 +315,24 @@ def parse_sources(scanned: Scanned, jobs: int | None = None) -> dict[str, Parsed
     return dict(zip(sources, results, strict=True))
 
 
+# Young collections every 50,000 new container objects instead of 700, and full ones almost never, while a tree
+# is parsed and planned: each statement's sqlglot tree is a cycle (nodes point at their parents), so young
+# collections must still run, but every full collection scans all the parsed files kept so far, which made plan at
+# 10,000 files superlinear (docs/benchmarks.md, issue 16).
+_PLAN_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector tuned for building one large heap while the body runs, then restored."""
+    before = gc.get_threshold()
+    gc.set_threshold(*_PLAN_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 @dataclass(frozen=True)
 class Planned:
     """Everything one planning pass produced, for the commands that go on to render."""
@@ -327,6 +347,11 @@ def planned(
     mapping_path: Path, jobs: int | None = None, out: Path | None = None, loaded: Loaded | None = None
 ) -> Planned:
     """Scan, parse and plan; raises ConsolidateError for bad input (exit 2)."""
+    with fewer_collections():
+        return _planned(mapping_path, jobs, out, loaded)
+
+
+def _planned(mapping_path: Path, jobs: int | None, out: Path | None, loaded: Loaded | None) -> Planned:
     loaded = loaded or load_mapping(mapping_path)
     scanned = scan_mapping(loaded, out)
     parsed, decided = patch_sources(scanned.mapping, parse_sources(scanned, jobs))

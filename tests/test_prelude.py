@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg import sql
 
-from consolidate.core.mapping import parse_mapping, prelude_of
+from consolidate.core.mapping import parse_mapping, prelude_of, read_mapping, source_lines
 from consolidate.core.prelude import Prelude, read_prelude, replay_text
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files
@@ -94,6 +94,20 @@ def test_a_mapping_with_a_prelude_parses() -> None:
 
 def test_prelude_of_gives_the_path_relative_to_the_mapping_folder_and_its_line() -> None:
     assert prelude_of(MAPPING) == ("platform/prelude.sql", 4)
+
+
+def test_read_mapping_gives_in_one_reading_what_parse_mapping_source_lines_and_prelude_of_give() -> None:
+    read = read_mapping(MAPPING, "mapping.yaml", "project")
+    assert (read.mapping, read.lines, read.prelude) == (
+        parse_mapping(MAPPING, "mapping.yaml", "project"),
+        source_lines(MAPPING),
+        prelude_of(MAPPING),
+    )
+
+
+def test_read_mapping_without_a_prelude_has_none() -> None:
+    text = MAPPING.replace("prelude: platform/prelude.sql\n", "")
+    assert read_mapping(text, "mapping.yaml", "project").prelude is None
 
 
 def test_prelude_of_normalises_the_path_like_root() -> None:

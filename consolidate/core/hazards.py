@@ -105,10 +105,12 @@ def _words(statement: Statement, count: int = 6) -> tuple[str, ...]:
     return first_words(statement.text)[:count]
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def first_words(text: str) -> tuple[str, ...]:
     """A statement's first six words, upper case, past its leading comments (export's reading of it too)."""
-    # Each pass over a version asks again; a tree has tens of thousands of statements (cached by text).
+    # Each pass over a version asks again; a tree has tens of thousands of statements (cached by text). The passes
+    # go through the statements in order, so a cache smaller than the tree's statements hits nothing: 1 << 16
+    # missed every call at 10,000 files (71,437 statements).
     start = code_start(text)
     return tuple(word.upper() for word in _WORD.findall(text, start, start + 200)[:6])
 

@@ -126,6 +126,7 @@ class _Reader:
         self.path = path
         self.problems: list[Diagnostic] = []
         self.lines: dict[str, int] = {}  # every path read by `relative_path`: first line naming it
+        self.prelude: tuple[str, int] | None = None  # the `prelude` path and its line, once read
         self._constructor = SafeConstructor()
 
     def at(self, node: Node) -> Location:
@@ -341,12 +342,29 @@ def parse_mapping(text: str, path: str, base: str) -> Mapping:
 
     Raises ConsolidateError with every problem found, sorted by line.
     """
+    return read_mapping(text, path, base).mapping
+
+
+@dataclass(frozen=True)
+class ReadMapping:
+    """A valid mapping with what `source_lines` and `prelude_of` would give for the same text."""
+
+    mapping: Mapping
+    lines: dict[str, int]
+    prelude: tuple[str, int] | None
+
+
+def read_mapping(text: str, path: str, base: str) -> ReadMapping:
+    """`parse_mapping`, `source_lines` and `prelude_of` in one reading: the YAML is composed once.
+
+    Raises ConsolidateError as `parse_mapping` does.
+    """
     reader = _Reader(path)
     document = reader.compose(text)
     mapping = _read_mapping(reader, document, base) if document is not None else None
     if reader.problems or mapping is None:
         raise ConsolidateError(_sorted(reader.problems))
-    return mapping
+    return ReadMapping(mapping, reader.lines, reader.prelude)
 
 
 def source_lines(text: str) -> dict[str, int]:
@@ -906,7 +924,10 @@ def _provided(reader: _Reader, found: _Field | None) -> tuple[str, ...]:
 
 def _prelude(reader: _Reader, found: _Field | None) -> str | None:
     """The SQL file that sets up what the platform provides; outside root, so relative to the mapping's folder."""
-    return reader.base_path(found.value, "'prelude'") if found else None
+    path = reader.base_path(found.value, "'prelude'") if found else None
+    if found is not None and path is not None:
+        reader.prelude = (path, reader.at(found.value).line or 1)
+    return path
 
 
 def _sorted(problems: Iterable[Diagnostic]) -> list[Diagnostic]:
