@@ -1,11 +1,14 @@
 """Benchmark `consolidate migrate up` against psql (one transaction, and once per file) and dbmate.
 
-    python bench/runner_bench.py [--sizes 200 1000] [--repeat 5] [--seed 0] [--service-url URL]
+    python bench/runner_bench.py [--kind generated|small] [--sizes 200 1000] [--repeat 5] [--seed 0]
+                                 [--service-url URL]
 
-For each size N a synthetic legacy tree of about N / 0.75 files is generated (bench/generate_tree.py) into a
-temporary folder outside the repository and consolidated with `consolidate apply`, so that every tool runs
-exactly the canonical tree a consolidation writes (about N versions; the report gives the real count). On it,
-each on a fresh empty database of the service (CREATE DATABASE … TEMPLATE template0, dropped after), wall time of:
+For each size N a synthetic legacy tree is written into a temporary folder outside the repository and consolidated
+with `consolidate apply`, so that every tool runs exactly the canonical tree a consolidation writes. --kind
+generated (the default): about N / 0.75 files of bench/generate_tree.py, about N versions (the report gives the
+real count). --kind small: N plain versions of a few statements each (a table, an index, a column or a foreign key
+on an earlier table; no data), where per-version cost, not the server's work, dominates. On the tree, each on a
+fresh empty database of the service (CREATE DATABASE … TEMPLATE template0, dropped after), wall time of:
 
 - floor: every version file concatenated in order, ``psql -X -q -v ON_ERROR_STOP=1 -1 -f all.sql`` (one
   session, one transaction);
@@ -126,11 +129,41 @@ def environment() -> dict[str, str]:
     return {name: value for name, value in context.items() if name not in URL_VARIABLES}
 
 
-def consolidated(work: Path, versions: int, seed: int) -> Tree:
-    """A generated tree of about `versions` up files, applied by the snapshot, with its concatenation and its
+def small_tree(out: Path, versions: int) -> Path:
+    """Write `versions` small plain legacy files below out/legacy and the mapping that keeps one version each;
+    returns the mapping's path. Each creates a table and an index and changes an earlier table, with no data."""
+    folder = out / "legacy" / "migrations"
+    folder.mkdir(parents=True)
+    width = max(3, len(str(versions)))
+    lines = ["version: 1", "dialect: postgres", "root: legacy", "output: deploy/migrations", f"width: {width}"]
+    lines += ["sources:", "  - migrations", "migrations:"]
+    for number in range(1, versions + 1):
+        table, earlier = f"small_{number:0{width}}", f"small_{max(1, number // 2):0{width}}"
+        statements = [
+            f"CREATE TABLE {table} (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+            f"    name text NOT NULL,\n    created_at timestamptz NOT NULL DEFAULT now()\n);",
+            f"CREATE INDEX {table}_name_idx ON {table} (name);",
+        ]
+        if number > 1 and number % 2:
+            statements.append(f"ALTER TABLE {earlier} ADD COLUMN {table}_id bigint REFERENCES {table} (id);")
+        elif number > 1:
+            statements.append(f"ALTER TABLE {earlier} ADD COLUMN note_{number} text;")
+        name = f"{number:0{width}}_create_{table}.sql"
+        (folder / name).write_text("\n\n".join(statements) + "\n", encoding="utf-8")
+        lines += [f"  - version: {number}", f"    name: create_{table}", f"    sources: [migrations/{name}]"]
+    mapping = out / "mapping.yaml"
+    mapping.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return mapping
+
+
+def consolidated(work: Path, kind: str, versions: int, seed: int) -> Tree:
+    """A tree of about `versions` up files of `kind`, applied by the snapshot, with its concatenation and its
     dbmate copy."""
-    files = max(1, round(versions / UP_SHARE))
-    mapping = generate(work / "legacy-tree", files, seed)
+    if kind == "small":
+        files, mapping = versions, small_tree(work / "legacy-tree", versions)
+    else:
+        files = max(1, round(versions / UP_SHARE))
+        mapping = generate(work / "legacy-tree", files, seed)
     command = [PYTHON, "-m", "consolidate", "apply", "--mapping", str(mapping)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=child_context()["cwd"], env=environment())
     if done.returncode != 0:
@@ -277,11 +310,11 @@ def check(tools: Tools, databases: Databases, tree: Tree) -> tuple[int, int]:
     return expected
 
 
-def measure(tools: Tools, databases: Databases, versions: int, repeat: int, seed: int) -> Size:
-    """Generate and consolidate a tree of about `versions` versions; time every tool, interleaved."""
+def measure(tools: Tools, databases: Databases, kind: str, versions: int, repeat: int, seed: int) -> Size:
+    """Write and consolidate a tree of `kind` of about `versions` versions; time every tool, interleaved."""
     work = Path(tempfile.mkdtemp(prefix=f"consolidate-runner-bench-{versions}-"))
     try:
-        tree = consolidated(work, versions, seed)
+        tree = consolidated(work, kind, versions, seed)
         size = Size(len(tree.versions), tree.files, check(tools, databases, tree))
         for round_ in range(repeat):
             shift = round_ % len(TOOLS)
@@ -366,6 +399,9 @@ def targets(sizes: Sequence[Size]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--kind", choices=("generated", "small"), default="generated", help="generate_tree's trees or small versions"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 1000], help="about this many versions")
     parser.add_argument("--repeat", type=int, default=5, help="repetitions of the four tools (medians)")
     parser.add_argument("--seed", type=int, default=0)
@@ -376,13 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="consolidate-bench-code-") as code:
         digest = snapshot(Path(code))
         started, before = time.strftime("%Y-%m-%d %H:%M"), os.getloadavg()[0]
-        sizes = [measure(tools, databases, versions, args.repeat, args.seed) for versions in args.sizes]
+        sizes = [measure(tools, databases, args.kind, versions, args.repeat, args.seed) for versions in args.sizes]
+    trees = {
+        "generated": f"bench/generate_tree.py --seed {args.seed}",
+        "small": "small plain versions (bench/runner_bench.py --kind small)",
+    }
     header = [
         f"Machine: {machine(tools.dbmate)}; server: {server_version(args.service_url)} at the service",
         f"Code: consolidate/ as of {started} (commit {commit()} plus the working tree), sha256 {digest}…",
         # Other work on the machine inflates every figure; the load average says how much there was.
         f"Load average (1 min): {before:.2f} before, {os.getloadavg()[0]:.2f} after the run",
-        f"Trees: bench/generate_tree.py --seed {args.seed}, then `consolidate apply`; medians of {args.repeat} "
+        f"Trees: {trees[args.kind]}, then `consolidate apply`; medians of {args.repeat} "
         "interleaved repetitions, each run on a fresh empty database",
     ]
     table = report(sizes, header)
