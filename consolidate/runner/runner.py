@@ -600,15 +600,17 @@ def _apply_batch(session: _Session, batch: list[_Ready], commit: str | None, rep
     """The versions of `batch` in one message, each in its own transaction with its row; a failure stops the
     message there: the versions before it stay applied (and are reported), the failing one is rolled back."""
     parts, starts, at = [], [], 0
-    for ready in batch:
+    for number, ready in enumerate(batch, 1):
         report.start(ready.item.version, ready.item.name)
         starts.append(at + len(BEGIN))
-        parts.append(BEGIN + ready.text + _tail(session, _row(session, ready.item, commit)))
+        parts.append(BEGIN + ready.text + _tail(session, _row(session, ready.item, commit), number == len(batch)))
         at += len(parts[-1])
     try:
         session.connection.execute("".join(parts))
     except psycopg.Error as error:
         _end_transaction(session.connection)
+        if len(batch) > 1 and not session.connection.broken:
+            _flushed(session.connection)
         times = _recorded(session, [ready.item for ready in batch])
         failed = _failing(batch, starts, error, times)
         if failed is None:  # every version committed: what failed was the session reset after the last one
@@ -691,11 +693,38 @@ def _record(session: _Session, statement: sql.Composed) -> None:
     session.connection.execute(sql.SQL("{}; RESET ROLE; {}; COMMIT").format(sql.SQL("BEGIN"), statement))
 
 
-def _tail(session: _Session, bookkeeping: sql.Composed) -> str:
+def _tail(session: _Session, bookkeeping: sql.Composed, flushes: bool = True) -> str:
     """What follows a script in its message: its bookkeeping, COMMIT, then the session reset; "\\n;\\n" first
-    ends a last line comment of the script."""
-    tail = sql.SQL("\n;\nRESET ROLE;\n{};\nCOMMIT;\n{};\n").format(bookkeeping, sql.SQL(session.reset))
+    ends a last line comment of the script.
+
+    Without `flushes` (every version of a message but its last) the COMMIT does not wait for the disk: the last
+    one's does, and the WAL is flushed in order, so once the message returns every version in it is as durable
+    as before; a message that fails midway waits for the flush itself (`_flushed`). One disk flush per message
+    instead of per version: with small versions those were a large share of the time (docs/benchmarks.md).
+    """
+    durability = "" if flushes else "SET LOCAL synchronous_commit = off;\n"
+    tail = sql.SQL("\n;\nRESET ROLE;\n{};\n{}COMMIT;\n{};\n").format(
+        bookkeeping, sql.SQL(durability), sql.SQL(session.reset)
+    )
     return tail.as_string(session.connection)
+
+
+FLUSH_WAIT = 10.0  # seconds; the server's WAL writer flushes unflushed commits within 3 × wal_writer_delay
+
+
+def _flushed(connection: Connection) -> None:
+    """Wait until the versions a failed message committed without waiting for the disk are on it, before they are
+    reported as applied."""
+    try:
+        row = connection.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+        deadline = time.monotonic() + FLUSH_WAIT
+        while row is not None and time.monotonic() < deadline:
+            flushed = connection.execute("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn", [row[0]]).fetchone()
+            if flushed is not None and flushed[0]:
+                return
+            time.sleep(0.01)  # the WAL writer's next round
+    except psycopg.Error:
+        return  # reporting what the rows say, as before
 
 
 def _run_whole(session: _Session, item: _Down, text: str, bookkeeping: sql.Composed) -> None:
