@@ -247,14 +247,18 @@ def test_adopt_reads_each_tools_history_then_up_applies_exactly_the_rest(
 ) -> None:
     root = canonical_tree(tmp_path, tool.paths)
     legacy_database(live, tool, ran=3)
-    history = _history(tool)
+    adopted_then_up(root, live, service_server, tool, _history(tool))
 
+
+def adopted_then_up(root: Path, live: str, server: Server, tool: Tool, history: str = "_migrations") -> None:
+    """A database at legacy file 3 of 4 is adopted at 002, `up` applies exactly 003, and the schema is then a
+    fresh `up`'s."""
     adopted = adopt(root, live, history=history)
     applied = up(root, live, history=history)
 
     assert (adopted.version, adopted.recorded, adopted.proof) == ("002", ("001", "002"), "history and schema")
     assert [item.version for item in applied] == ["003"]
-    with scratch_database(service_server, "adopt_fresh") as fresh:
+    with scratch_database(server, "adopt_fresh") as fresh:
         up(root, fresh)
         assert _schema_lines(live, fresh, tool.table) == []
 
@@ -491,16 +495,7 @@ def test_a_database_real_dbmate_migrated_is_adopted_then_up_applies_exactly_the_
     for path, statement in list(zip(tool.paths, STATEMENTS, strict=True))[:3]:
         (legacy / Path(path).name).write_text(f"-- migrate:up\n{statement}\n-- migrate:down\n")
     run_dbmate(dbmate, legacy, url_of(live), "migrate")  # dbmate fills schema_migrations as it does
-    root = canonical_tree(tmp_path / "tree", tool.paths)
-
-    adopted = adopt(root, live)
-    applied = up(root, live)
-
-    assert (adopted.version, adopted.recorded, adopted.proof) == ("002", ("001", "002"), "history and schema")
-    assert [item.version for item in applied] == ["003"]
-    with scratch_database(service_server, "adopt_fresh") as fresh:
-        up(root, fresh)
-        assert _schema_lines(live, fresh, tool.table) == []
+    adopted_then_up(canonical_tree(tmp_path / "tree", tool.paths), live, service_server, tool)
 
 
 def test_a_version_that_fails_on_the_scratch_database_ends_with_a_summary(live: str, tmp_path: Path) -> None:
