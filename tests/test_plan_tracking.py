@@ -168,6 +168,16 @@ def test_keep_first_makes_a_kept_comment_on_a_column_only_the_left_out_definitio
     assert "uses status of table robots" in plan.errors[0].message
 
 
+def test_a_table_dropped_with_another_in_one_drop_table_is_watched_no_more() -> None:
+    first, second = SKIPPED_TWICE
+    second = second.replace(
+        "COMMENT",
+        "CREATE TABLE other (id int);\nDROP TABLE other, robots;\nCREATE TABLE robots (status text);\nCOMMENT",
+    )
+    plan = plan_sql(first, second, resolutions=[("table robots", "keep-first")])
+    assert dependents(plan) == []
+
+
 def test_merge_columns_keeps_the_column_so_the_comment_is_fine() -> None:
     plan = plan_sql(*SKIPPED_TWICE, resolutions=[("table robots", "merge-columns")])
     assert (dependents(plan), plan.clean) == ([], True)

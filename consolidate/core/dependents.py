@@ -95,9 +95,13 @@ def _table(ref: ObjectRef) -> tuple[str, str]:
 def _check(statement: Statement, watches: dict[tuple[str, str], _Watch]) -> list[Diagnostic]:
     facts = statement.facts
     target = _table(facts.target) if facts.target is not None and facts.target.kind == "table" else None
-    if facts.action is Action.DROP and target in watches:
-        del watches[target]
-        return []
+    if facts.action is Action.DROP:
+        # DROP TABLE a, b drops every table it names: each one's watch ends.
+        dropped = [_table(ref) for ref in (facts.target, *facts.also_drops) if ref is not None and ref.kind == "table"]
+        if any(table in watches for table in dropped):
+            for table in dropped:
+                watches.pop(table, None)
+            return []
     if facts.action is Action.CREATE and target in watches:
         # The table exists: a CREATE TABLE IF NOT EXISTS of it is skipped whole, its columns used by nothing (a
         # plain one fails on the name, which the plan reports as a conflict of its own).
