@@ -69,10 +69,16 @@ CATEGORIES = {
 INSPECTED_MAPS = (*CATEGORIES, "relations", "selectables", "domains")
 
 # Row text depends on these settings; pin them so that two sessions render the same values the same way.
-SESSION_SETTINGS = (
-    "set timezone = 'UTC'; set datestyle = 'ISO, MDY'; set intervalstyle = 'postgres'; "
-    "set extra_float_digits = 1; set bytea_output = 'hex'; set jit = off; set row_security = off"
+ROW_TEXT_SETTINGS = (
+    "timezone = 'UTC'",
+    "datestyle = 'ISO, MDY'",
+    "intervalstyle = 'postgres'",
+    "extra_float_digits = 1",
+    "bytea_output = 'hex'",
+    "jit = off",
+    "row_security = off",
 )
+SESSION_SETTINGS = "; ".join(f"set {setting}" for setting in ROW_TEXT_SETTINGS)
 
 PUBLIC_GRANTEE = re.compile(r'^((?:grant|revoke) .* (?:to|from) )"PUBLIC";$', re.DOTALL)
 

@@ -21,17 +21,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from consolidate.db.diff import ROW_TEXT_SETTINGS
+
 Fingerprint = dict[str, str]
 
 _CATALOG = (files("consolidate.db") / "sql" / "fingerprint.sql").read_text(encoding="utf-8")
 
-# Row text and deparsed definitions depend on these settings: each fingerprint reads under the same ones, whatever
-# a script SET. With only pg_catalog on the search path, every deparsed name is written with its schema.
-_SETTINGS = (
-    "set local timezone = 'UTC'; set local datestyle = 'ISO, MDY'; set local intervalstyle = 'postgres'; "
-    "set local extra_float_digits = 1; set local bytea_output = 'hex'; set local row_security = off; "
-    "set local search_path = pg_catalog"
-)
+# Row text and deparsed definitions depend on these settings: each fingerprint reads under compare's, whatever a
+# script SET, for its transaction only. With only pg_catalog on the search path, every deparsed name is written
+# with its schema.
+_SETTINGS = "; ".join(f"set local {setting}" for setting in (*ROW_TEXT_SETTINGS, "search_path = pg_catalog"))
 
 _FILLED = """
 select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
