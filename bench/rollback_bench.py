@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plan_bench import child_context, commit, snapshot
-from runner_bench import PSQL, SERVICE_URL, URL_VARIABLES, Databases, database_url, server_version
+from plan_bench import commit, snapshot
+from runner_bench import PSQL, SERVICE_URL, Databases, database_url, environment, server_version
 
 OUT = Path(__file__).resolve().parent / "out"
 PYTHON = sys.executable
@@ -61,10 +61,8 @@ def write_tree(root: Path, versions: int) -> None:
 
 
 def consolidate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    context = child_context()
-    environment = {name: value for name, value in context["env"].items() if name not in URL_VARIABLES}
     return subprocess.run(
-        [PYTHON, "-m", "consolidate", *args], cwd=root, env=environment, capture_output=True, text=True
+        [PYTHON, "-m", "consolidate", *args], cwd=root, env=environment(), capture_output=True, text=True
     )
 
 
