@@ -377,7 +377,15 @@ def report(
         return _report(mapping_path, loaded, output, check=check, templates=templates)
 
 
-def _report(mapping_path: Path, loaded: Loaded, output: Path, *, check: bool, templates: Path | None) -> ReportResult:
+def _report(
+    mapping_path: Path,
+    loaded: Loaded,
+    output: Path,
+    *,
+    check: bool,
+    templates: Path | None,
+    done: Planned | None = None,
+) -> ReportResult:
     on_disk = read_output(output)
     current = _consolidated(output, on_disk, loaded.mapping)
     edited = edited_lock(output, current)
@@ -391,7 +399,8 @@ def _report(mapping_path: Path, loaded: Loaded, output: Path, *, check: bool, te
             Location(str(output)),
             hint=f"run `consolidate apply --mapping {mapping_path}` first",
         )
-    text = _build_report(environment(templates), planned(mapping_path, loaded=loaded), lock, current).encode("utf-8")
+    done = done or planned(mapping_path, loaded=loaded)
+    text = _build_report(environment(templates), done, lock, current).encode("utf-8")
     path = output / REPORT_NAME
     found = [edited] if edited is not None else []
     problems = (*found, *_tree_problems(output, on_disk, loaded.mapping, lock)) if check else ()
@@ -424,7 +433,10 @@ def verify(
     # Imported here: the database layer (psycopg, results) costs a second of start-up the other verbs skip.
     from consolidate.verify import verify as prove
 
-    return _record_verification(mapping_path, prove(mapping_path, options, rollbacks), waiting)
+    # Planned once: the proof and the report it brings up to date describe the same plan (a second planning pass
+    # cost 0.3-1.5 s, issue 16).
+    done = planned(mapping_path)
+    return _record_verification(mapping_path, prove(mapping_path, options, rollbacks, done=done), waiting, done)
 
 
 def apply_generated_downs(
@@ -447,19 +459,21 @@ def apply_generated_downs(
     return result, _record_verification(mapping_path, prove(mapping_path, options), waiting)
 
 
-def _record_verification(mapping_path: Path, verification: Verification, waiting: Waiting | None) -> VerifyResult:
+def _record_verification(
+    mapping_path: Path, verification: Verification, waiting: Waiting | None, done: Planned | None = None
+) -> VerifyResult:
     """Write verification.json beside the tree, then bring CONSOLIDATION.md up to date with it; under the
     output's writer lock (see `apply`). Without a tree (the plan's errors kept `apply` from writing one, and verify
     replayed the legacy tree alone) there is nothing to record beside: the document is returned, for --json."""
     document = verification.document(_today())
-    loaded = load_mapping(mapping_path)
+    loaded = done.loaded if done is not None else load_mapping(mapping_path)
     output = output_of(loaded.mapping, None)
     if not (output / LOCK_NAME).is_file():
         return VerifyResult(verification, document)
     text = json.dumps(document, indent=2, sort_keys=True) + "\n"
     with _writing(output, "consolidate verify", waiting):
         write_tree(output, {VERIFICATION_NAME: text.encode("utf-8")})
-        _report(mapping_path, loaded, output, check=False, templates=None)
+        _report(mapping_path, loaded, output, check=False, templates=None, done=done)
     return VerifyResult(verification, document)
 
 

@@ -516,10 +516,10 @@ class _Run:
 
 
 @contextmanager
-def _run(mapping_path: Path, options: ServerOptions) -> Iterator[_Run]:
-    """Plan, read the tree, start or reach the server (with the prelude's roles) for the block; the roles its
-    replays create are dropped after the block's scratch databases."""
-    done = pipeline.planned(mapping_path)
+def _run(mapping_path: Path, options: ServerOptions, done: pipeline.Planned | None = None) -> Iterator[_Run]:
+    """Plan (unless `done` is the plan), read the tree, start or reach the server (with the prelude's roles) for
+    the block; the roles its replays create are dropped after the block's scratch databases."""
+    done = done or pipeline.planned(mapping_path)
     tree = _read_tree(done, pipeline.output_of(done.plan.mapping, None))
     needed = needed_extensions(list(done.parsed.values()))
     calls = called_functions(list(done.parsed.values())) if needed else {}
@@ -559,10 +559,17 @@ def _refuse_server_changes(done: pipeline.Planned) -> None:
         raise ConsolidateError(found)
 
 
-def verify(mapping_path: Path, options: ServerOptions, rollbacks: Rollbacks = Rollbacks.CHANGED) -> Verification:
+def verify(
+    mapping_path: Path,
+    options: ServerOptions,
+    rollbacks: Rollbacks = Rollbacks.CHANGED,
+    *,
+    done: pipeline.Planned | None = None,
+) -> Verification:
     """Replay both trees on PostgreSQL and prove them equivalent, and every non-stub rollback right; every failure
-    is reported, under its root cause, and nothing a replay can report stops the run."""
-    with _run(mapping_path, options) as run:
+    is reported, under its root cause, and nothing a replay can report stops the run. `done`: the mapping already
+    planned, by a caller that goes on to use the same plan."""
+    with _run(mapping_path, options, done) as run:
         server, tree, stand_ins = run.server, run.tree, run.stand_ins
         setup = _setup(run)
         with scratch_database(server, "legacy") as legacy_db:

@@ -34,10 +34,8 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from results.dbdiff import Changes, Migration, Statements
-from results.dbdiff.util import differences
-from results.schemainspect.pg.obj import PostgreSQL
 
+from consolidate.db.results_import import Changes, Migration, PostgreSQL, Statements, differences
 from consolidate.db.urls import error_text
 from consolidate.errors import ConsolidateError
 from consolidate.model import Diagnostic, Location
