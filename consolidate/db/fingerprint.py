@@ -2,19 +2,26 @@
 
 The rollback proof needs to know whether a down script put the database back where the version found it. Comparing
 two databases with db/diff.py takes a copy of the database per version and two whole inspections per proof, which
-grows with the square of the tree (issue 16). A fingerprint is read in three round trips on the connection that ran
-the script, inside the transaction that is then rolled back, so no copy is made.
+grows with the square of the tree (issue 16). A fingerprint is read on the connection that ran the script, inside
+the transaction that is then rolled back, so no copy is made.
 
 A fingerprint is a filter, never the verdict on its own: it is built to be at least as strict as `compare` (see
 sql/fingerprint.sql), so equal fingerprints mean compare would find no difference, and any difference sends the
 caller to compare, which names it. Rows are hashed whole, every column included (stricter than compare, which
 leaves out the columns two replays fill differently); a table whose heap is empty is known to hold no rows without
 reading it, which keeps the read short for trees that carry little data.
+
+Reading the whole fingerprint twice per version still grows with the square of the tree. A ``Watch`` keeps one
+fingerprint up to date through a replay instead, reading again only the objects a version or a down script touched
+(see ``Watch``); whatever it cannot account for, it reads whole.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
@@ -25,15 +32,18 @@ from consolidate.db.diff import ROW_TEXT_SETTINGS
 
 Fingerprint = dict[str, str]
 
-_CATALOG = (files("consolidate.db") / "sql" / "fingerprint.sql").read_text(encoding="utf-8")
+_SQL = (files("consolidate.db") / "sql" / "fingerprint.sql").read_text(encoding="utf-8")
+_MARKER = re.compile(r"\b(HITS|WATCHED)\(([^()]*)\)")
 
 # Row text and deparsed definitions depend on these settings: each fingerprint reads under compare's, whatever a
 # script SET, for its transaction only. With only pg_catalog on the search path, every deparsed name is written
-# with its schema.
-_SETTINGS = "; ".join(f"set local {setting}" for setting in (*ROW_TEXT_SETTINGS, "search_path = pg_catalog"))
+# with its schema. A version's SET LOCAL ROLE must not decide what the read may see.
+_SETTINGS = "; ".join(
+    f"set local {setting}" for setting in (*ROW_TEXT_SETTINGS, "search_path = pg_catalog", "role none")
+)
 
 _FILLED = """
-select quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+select c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 where c.relkind in ('r', 'm') and c.relispopulated and c.relpersistence <> 't'
@@ -42,32 +52,74 @@ where c.relkind in ('r', 'm') and c.relispopulated and c.relpersistence <> 't'
         select from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e'
     )
     and pg_relation_size(c.oid) > 0
-order by 1
+    and WATCHED(c.oid)
+order by 2
 """
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One key of a fingerprint: the hash of its definition, and the OIDs it hangs on (sql/fingerprint.sql)."""
+
+    digest: str
+    hits: frozenset[int]
+
+
+Reading = dict[str, Entry]
 
 
 def fingerprint(connection: psycopg.Connection[Any]) -> Fingerprint:
     """The state of the database `connection` is on, as its open transaction (if any) sees it."""
+    return digests(read(connection))
+
+
+def digests(reading: Reading) -> Fingerprint:
+    """A reading's fingerprint: each key's digest."""
+    return {key: entry.digest for key, entry in reading.items()}
+
+
+def read(connection: psycopg.Connection[Any], watched: Set[int] | None = None) -> Reading:
+    """The fingerprint's entries, all of them or (`watched`) only those that hang on one of the given OIDs."""
     with connection.transaction(force_rollback=True):
         connection.execute(_SETTINGS)
         found: defaultdict[str, list[str]] = defaultdict(list)
-        for key, digest in connection.execute(_CATALOG).fetchall():
+        hits: defaultdict[str, set[int]] = defaultdict(set)
+        for key, digest, on in connection.execute(_rendered(_SQL, watched)).fetchall():
             found[key].append(digest)
-        tables = [name for (name,) in connection.execute(_FILLED).fetchall()]
+            hits[key].update(on)
+        tables = connection.execute(_rendered(_FILLED, watched)).fetchall()
         if tables:
-            for key, digest in connection.execute(_rows_query(tables)).fetchall():
+            for oid, key, digest in connection.execute(_rows_query(tables)).fetchall():
                 found[key].append(digest)
-    return {key: ",".join(sorted(digests)) for key, digests in found.items()}
+                hits[key].add(oid)
+    return {key: Entry(",".join(sorted(values)), frozenset(hits[key] - {0})) for key, values in found.items()}
 
 
-def _rows_query(tables: list[str]) -> sql.Composed:
+def _rendered(text: str, watched: Set[int] | None) -> str:
+    """The query with its markers filled in: HITS(a, b) lists the OIDs a row hangs on, WATCHED(a, b) keeps the
+    rows hanging on a watched OID (every row when nothing is watched)."""
+    oids = "'{" + ",".join(str(int(oid)) for oid in sorted(watched)) + "}'::oid[]" if watched is not None else ""
+
+    def fill(match: re.Match[str]) -> str:
+        columns = [column.strip() for column in match[2].split(",")]
+        if match[1] == "HITS":
+            return f"array[{', '.join(columns)}]::oid[]"
+        if watched is None:
+            return "true"
+        return "(" + " or ".join(f"{column} = any({oids})" for column in columns) + ")"
+
+    return _MARKER.sub(fill, text)
+
+
+def _rows_query(tables: list[tuple[int, str]]) -> sql.Composed:
     """Per table holding rows: its count and a hash of its sorted row hashes, in one statement."""
     parts = [
         sql.SQL(
-            "select {key}, count(*)::text || ' ' || md5(string_agg(md5(t::text), '' order by md5(t::text))) "
+            "select {oid}::oid, {key}, "
+            "count(*)::text || ' ' || md5(string_agg(md5(t::text), '' order by md5(t::text))) "
             "from {table} as t having count(*) > 0"
-        ).format(key=sql.Literal(f"rows {name}"), table=sql.SQL(name))
-        for name in tables
+        ).format(oid=sql.Literal(oid), key=sql.Literal(f"rows {name}"), table=sql.SQL(name))
+        for oid, name in tables
     ]
     return sql.SQL(" union all ").join(parts)
 
@@ -75,3 +127,302 @@ def _rows_query(tables: list[str]) -> sql.Composed:
 def differing(a: Fingerprint, b: Fingerprint) -> tuple[str, ...]:
     """The objects whose definitions differ between two fingerprints, or that only one of them holds."""
     return tuple(sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key)))
+
+
+# --- a fingerprint kept up to date through a replay ---------------------------------------------------------------
+
+WATCH_SCHEMA = "_consolidate_watch"  # sql/fingerprint.sql leaves it and its event triggers out by this name
+_TOUCHED = "consolidate.touched"
+
+# An event trigger notes, in a transaction-local setting (so a rolled-back savepoint takes its notes with it), the
+# catalog and OID of every object each DDL command creates, alters or drops. ENABLE ALWAYS: it fires under
+# session_replication_role = replica too. SECURITY DEFINER: a version run under SET ROLE still has it fire.
+_INSTALL = f"""
+create schema {WATCH_SCHEMA};
+create function {WATCH_SCHEMA}.note() returns event_trigger language plpgsql security definer
+set search_path = pg_catalog as $$
+declare
+    noted text := coalesce(current_setting('{_TOUCHED}', true), '');
+    found record;
+begin
+    if tg_event = 'sql_drop' then
+        for found in select classid, objid from pg_event_trigger_dropped_objects() loop
+            noted := noted || ' ' || coalesce(found.classid::text, '0') || ':' || coalesce(found.objid::text, '0');
+        end loop;
+    else
+        for found in select classid, objid from pg_event_trigger_ddl_commands() loop
+            noted := noted || ' ' || coalesce(found.classid::text, '0') || ':' || coalesce(found.objid::text, '0');
+        end loop;
+    end if;
+    perform set_config('{_TOUCHED}', noted, true);
+end
+$$;
+grant usage on schema {WATCH_SCHEMA} to public;
+create event trigger {WATCH_SCHEMA}_end on ddl_command_end execute function {WATCH_SCHEMA}.note();
+create event trigger {WATCH_SCHEMA}_drop on sql_drop execute function {WATCH_SCHEMA}.note();
+alter event trigger {WATCH_SCHEMA}_end enable always;
+alter event trigger {WATCH_SCHEMA}_drop enable always;
+"""
+
+_REMOVE = f"""
+drop event trigger if exists {WATCH_SCHEMA}_end;
+drop event trigger if exists {WATCH_SCHEMA}_drop;
+drop schema if exists {WATCH_SCHEMA} cascade;
+"""
+
+# What a transaction changed so far: the event trigger's notes (and whether it is still there to take them), the
+# roles (global objects, out of an event trigger's sight; owners and ACLs name them), and the tables whose rows
+# may differ: written in this transaction, or given a new file (TRUNCATE, a rewrite) since the watch last looked.
+_CHANGES = f"""
+select current_setting('{_TOUCHED}', true),
+    (select count(*) from pg_event_trigger
+     where evtname in ('{WATCH_SCHEMA}_end', '{WATCH_SCHEMA}_drop') and evtenabled = 'A'),
+    (select md5(string_agg(oid::text || ' ' || rolname, ',' order by oid)) from pg_roles)
+        || (select md5(coalesce(string_agg(roleid::text || ' ' || member::text, ',' order by roleid, member), ''))
+            from pg_auth_members),
+    (select coalesce(array_agg(array[c.oid, coalesce(pg_relation_filenode(c.oid), 0)]), '{{}}')
+     from pg_class c
+     left join unnest(%s::oid[], %s::oid[]) as known(oid, node) on known.oid = c.oid
+     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
+        and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+        and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
+                + pg_stat_get_xact_tuples_deleted(c.oid) > 0
+            or coalesce(pg_relation_filenode(c.oid), 0) is distinct from known.node))
+"""
+
+# The objects whose entries may have changed when `touched` did: they, their row and array types, what depends on
+# any of them (a view's text names the tables it reads, a constraint's the table it references, ...), and the
+# relation or type such a dependent belongs to.
+_AROUND = """
+with touched(classid, oid) as (select * from unnest(%s::oid[], %s::oid[])),
+typed(classid, oid) as (
+    select classid, oid from touched
+    union select 'pg_type'::regclass, c.reltype from pg_class c join touched t on t.oid = c.oid and c.reltype <> 0
+        where t.classid = 'pg_class'::regclass
+    union select 'pg_type'::regclass, y.typarray from pg_class c join touched t on t.oid = c.oid
+        join pg_type y on y.oid = c.reltype where t.classid = 'pg_class'::regclass and y.typarray <> 0
+    union select 'pg_type'::regclass, y.typarray from pg_type y join touched t on t.oid = y.oid
+        where t.classid = 'pg_type'::regclass and y.typarray <> 0
+),
+dependent(classid, oid) as (
+    select d.classid, d.objid from pg_depend d join typed t on d.refclassid = t.classid and d.refobjid = t.oid
+)
+select coalesce(array_agg(distinct oid), '{}') from (
+    select oid from typed
+    union all select oid from dependent
+    union all select a.adrelid from pg_attrdef a
+        join dependent d on d.oid = a.oid and d.classid = 'pg_attrdef'::regclass
+    union all select w.ev_class from pg_rewrite w
+        join dependent d on d.oid = w.oid and d.classid = 'pg_rewrite'::regclass
+    union all select c.conrelid from pg_constraint c
+        join dependent d on d.oid = c.oid and d.classid = 'pg_constraint'::regclass
+    union all select c.contypid from pg_constraint c
+        join dependent d on d.oid = c.oid and d.classid = 'pg_constraint'::regclass
+    union all select g.tgrelid from pg_trigger g
+        join dependent d on d.oid = g.oid and d.classid = 'pg_trigger'::regclass
+    union all select p.polrelid from pg_policy p
+        join dependent d on d.oid = p.oid and d.classid = 'pg_policy'::regclass
+) as around
+where oid <> 0
+"""
+
+# Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _AROUND maps);
+# anything else a command touched (an extension, a cast, a GRANT, which names no object, ...) means a whole read.
+_FOLLOWED = (
+    "pg_class",
+    "pg_type",
+    "pg_proc",
+    "pg_constraint",
+    "pg_trigger",
+    "pg_rewrite",
+    "pg_policy",
+    "pg_attrdef",
+    "pg_namespace",
+)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one transaction changed, as the watch saw it: None for `touched` when it must read everything."""
+
+    touched: frozenset[tuple[int, int]] | None
+    tables: frozenset[int]
+    nodes: Mapping[int, int]
+    roles: str
+
+
+@dataclass(frozen=True)
+class Undo:
+    """How to see the fingerprint as it was before an update: the entries it replaced and the keys it added."""
+
+    changes: Changes
+    removed: Reading
+    added: frozenset[str]
+    whole: bool = False  # the update read everything: `removed` is the whole earlier fingerprint
+
+
+@dataclass
+class Watch:
+    """One database's fingerprint, kept up to date through a replay on one connection.
+
+    Every version runs inside a transaction the replay controls; before it commits, ``update`` reads again only
+    the entries that hang on what the version touched: the objects its DDL created, altered or dropped (an event
+    trigger notes them), those that depend on them, and the tables it wrote rows to. An entry that hangs on none
+    of them cannot have changed: its catalog rows were not written, and the names its text shows belong to objects
+    that were not touched. ``same_as_before`` then tells, in a later transaction that ran a down script, whether
+    the database is back at the fingerprint the version found, reading again only what the version and the down
+    script touched. What the watch cannot follow (a GRANT, an extension, a schema that was there, a role renamed,
+    the event trigger gone) makes it read everything, as a whole fingerprint would. It needs a superuser (event
+    triggers); without one, `enabled` stays False and the caller reads whole fingerprints.
+    """
+
+    enabled: bool = False
+    entries: dict[str, Entry] = field(default_factory=dict)
+    by_oid: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    nodes: dict[int, int] = field(default_factory=dict)
+    roles: str = ""
+    classes: dict[int, str] = field(default_factory=dict)
+    stale: bool = True
+
+    def install(self, connection: psycopg.Connection[Any]) -> None:
+        """Set up the event triggers in `connection`'s database, when its user may (autocommit connection)."""
+        try:
+            with connection.transaction():
+                settings = connection.execute(
+                    "select rolsuper, current_setting('track_counts')::bool from pg_roles where rolname = current_user"
+                ).fetchone()
+                if settings is None or not all(settings):
+                    return
+                connection.execute(_INSTALL.encode())
+                names = ", ".join(f"'{name}'::regclass::oid" for name in _FOLLOWED)
+                found = connection.execute(f"select unnest(array[{names}]), unnest(%s::text[])", [list(_FOLLOWED)])
+                self.classes = {int(oid): name for oid, name in found.fetchall()}
+        except psycopg.Error:
+            return
+        self.enabled = True
+
+    def remove(self, connection: psycopg.Connection[Any]) -> None:
+        """Take the event triggers away again: the database is compared with others after the replay."""
+        if self.enabled:
+            connection.execute(_REMOVE.encode())
+            self.enabled = False
+
+    def refresh(self, connection: psycopg.Connection[Any]) -> None:
+        """Read the whole fingerprint when it is not known to be up to date (first use, a version not watched)."""
+        if self.stale:
+            changes = self.changes(connection, whole=True)
+            self._replace_all(read(connection), changes)
+            self.stale = False
+
+    def changes(self, connection: psycopg.Connection[Any], *, whole: bool = False) -> Changes:
+        """What the open transaction changed so far (`touched` None: read everything)."""
+        known = list(self.nodes.items())
+        row = connection.execute(_CHANGES, [[oid for oid, _ in known], [node for _, node in known]]).fetchone()
+        noted, alive, roles, tables = row or ("", 0, "", [])
+        touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted or "")
+        nodes = {int(oid): int(node) for oid, node in tables}
+        return Changes(touched, frozenset(nodes), nodes, roles or "")
+
+    def update(self, connection: psycopg.Connection[Any], changes: Changes) -> Undo:
+        """Bring the fingerprint up to date with what `changes` says the open transaction did."""
+        if changes.touched is None:
+            undo = Undo(changes, dict(self.entries), frozenset(), whole=True)
+            self._replace_all(read(connection), changes)
+            return undo
+        watched = self._around(connection, changes.touched) | changes.tables
+        fresh = read(connection, watched)
+        removed = {key: self.entries[key] for key in self._keys(watched)}
+        for key, entry in removed.items():
+            self._forget(key, entry)
+        for key, entry in fresh.items():
+            self._remember(key, entry)
+        self.nodes.update(changes.nodes)
+        return Undo(changes, removed, frozenset(fresh))
+
+    def revert(self) -> None:
+        """Forget an update whose transaction did not commit: read everything again before the next use (rare)."""
+        self.stale = True
+
+    def same_as_before(self, connection: psycopg.Connection[Any], undo: Undo) -> bool:
+        """Whether the database, as the open transaction sees it, has the fingerprint it had before the update
+        `undo` describes (the state the version found)."""
+        changes = self.changes(connection)
+        if changes.touched is None or undo.changes.touched is None or undo.whole:
+            return digests(read(connection)) == digests(self._earlier_whole(undo))
+        touched = undo.changes.touched | changes.touched
+        watched = self._around(connection, touched) | changes.tables | undo.changes.tables
+        now = digests(read(connection, watched))
+        earlier = self._earlier(undo, watched)
+        if any(now.get(key) != digest for key, digest in earlier.items()):
+            return False
+        return all(self._earlier_entry(undo, key) == digest for key, digest in now.items() if key not in earlier)
+
+    # the fingerprint before the last update, seen through its undo
+
+    def _earlier(self, undo: Undo, watched: Set[int]) -> Fingerprint:
+        found = {key: self.entries[key].digest for key in self._keys(watched) if key not in undo.added}
+        found |= {key: entry.digest for key, entry in undo.removed.items() if entry.hits & watched}
+        return found
+
+    def _earlier_entry(self, undo: Undo, key: str) -> str | None:
+        if key in undo.removed:
+            return undo.removed[key].digest
+        if key in undo.added or key not in self.entries:
+            return None
+        return self.entries[key].digest
+
+    def _earlier_whole(self, undo: Undo) -> Reading:
+        if undo.whole:
+            return undo.removed
+        earlier = {key: entry for key, entry in self.entries.items() if key not in undo.added}
+        return earlier | undo.removed
+
+    # bookkeeping
+
+    def _touched(self, noted: str) -> frozenset[tuple[int, int]] | None:
+        """The event trigger's notes as (catalog, OID) pairs, or None when one is of a kind not followed."""
+        pairs = set()
+        for note in noted.split():
+            classid, oid = (int(part) for part in note.split(":"))
+            name = self.classes.get(classid)
+            if name is None or oid == 0:
+                return None
+            if name == "pg_namespace" and oid in self.by_oid:
+                return None  # a schema that was there changed: every name in it may have
+            pairs.add((classid, oid))
+        return frozenset(pairs)
+
+    def _around(self, connection: psycopg.Connection[Any], touched: Iterable[tuple[int, int]]) -> frozenset[int]:
+        pairs = sorted(touched)
+        if not pairs:
+            return frozenset()
+        row = connection.execute(_AROUND, [[c for c, _ in pairs], [o for _, o in pairs]]).fetchone()
+        return frozenset(int(oid) for oid in (row[0] if row else ())) | {oid for _, oid in pairs}
+
+    def _keys(self, watched: Iterable[int]) -> set[str]:
+        keys: set[str] = set()
+        for oid in watched:
+            keys |= self.by_oid.get(oid, set())
+        return keys
+
+    def _replace_all(self, reading: Reading, changes: Changes) -> None:
+        self.entries = {}
+        self.by_oid = defaultdict(set)
+        for key, entry in reading.items():
+            self._remember(key, entry)
+        self.roles = changes.roles
+        self.nodes.update(changes.nodes)
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        self.entries[key] = entry
+        for oid in entry.hits:
+            self.by_oid[oid].add(key)
+
+    def _forget(self, key: str, entry: Entry) -> None:
+        del self.entries[key]
+        for oid in entry.hits:
+            keys = self.by_oid.get(oid)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self.by_oid[oid]

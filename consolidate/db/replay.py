@@ -24,6 +24,7 @@ from typing import Generic, TypeVar
 
 import psycopg
 
+from consolidate.db.fingerprint import Undo, Watch, digests, read
 from consolidate.db.script import Connection, Executor, Piece, failure, runs_whole
 from consolidate.db.script import pieces as script_pieces
 from consolidate.db.urls import connect_failure, conninfo_parts, error_text
@@ -137,6 +138,53 @@ class Replaying:
         session.notes.clear()
         return Trial(tuple(found), seen)
 
+    def version(self, up: tuple[str, str], down: tuple[str, str] | None, watch: Watch) -> tuple[Replayed, bool]:
+        """Run one version as ``files`` runs it, keeping `watch`'s fingerprint up to date; with `down`, then try
+        its rollback as ``trial`` does. True when the down script put the database back at the fingerprint the
+        version found; False when it did not, or when the trial cannot tell (a failure, a script that cannot run
+        in one transaction): the caller proves those another way."""
+        path, text = up
+        pieces = self._pieces(path, text)
+        with _unexpected(path):
+            watch.refresh(self.session.connection)
+        undo = self._watched(path, pieces, watch) if watch.enabled and runs_whole(pieces) else None
+        if undo is not None:
+            notes = tuple(dict.fromkeys(self.session.notes))
+            self.session.notes.clear()
+            replayed = Replayed((), len(pieces), 0.0, notes)
+            if down is None:
+                return replayed, False
+            trial = self.trial(*down, lambda connection: watch.same_as_before(connection, undo))
+            return replayed, trial is not None and trial.seen is True
+        # Not watched: whole fingerprints before and after, as a watch without its event triggers reads them.
+        earlier = digests(watch.entries)
+        replayed = self.files([up], per_file_transaction=True)
+        watch.stale = True
+        if down is None or replayed.failures:
+            return replayed, False
+        tried = self.trial(*down, read)
+        seen = tried.seen if tried is not None else None
+        return replayed, seen is not None and digests(seen) == earlier
+
+    def _watched(self, path: str, pieces: list[Piece], watch: Watch) -> Undo | None:
+        """Run a version in a transaction of the replay's own, and update `watch` before it commits (what the
+        version wrote is known only inside it). None when the version failed, at COMMIT too: nothing of it stays,
+        and the caller replays it again as ``files`` does, to report its failures the usual way."""
+        session, undo = self.session, None
+        try:
+            with session.connection.transaction():
+                if session.run(pieces, legacy=False):
+                    raise _Failed
+                undo = watch.update(session.connection, watch.changes(session.connection))
+        except (_Failed, psycopg.Error):
+            if undo is not None:
+                watch.revert()
+            session.connection.execute("DISCARD ALL")
+            return None
+        with _unexpected(path):
+            session.reset(path, pieces)
+        return undo
+
     def look(self, look: Callable[[Connection], T]) -> T:
         """Read the database between files."""
         with _unexpected("(between files)"):
@@ -152,6 +200,10 @@ class Replaying:
         except psycopg.Error as error:
             return [failure(pieces[-1], error)]
         return []
+
+
+class _Failed(Exception):
+    """A watched version failed: its transaction is rolled back."""
 
 
 # --- connecting ----------------------------------------------------------------------------------------------
