@@ -39,7 +39,8 @@ _MARKER = re.compile(r"\b(HITS|WATCHED)\(([^()]*)\)")
 # script SET, for its transaction only. With only pg_catalog on the search path, every deparsed name is written
 # with its schema. A version's SET LOCAL ROLE must not decide what the read may see.
 _SETTINGS = "; ".join(
-    f"set local {setting}" for setting in (*ROW_TEXT_SETTINGS, "search_path = pg_catalog", "role none")
+    f"set local {setting}"
+    for setting in (*ROW_TEXT_SETTINGS, "search_path = pg_catalog", "role none", "plan_cache_mode = force_generic_plan")
 )
 
 _FILLED = """
@@ -78,35 +79,77 @@ def digests(reading: Reading) -> Fingerprint:
     return {key: entry.digest for key, entry in reading.items()}
 
 
-def read(connection: psycopg.Connection[Any], watched: Set[int] | None = None) -> Reading:
-    """The fingerprint's entries, all of them or (`watched`) only those that hang on one of the given OIDs."""
-    with connection.transaction(force_rollback=True):
-        connection.execute(_SETTINGS)
-        found: defaultdict[str, list[str]] = defaultdict(list)
-        hits: defaultdict[str, set[int]] = defaultdict(set)
-        for key, digest, on in connection.execute(_rendered(_SQL, watched)).fetchall():
+def read(connection: psycopg.Connection[Any], watched: Watched | None = None) -> Reading:
+    """The fingerprint's entries, all of them or (`watched`) only those that hang on one of the given OIDs.
+
+    A limited read runs statements prepared in the session, so that PostgreSQL plans them once and reuses the plan
+    (planning the whole query took longer than running it for a few objects); a session reset forgets them, and
+    the next read prepares them again."""
+    for attempt in ("prepared", "prepare"):
+        try:
+            with connection.transaction(force_rollback=True):
+                connection.execute(_SETTINGS)
+                if watched is None:
+                    rows = connection.execute(_rendered(_SQL, full=True)).fetchall()
+                    tables = connection.execute(_rendered(_FILLED, full=True)).fetchall()
+                else:
+                    if attempt == "prepare":
+                        for name, text in _PREPARED.items():
+                            connection.execute(f"prepare {name}(oid[], oid[]) as {_rendered(text, full=False)}")
+                    # EXECUTE takes no bound parameters: the OIDs are written out (integers only).
+                    arguments = ", ".join(
+                        "'{" + ",".join(str(int(oid)) for oid in sorted(oids)) + "}'::oid[]"
+                        for oids in (watched.oids, watched.classes)
+                    )
+                    rows = connection.execute(f"execute consolidate_fingerprint({arguments})").fetchall()
+                    tables = connection.execute(f"execute consolidate_filled({arguments})").fetchall()
+                return _entries(connection, rows, tables)
+        except psycopg.errors.InvalidSqlStatementName:
+            if attempt == "prepare":
+                raise
+    raise AssertionError("unreachable")
+
+
+_PREPARED = {"consolidate_fingerprint": _SQL, "consolidate_filled": _FILLED}
+
+
+def _entries(connection: psycopg.Connection[Any], rows: list[Any], tables: list[Any]) -> Reading:
+    found: defaultdict[str, list[str]] = defaultdict(list)
+    hits: defaultdict[str, set[int]] = defaultdict(set)
+    for key, digest, on in rows:
+        found[key].append(digest)
+        hits[key].update(on)
+    if tables:
+        for oid, key, digest in connection.execute(_rows_query(tables)).fetchall():
             found[key].append(digest)
-            hits[key].update(on)
-        tables = connection.execute(_rendered(_FILLED, watched)).fetchall()
-        if tables:
-            for oid, key, digest in connection.execute(_rows_query(tables)).fetchall():
-                found[key].append(digest)
-                hits[key].add(oid)
+            hits[key].add(oid)
     return {key: Entry(",".join(sorted(values)), frozenset(hits[key] - {0})) for key, values in found.items()}
 
 
-def _rendered(text: str, watched: Set[int] | None) -> str:
-    """The query with its markers filled in: HITS(a, b) lists the OIDs a row hangs on, WATCHED(a, b) keeps the
-    rows hanging on a watched OID (every row when nothing is watched)."""
-    oids = "'{" + ",".join(str(int(oid)) for oid in sorted(watched)) + "}'::oid[]" if watched is not None else ""
+@dataclass(frozen=True)
+class Watched:
+    """The OIDs a limited read is about, and the catalogs they are in (a dependency is looked up by both)."""
+
+    oids: frozenset[int]
+    classes: frozenset[int]
+
+
+def _rendered(text: str, *, full: bool) -> str:
+    """The query with its markers filled in: HITS(a, b) lists the OIDs a row hangs on; WATCHED(a, b) keeps the
+    rows hanging on an OID of the parameter $1 (every row, `full`), WATCHED(a@c) those whose OID a is in $1 and
+    whose catalog c in $2 (the only way to look a dependency up by its index)."""
 
     def fill(match: re.Match[str]) -> str:
         columns = [column.strip() for column in match[2].split(",")]
         if match[1] == "HITS":
-            return f"array[{', '.join(columns)}]::oid[]"
-        if watched is None:
+            return f"array[{', '.join(column.split('@')[0] for column in columns)}]::oid[]"
+        if full:
             return "true"
-        return "(" + " or ".join(f"{column} = any({oids})" for column in columns) + ")"
+        tests = []
+        for column in columns:
+            oid, _, catalog = column.partition("@")
+            tests.append(f"({oid} = any($1) and {catalog} = any($2))" if catalog else f"{oid} = any($1)")
+        return "(" + " or ".join(tests) + ")"
 
     return _MARKER.sub(fill, text)
 
@@ -170,31 +213,20 @@ drop event trigger if exists {WATCH_SCHEMA}_drop;
 drop schema if exists {WATCH_SCHEMA} cascade;
 """
 
-# What a transaction changed so far: the event trigger's notes (and whether it is still there to take them), the
-# roles (global objects, out of an event trigger's sight; owners and ACLs name them), and the tables whose rows
-# may differ: written in this transaction, or given a new file (TRUNCATE, a rewrite) since the watch last looked.
+# What a transaction changed so far, in one round trip: the objects the event trigger noted (and whether it is still
+# there to note them); the roles (global objects, out of an event trigger's sight; owners and ACLs name them); the
+# tables whose rows may differ (written in this transaction, or given a new file by TRUNCATE or a rewrite since
+# the watch last looked); and the objects whose entries may have changed with the noted ones and those carried
+# over from an earlier transaction: they, their row and array types, what depends on any of them (a view's text
+# names the tables it reads, a constraint's the table it references, ...), and the relation or type such a
+# dependent belongs to.
 _CHANGES = f"""
-select current_setting('{_TOUCHED}', true),
-    (select count(*) from pg_event_trigger
-     where evtname in ('{WATCH_SCHEMA}_end', '{WATCH_SCHEMA}_drop') and evtenabled = 'A'),
-    (select md5(string_agg(oid::text || ' ' || rolname, ',' order by oid)) from pg_roles)
-        || (select md5(coalesce(string_agg(roleid::text || ' ' || member::text, ',' order by roleid, member), ''))
-            from pg_auth_members),
-    (select coalesce(array_agg(array[c.oid, coalesce(pg_relation_filenode(c.oid), 0)]), '{{}}')
-     from pg_class c
-     left join unnest(%s::oid[], %s::oid[]) as known(oid, node) on known.oid = c.oid
-     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
-        and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-        and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
-                + pg_stat_get_xact_tuples_deleted(c.oid) > 0
-            or coalesce(pg_relation_filenode(c.oid), 0) is distinct from known.node))
-"""
-
-# The objects whose entries may have changed when `touched` did: they, their row and array types, what depends on
-# any of them (a view's text names the tables it reads, a constraint's the table it references, ...), and the
-# relation or type such a dependent belongs to.
-_AROUND = """
-with touched(classid, oid) as (select * from unnest(%s::oid[], %s::oid[])),
+with noted(classid, oid) as (
+    select split_part(note, ':', 1)::oid, split_part(note, ':', 2)::oid
+    from regexp_split_to_table(btrim(coalesce(current_setting('{_TOUCHED}', true), '')), ' +') as note
+    where note <> ''
+),
+touched(classid, oid) as (select * from noted union select * from unnest(%s::oid[], %s::oid[])),
 typed(classid, oid) as (
     select classid, oid from touched
     union select 'pg_type'::regclass, c.reltype from pg_class c join touched t on t.oid = c.oid and c.reltype <> 0
@@ -206,27 +238,46 @@ typed(classid, oid) as (
 ),
 dependent(classid, oid) as (
     select d.classid, d.objid from pg_depend d join typed t on d.refclassid = t.classid and d.refobjid = t.oid
-)
-select coalesce(array_agg(distinct oid), '{}') from (
-    select oid from typed
-    union all select oid from dependent
-    union all select a.adrelid from pg_attrdef a
+),
+around(classid, oid) as (
+    select classid, oid from typed
+    union all select classid, oid from dependent
+    union all select 'pg_class'::regclass, a.adrelid from pg_attrdef a
         join dependent d on d.oid = a.oid and d.classid = 'pg_attrdef'::regclass
-    union all select w.ev_class from pg_rewrite w
+    union all select 'pg_class'::regclass, w.ev_class from pg_rewrite w
         join dependent d on d.oid = w.oid and d.classid = 'pg_rewrite'::regclass
-    union all select c.conrelid from pg_constraint c
+    union all select 'pg_class'::regclass, c.conrelid from pg_constraint c
         join dependent d on d.oid = c.oid and d.classid = 'pg_constraint'::regclass
-    union all select c.contypid from pg_constraint c
+    union all select 'pg_type'::regclass, c.contypid from pg_constraint c
         join dependent d on d.oid = c.oid and d.classid = 'pg_constraint'::regclass
-    union all select g.tgrelid from pg_trigger g
+    union all select 'pg_class'::regclass, g.tgrelid from pg_trigger g
         join dependent d on d.oid = g.oid and d.classid = 'pg_trigger'::regclass
-    union all select p.polrelid from pg_policy p
+    union all select 'pg_class'::regclass, p.polrelid from pg_policy p
         join dependent d on d.oid = p.oid and d.classid = 'pg_policy'::regclass
-) as around
-where oid <> 0
+),
+written(oid, node) as (
+    select c.oid, c.relfilenode
+    from pg_class c
+    left join unnest(%s::oid[], %s::oid[]) as known(oid, node) on known.oid = c.oid
+    where c.relkind in ('r', 'm') and c.relpersistence <> 't'
+        and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+        and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
+                + pg_stat_get_xact_tuples_deleted(c.oid) > 0
+            or c.relfilenode is distinct from known.node)
+)
+select
+    (select coalesce(array_agg(array[classid, oid]), '{{}}') from noted),
+    (select count(*) from pg_event_trigger
+     where evtname in ('{WATCH_SCHEMA}_end', '{WATCH_SCHEMA}_drop') and evtenabled = 'A'),
+    (select md5(string_agg(oid::text || ' ' || rolname, ',' order by oid)) from pg_roles)
+        || (select md5(coalesce(string_agg(roleid::text || ' ' || member::text, ',' order by roleid, member), ''))
+            from pg_auth_members),
+    (select coalesce(array_agg(array[oid, node]), '{{}}') from written),
+    (select coalesce(array_agg(distinct oid), '{{}}') from around where oid <> 0),
+    (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0)
 """
 
-# Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _AROUND maps);
+# Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _CHANGES maps);
 # anything else a command touched (an extension, a cast, a GRANT, which names no object, ...) means a whole read.
 _FOLLOWED = (
     "pg_class",
@@ -243,12 +294,13 @@ _FOLLOWED = (
 
 @dataclass(frozen=True)
 class Changes:
-    """What one transaction changed, as the watch saw it: None for `touched` when it must read everything."""
+    """What one transaction changed, as the watch saw it (`touched` None: read everything), and the objects whose
+    entries a read must see again for it."""
 
     touched: frozenset[tuple[int, int]] | None
-    tables: frozenset[int]
-    nodes: Mapping[int, int]
+    nodes: Mapping[int, int]  # tables whose rows may differ, by their file
     roles: str
+    watched: Watched
 
 
 @dataclass(frozen=True)
@@ -284,6 +336,10 @@ class Watch:
     classes: dict[int, str] = field(default_factory=dict)
     stale: bool = True
 
+    @property
+    def pg_class(self) -> int:
+        return next((oid for oid, name in self.classes.items() if name == "pg_class"), 1259)
+
     def install(self, connection: psycopg.Connection[Any]) -> None:
         """Set up the event triggers in `connection`'s database, when its user may (autocommit connection)."""
         try:
@@ -314,24 +370,34 @@ class Watch:
             self._replace_all(read(connection), changes)
             self.stale = False
 
-    def changes(self, connection: psycopg.Connection[Any], *, whole: bool = False) -> Changes:
-        """What the open transaction changed so far (`touched` None: read everything)."""
-        known = list(self.nodes.items())
-        row = connection.execute(_CHANGES, [[oid for oid, _ in known], [node for _, node in known]]).fetchone()
-        noted, alive, roles, tables = row or ("", 0, "", [])
-        touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted or "")
-        nodes = {int(oid): int(node) for oid, node in tables}
-        return Changes(touched, frozenset(nodes), nodes, roles or "")
+    def changes(
+        self,
+        connection: psycopg.Connection[Any],
+        carried: frozenset[tuple[int, int]] = frozenset(),
+        *,
+        whole: bool = False,
+    ) -> Changes:
+        """What the open transaction changed so far, with what an earlier one touched (`carried`); `whole`: a
+        whole read follows whatever it finds."""
+        known, pairs = list(self.nodes.items()), sorted(carried)
+        row = connection.execute(
+            _CHANGES,
+            [[c for c, _ in pairs], [o for _, o in pairs], [oid for oid, _ in known], [node for _, node in known]],
+        ).fetchone()
+        noted, alive, roles, written, oids, classes = row or ([], 0, "", [], [], [])
+        touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted)
+        nodes = {int(oid): int(node) for oid, node in written}
+        watched = Watched(frozenset(oids) | set(nodes), frozenset(classes) | {self.pg_class})
+        return Changes(touched, nodes, roles or "", watched)
 
     def update(self, connection: psycopg.Connection[Any], changes: Changes) -> Undo:
-        """Bring the fingerprint up to date with what `changes` says the open transaction did."""
+        """Bring the fingerprint up to date with what `changes` says a transaction did (it may have committed)."""
         if changes.touched is None:
             undo = Undo(changes, dict(self.entries), frozenset(), whole=True)
             self._replace_all(read(connection), changes)
             return undo
-        watched = self._around(connection, changes.touched) | changes.tables
-        fresh = read(connection, watched)
-        removed = {key: self.entries[key] for key in self._keys(watched)}
+        fresh = read(connection, changes.watched)
+        removed = {key: self.entries[key] for key in self._keys(changes.watched.oids)}
         for key, entry in removed.items():
             self._forget(key, entry)
         for key, entry in fresh.items():
@@ -339,20 +405,20 @@ class Watch:
         self.nodes.update(changes.nodes)
         return Undo(changes, removed, frozenset(fresh))
 
-    def revert(self) -> None:
-        """Forget an update whose transaction did not commit: read everything again before the next use (rare)."""
-        self.stale = True
-
     def same_as_before(self, connection: psycopg.Connection[Any], undo: Undo) -> bool:
         """Whether the database, as the open transaction sees it, has the fingerprint it had before the update
         `undo` describes (the state the version found)."""
-        changes = self.changes(connection)
-        if changes.touched is None or undo.changes.touched is None or undo.whole:
+        earlier_touched = undo.changes.touched
+        if earlier_touched is None or undo.whole:
             return digests(read(connection)) == digests(self._earlier_whole(undo))
-        touched = undo.changes.touched | changes.touched
-        watched = self._around(connection, touched) | changes.tables | undo.changes.tables
+        changes = self.changes(connection, earlier_touched)
+        if changes.touched is None:
+            return digests(read(connection)) == digests(self._earlier_whole(undo))
+        watched = Watched(
+            changes.watched.oids | undo.changes.watched.oids, changes.watched.classes | undo.changes.watched.classes
+        )
         now = digests(read(connection, watched))
-        earlier = self._earlier(undo, watched)
+        earlier = self._earlier(undo, watched.oids)
         if any(now.get(key) != digest for key, digest in earlier.items()):
             return False
         return all(self._earlier_entry(undo, key) == digest for key, digest in now.items() if key not in earlier)
@@ -379,25 +445,17 @@ class Watch:
 
     # bookkeeping
 
-    def _touched(self, noted: str) -> frozenset[tuple[int, int]] | None:
+    def _touched(self, noted: list[list[int]]) -> frozenset[tuple[int, int]] | None:
         """The event trigger's notes as (catalog, OID) pairs, or None when one is of a kind not followed."""
         pairs = set()
-        for note in noted.split():
-            classid, oid = (int(part) for part in note.split(":"))
-            name = self.classes.get(classid)
-            if name is None or oid == 0:
+        for classid, oid in noted:
+            name = self.classes.get(int(classid))
+            if name is None or not oid:
                 return None
             if name == "pg_namespace" and oid in self.by_oid:
                 return None  # a schema that was there changed: every name in it may have
-            pairs.add((classid, oid))
+            pairs.add((int(classid), int(oid)))
         return frozenset(pairs)
-
-    def _around(self, connection: psycopg.Connection[Any], touched: Iterable[tuple[int, int]]) -> frozenset[int]:
-        pairs = sorted(touched)
-        if not pairs:
-            return frozenset()
-        row = connection.execute(_AROUND, [[c for c, _ in pairs], [o for _, o in pairs]]).fetchone()
-        return frozenset(int(oid) for oid in (row[0] if row else ())) | {oid for _, oid in pairs}
 
     def _keys(self, watched: Iterable[int]) -> set[str]:
         keys: set[str] = set()

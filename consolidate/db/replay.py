@@ -167,23 +167,22 @@ class Replaying:
         return replayed, seen is not None and digests(seen) == earlier
 
     def _watched(self, path: str, pieces: list[Piece], watch: Watch) -> Undo | None:
-        """Run a version in a transaction of the replay's own, and update `watch` before it commits (what the
-        version wrote is known only inside it). None when the version failed, at COMMIT too: nothing of it stays,
-        and the caller replays it again as ``files`` does, to report its failures the usual way."""
-        session, undo = self.session, None
+        """Run a version in a transaction of the replay's own, note what it changed before it commits (what it
+        wrote is known only inside it), then update `watch`. None when the version failed, at COMMIT too: nothing
+        of it stays, and the caller replays it again as ``files`` does, to report its failures the usual way."""
+        session = self.session
         try:
             with session.connection.transaction():
                 if session.run(pieces, legacy=False):
                     raise _Failed
-                undo = watch.update(session.connection, watch.changes(session.connection))
+                changes = watch.changes(session.connection)
         except (_Failed, psycopg.Error):
-            if undo is not None:
-                watch.revert()
-            session.connection.execute("DISCARD ALL")
+            with _unexpected(path):
+                session.connection.execute("DISCARD ALL")
             return None
         with _unexpected(path):
             session.reset(path, pieces)
-        return undo
+            return watch.update(session.connection, changes)
 
     def look(self, look: Callable[[Connection], T]) -> T:
         """Read the database between files."""

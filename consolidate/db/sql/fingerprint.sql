@@ -163,7 +163,7 @@ from (
     from pg_depend d
     where d.objid >= 16384 and d.deptype <> 'e'
         and not exists (select from member m where m.classid = d.classid and m.objid = d.objid)
-        and WATCHED(d.objid, d.refobjid)
+        and WATCHED(d.objid@d.classid, d.refobjid@d.refclassid)
         -- the watch's own function and event triggers (an event trigger's function is in its section)
         and d.classid <> 'pg_event_trigger'::regclass
         and not exists (
