@@ -33,7 +33,19 @@ from consolidate.db.diff import ROW_TEXT_SETTINGS
 Fingerprint = dict[str, str]
 
 _SQL = (files("consolidate.db") / "sql" / "fingerprint.sql").read_text(encoding="utf-8")
-_MARKER = re.compile(r"\b(HITS|WATCHED)\(([^()]*)\)")
+_MARKER = re.compile(r"\b(HITS|WATCHED|DEPENDENCIES)\(([^()]*)\)")
+
+# A limited read looks a dependency up by either end through pg_depend's two indexes (catalog, then OID).
+# (OFFSET 0: the outer conditions must not replace these as the index's.)
+_DEPENDENCIES = """(
+    select * from (
+        select * from pg_depend where classid = any($2) and objid = any($1)
+        union all
+        select * from pg_depend
+        where refclassid = any($2) and refobjid = any($1) and not (classid = any($2) and objid = any($1))
+    ) as either_end
+    offset 0
+) as {alias}"""
 
 # Row text and deparsed definitions depend on these settings: each fingerprint reads under compare's, whatever a
 # script SET, for its transaction only. With only pg_catalog on the search path, every deparsed name is written
@@ -136,20 +148,18 @@ class Watched:
 
 def _rendered(text: str, *, full: bool) -> str:
     """The query with its markers filled in: HITS(a, b) lists the OIDs a row hangs on; WATCHED(a, b) keeps the
-    rows hanging on an OID of the parameter $1 (every row, `full`), WATCHED(a@c) those whose OID a is in $1 and
-    whose catalog c in $2 (the only way to look a dependency up by its index)."""
+    rows hanging on an OID of the parameter $1 (every row, `full`); DEPENDENCIES(d) is pg_depend, or only its rows
+    with an end in $1, whose catalog is in $2."""
 
     def fill(match: re.Match[str]) -> str:
         columns = [column.strip() for column in match[2].split(",")]
         if match[1] == "HITS":
-            return f"array[{', '.join(column.split('@')[0] for column in columns)}]::oid[]"
+            return f"array[{', '.join(columns)}]::oid[]"
+        if match[1] == "DEPENDENCIES":
+            return f"pg_depend {columns[0]}" if full else _DEPENDENCIES.format(alias=columns[0])
         if full:
             return "true"
-        tests = []
-        for column in columns:
-            oid, _, catalog = column.partition("@")
-            tests.append(f"({oid} = any($1) and {catalog} = any($2))" if catalog else f"{oid} = any($1)")
-        return "(" + " or ".join(tests) + ")"
+        return "(" + " or ".join(f"{column} = any($1)" for column in columns) + ")"
 
     return _MARKER.sub(fill, text)
 

@@ -160,16 +160,16 @@ from (
     select pg_describe_object(d.classid, d.objid, d.objsubid) || ' on '
             || pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) as dependency,
         d.deptype::text as kind, HITS(d.objid, d.refobjid) as hits
-    from pg_depend d
+    from DEPENDENCIES(d)
     where d.objid >= 16384 and d.deptype <> 'e'
         and not exists (select from member m where m.classid = d.classid and m.objid = d.objid)
-        and WATCHED(d.objid@d.classid, d.refobjid@d.refclassid)
         -- the watch's own function and event triggers (an event trigger's function is in its section)
         and d.classid <> 'pg_event_trigger'::regclass
         and not exists (
             select from pg_proc p join pg_namespace w on w.oid = p.pronamespace
             where p.oid = d.objid and w.nspname = '_consolidate_watch'
         )
+    offset 0  -- describe only the dependencies kept, not every one the scan passes
 ) as described
 -- A TOAST table is named for its table's OID, which a table dropped and created again changes.
 where dependency not like '%pg\_toast.%'
