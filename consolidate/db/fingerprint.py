@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -106,15 +106,10 @@ def read(connection: psycopg.Connection[Any], watched: Watched | None = None) ->
                     tables = connection.execute(_rendered(_FILLED, full=True)).fetchall()
                 else:
                     if attempt == "prepare":
-                        for name, text in _PREPARED.items():
-                            connection.execute(f"prepare {name}(oid[], oid[]) as {_rendered(text, full=False)}")
-                    # EXECUTE takes no bound parameters: the OIDs are written out (integers only).
-                    arguments = ", ".join(
-                        "'{" + ",".join(str(int(oid)) for oid in sorted(oids)) + "}'::oid[]"
-                        for oids in (watched.oids, watched.classes)
-                    )
-                    rows = connection.execute(f"execute consolidate_fingerprint({arguments})").fetchall()
-                    tables = connection.execute(f"execute consolidate_filled({arguments})").fetchall()
+                        _prepare(connection, "consolidate_fingerprint", "consolidate_filled")
+                    arrays = (sorted(watched.oids), sorted(watched.classes))
+                    rows = connection.execute(_execution("consolidate_fingerprint", arrays)).fetchall()
+                    tables = connection.execute(_execution("consolidate_filled", arrays)).fetchall()
                 return _entries(connection, rows, tables)
         except psycopg.errors.InvalidSqlStatementName:
             if attempt == "prepare":
@@ -122,7 +117,25 @@ def read(connection: psycopg.Connection[Any], watched: Watched | None = None) ->
     raise AssertionError("unreachable")
 
 
-_PREPARED = {"consolidate_fingerprint": _SQL, "consolidate_filled": _FILLED}
+def _prepared(connection: psycopg.Connection[Any], name: str, arrays: Sequence[Iterable[int]]) -> list[Any]:
+    """The rows of one of the prepared statements, prepared first when the session does not have it (yet)."""
+    try:
+        with connection.transaction():
+            return connection.execute(_execution(name, arrays)).fetchall()
+    except psycopg.errors.InvalidSqlStatementName:
+        _prepare(connection, name)
+        return connection.execute(_execution(name, arrays)).fetchall()
+
+
+def _prepare(connection: psycopg.Connection[Any], *names: str) -> None:
+    for name in names:
+        connection.execute(f"prepare {name}{_PREPARED[name]()}")
+
+
+def _execution(name: str, arrays: Sequence[Iterable[int]]) -> str:
+    """EXECUTE takes no bound parameters: the OID arrays are written out (integers only)."""
+    written = ("'{" + ",".join(str(int(value)) for value in values) + "}'::oid[]" for values in arrays)
+    return f"execute {name}({', '.join(written)})"
 
 
 def _entries(connection: psycopg.Connection[Any], rows: list[Any], tables: list[Any]) -> Reading:
@@ -236,7 +249,7 @@ with noted(classid, oid) as (
     from regexp_split_to_table(btrim(coalesce(current_setting('{_TOUCHED}', true), '')), ' +') as note
     where note <> ''
 ),
-touched(classid, oid) as (select * from noted union select * from unnest(%s::oid[], %s::oid[])),
+touched(classid, oid) as (select * from noted union select * from unnest($1::oid[], $2::oid[])),
 typed(classid, oid) as (
     select classid, oid from touched
     union select 'pg_type'::regclass, c.reltype from pg_class c join touched t on t.oid = c.oid and c.reltype <> 0
@@ -268,7 +281,7 @@ around(classid, oid) as (
 written(oid, node) as (
     select c.oid, c.relfilenode
     from pg_class c
-    left join unnest(%s::oid[], %s::oid[]) as known(oid, node) on known.oid = c.oid
+    left join unnest($3::oid[], $4::oid[]) as known(oid, node) on known.oid = c.oid
     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
         and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
         and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
@@ -286,6 +299,13 @@ select
     (select coalesce(array_agg(distinct oid), '{{}}') from around where oid <> 0),
     (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0)
 """
+
+# The statements a watch prepares in the session (each planned once; see ``read``), their parameters OID arrays.
+_PREPARED = {
+    "consolidate_fingerprint": lambda: f"(oid[], oid[]) as {_rendered(_SQL, full=False)}",
+    "consolidate_filled": lambda: f"(oid[], oid[]) as {_rendered(_FILLED, full=False)}",
+    "consolidate_changes": lambda: f"(oid[], oid[], oid[], oid[]) as {_CHANGES}",
+}
 
 # Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _CHANGES maps);
 # anything else a command touched (an extension, a cast, a GRANT, which names no object, ...) means a whole read.
@@ -389,12 +409,9 @@ class Watch:
     ) -> Changes:
         """What the open transaction changed so far, with what an earlier one touched (`carried`); `whole`: a
         whole read follows whatever it finds."""
-        known, pairs = list(self.nodes.items()), sorted(carried)
-        row = connection.execute(
-            _CHANGES,
-            [[c for c, _ in pairs], [o for _, o in pairs], [oid for oid, _ in known], [node for _, node in known]],
-        ).fetchone()
-        noted, alive, roles, written, oids, classes = row or ([], 0, "", [], [], [])
+        known, pairs = sorted(self.nodes.items()), sorted(carried)
+        arrays = [[c for c, _ in pairs], [o for _, o in pairs], [oid for oid, _ in known], [node for _, node in known]]
+        (noted, alive, roles, written, oids, classes), *_ = _prepared(connection, "consolidate_changes", arrays)
         touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted)
         nodes = {int(oid): int(node) for oid, node in written}
         watched = Watched(frozenset(oids) | set(nodes), frozenset(classes) | {self.pg_class})

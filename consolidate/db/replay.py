@@ -178,7 +178,7 @@ class Replaying:
                 changes = watch.changes(session.connection)
         except (_Failed, psycopg.Error):
             with _unexpected(path):
-                session.connection.execute("DISCARD ALL")
+                session.forget_session()
             return None
         with _unexpected(path):
             session.reset(path, pieces)

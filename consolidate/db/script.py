@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
@@ -150,6 +151,14 @@ def _mode(
     return Mode.SQL, None
 
 
+# DISCARD ALL but DEALLOCATE ALL and DISCARD PLANS (see Executor.forget_session); the last statement names the
+# statements a script prepared, which are deallocated one by one.
+FORGET_SESSION = (
+    "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); "
+    "DISCARD TEMP; DISCARD SEQUENCES; "
+    "SELECT array_agg(name::text) FROM pg_prepared_statements WHERE name NOT LIKE 'consolidate\\_%'"
+)
+
 # --- a session -------------------------------------------------------------------------------------------------
 
 
@@ -198,12 +207,23 @@ class Executor:
         status = self.connection.info.transaction_status
         if status is not TransactionStatus.IDLE:
             self.connection.execute("ROLLBACK")
-        self.connection.execute("DISCARD ALL")
+        self.forget_session()
         if status is not TransactionStatus.INTRANS:
             return []  # an aborted block was reported already, through the failure that aborted it
         line = pieces[-1].head if pieces else 1
         message = "the file ends inside a transaction block it opened: everything since its BEGIN was rolled back"
         return [Failure(path, line, None, "", message, hint="end the block with COMMIT")]
+
+    def forget_session(self) -> None:
+        """What DISCARD ALL does, but for the statements the replay itself prepared (their names start with
+        ``consolidate_``; db/fingerprint.py's reads) and the plan cache, which PostgreSQL keeps right by itself:
+        planning those reads again after every file took longer than running them."""
+        cursor = self.connection.execute(FORGET_SESSION)
+        while cursor.nextset():  # to the last statement's result
+            pass
+        leftover = cursor.fetchone()
+        for name in (leftover[0] if leftover else None) or ():
+            self.connection.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(name)))
 
     # legacy: psql -f
 
