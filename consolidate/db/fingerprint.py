@@ -133,8 +133,9 @@ def _prepare(connection: psycopg.Connection[Any], *names: str) -> None:
 
 
 def _execution(name: str, arrays: Sequence[Iterable[int]]) -> str:
-    """EXECUTE takes no bound parameters: the OID arrays are written out (integers only)."""
-    written = ("'{" + ",".join(str(int(value)) for value in values) + "}'::oid[]" for values in arrays)
+    """EXECUTE takes no bound parameters: the arrays are written out (integers only; the statement's parameter
+    types say which)."""
+    written = ("'{" + ",".join(str(int(value)) for value in values) + "}'" for values in arrays)
     return f"execute {name}({', '.join(written)})"
 
 
@@ -238,11 +239,12 @@ drop schema if exists {WATCH_SCHEMA} cascade;
 
 # What a transaction changed so far, in one round trip: the objects the event trigger noted (and whether it is still
 # there to note them); the roles (global objects, out of an event trigger's sight; owners and ACLs name them); the
-# tables whose rows may differ (written in this transaction, or given a new file by TRUNCATE or a rewrite since
-# the watch last looked); and the objects whose entries may have changed with the noted ones and those carried
-# over from an earlier transaction: they, their row and array types, what depends on any of them (a view's text
-# names the tables it reads, a constraint's the table it references, ...), and the relation or type such a
-# dependent belongs to.
+# tables whose rows may differ since the watch last looked (a new file: TRUNCATE, a rewrite; or rows written: the
+# table's count of rows inserted, updated and deleted, reported plus not yet reported, which only grows, grew);
+# and the objects whose entries may have changed with the noted ones and those carried over from an earlier
+# transaction: they, their row and array types, what depends on any of them (a view's text names the tables it
+# reads, a constraint's the table it references, ...), and the relation or type such a dependent belongs to.
+# The reported counts are read once per transaction (stats_fetch_consistency caches them): one look each.
 _CHANGES = f"""
 with noted(classid, oid) as (
     select split_part(note, ':', 1)::oid, split_part(note, ':', 2)::oid
@@ -278,15 +280,20 @@ around(classid, oid) as (
     union all select 'pg_class'::regclass, p.polrelid from pg_policy p
         join dependent d on d.oid = p.oid and d.classid = 'pg_policy'::regclass
 ),
-written(oid, node) as (
-    select c.oid, c.relfilenode
+counted(oid, node, writes) as (
+    select c.oid, c.relfilenode,
+        pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid)
+        + pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
+        + pg_stat_get_xact_tuples_deleted(c.oid)
     from pg_class c
-    left join unnest($3::oid[], $4::oid[]) as known(oid, node) on known.oid = c.oid
     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
         and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-        and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
-                + pg_stat_get_xact_tuples_deleted(c.oid) > 0
-            or c.relfilenode is distinct from known.node)
+),
+written(oid, node, writes) as (
+    select c.oid, c.node, c.writes
+    from counted c
+    left join unnest($3::oid[], $4::oid[], $5::int8[]) as known(oid, node, writes) on known.oid = c.oid
+    where c.node is distinct from known.node or c.writes is distinct from known.writes
 )
 select
     (select coalesce(array_agg(array[classid, oid]), '{{}}') from noted),
@@ -295,7 +302,7 @@ select
     (select md5(string_agg(oid::text || ' ' || rolname, ',' order by oid)) from pg_roles)
         || (select md5(coalesce(string_agg(roleid::text || ' ' || member::text, ',' order by roleid, member), ''))
             from pg_auth_members),
-    (select coalesce(array_agg(array[oid, node]), '{{}}') from written),
+    (select coalesce(array_agg(array[oid::int8, node::int8, writes]), '{{}}') from written),
     (select coalesce(array_agg(distinct oid), '{{}}') from around where oid <> 0),
     (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0)
 """
@@ -304,7 +311,7 @@ select
 _PREPARED = {
     "consolidate_fingerprint": lambda: f"(oid[], oid[]) as {_rendered(_SQL, full=False)}",
     "consolidate_filled": lambda: f"(oid[], oid[]) as {_rendered(_FILLED, full=False)}",
-    "consolidate_changes": lambda: f"(oid[], oid[], oid[], oid[]) as {_CHANGES}",
+    "consolidate_changes": lambda: f"(oid[], oid[], oid[], oid[], int8[]) as {_CHANGES}",
 }
 
 # Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _CHANGES maps);
@@ -328,7 +335,7 @@ class Changes:
     entries a read must see again for it."""
 
     touched: frozenset[tuple[int, int]] | None
-    nodes: Mapping[int, int]  # tables whose rows may differ, by their file
+    nodes: Mapping[int, tuple[int, int]]  # tables whose rows may differ: their file, and their count of writes
     roles: str
     watched: Watched
 
@@ -361,7 +368,7 @@ class Watch:
     enabled: bool = False
     entries: dict[str, Entry] = field(default_factory=dict)
     by_oid: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
-    nodes: dict[int, int] = field(default_factory=dict)
+    nodes: dict[int, tuple[int, int]] = field(default_factory=dict)
     roles: str = ""
     classes: dict[int, str] = field(default_factory=dict)
     stale: bool = True
@@ -375,7 +382,10 @@ class Watch:
         try:
             with connection.transaction():
                 settings = connection.execute(
-                    "select rolsuper, current_setting('track_counts')::bool from pg_roles where rolname = current_user"
+                    "select rolsuper, current_setting('track_counts')::bool,"
+                    # before 15, reported counts reach the server late (a stats collector): writes could hide
+                    " current_setting('server_version_num')::int >= 150000"
+                    " from pg_roles where rolname = current_user"
                 ).fetchone()
                 if settings is None or not all(settings):
                     return
@@ -410,10 +420,16 @@ class Watch:
         """What the open transaction changed so far, with what an earlier one touched (`carried`); `whole`: a
         whole read follows whatever it finds."""
         known, pairs = sorted(self.nodes.items()), sorted(carried)
-        arrays = [[c for c, _ in pairs], [o for _, o in pairs], [oid for oid, _ in known], [node for _, node in known]]
+        arrays = [
+            [c for c, _ in pairs],
+            [o for _, o in pairs],
+            [oid for oid, _ in known],
+            [node for _, (node, _) in known],
+            [writes for _, (_, writes) in known],
+        ]
         (noted, alive, roles, written, oids, classes), *_ = _prepared(connection, "consolidate_changes", arrays)
         touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted)
-        nodes = {int(oid): int(node) for oid, node in written}
+        nodes = {int(oid): (int(node), int(writes)) for oid, node, writes in written}
         watched = Watched(frozenset(oids) | set(nodes), frozenset(classes) | {self.pg_class})
         return Changes(touched, nodes, roles or "", watched)
 
@@ -439,6 +455,9 @@ class Watch:
         if earlier_touched is None or undo.whole:
             return digests(read(connection)) == digests(self._earlier_whole(undo))
         changes = self.changes(connection, earlier_touched)
+        # The trial's writes are rolled back but stay counted: the next look must not take them for new ones.
+        counted = changes.nodes.items()
+        self.nodes.update({oid: (self.nodes[oid][0], writes) for oid, (_, writes) in counted if oid in self.nodes})
         if changes.touched is None:
             return digests(read(connection)) == digests(self._earlier_whole(undo))
         watched = Watched(
