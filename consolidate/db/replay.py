@@ -1,7 +1,8 @@
 """Replay SQL files on PostgreSQL and report every failing statement at its file:line:column.
 
-Files run in the order given, on one connection, each in a fresh session state (``DISCARD ALL`` between files:
-a ``SET search_path`` or ``SET ROLE`` in one file does not leak into the next, as with one ``psql -f`` per file),
+Files run in the order given, on one connection, each in a fresh session state (what ``DISCARD ALL`` forgets is
+forgotten between files: a ``SET search_path`` or ``SET ROLE`` in one file does not leak into the next, as with one
+``psql -f`` per file),
 through the one executor (db/script.py): legacy files as ``psql -f`` ran them (``per_file_transaction=False``),
 canonical versions as the runner applies them (``per_file_transaction=True``). A failing statement is reported
 with PostgreSQL's SQLSTATE, message, detail, hint and context, and the replay goes on: one run lists every broken
@@ -215,7 +216,7 @@ def _connect(conninfo: str) -> Iterator[Connection]:
         connection = psycopg.connect(
             conninfo,
             autocommit=True,
-            # DISCARD ALL between files drops prepared statements: psycopg must not prepare any behind our back.
+            # Between files, the statements a file prepared are dropped: psycopg must not prepare any behind our back.
             prepare_threshold=None,
             options=options,
             client_encoding="UTF8",
