@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from consolidate.db.fingerprint import WATCH_SCHEMA, Watch, digests, fingerprint
 from consolidate.db.replay import replaying
+from consolidate.db.script import SEQUENCE_POSITIONS
 from consolidate.db.server import Server, roles, scratch_database
 
 pytestmark = pytest.mark.db
@@ -62,6 +63,9 @@ OPS = (
     "create sequence if not exists {t}_seq start {n}",
     "alter sequence if exists {t}_seq increment by {n}",
     "alter table if exists {t} add column if not exists {c}_ref int references {u}",
+    "select nextval('{t}_id_seq')",
+    "select setval('{t}_seq', {n})",
+    "alter sequence if exists {t}_id_seq restart with {n}",
 )
 
 INVERSES = {
@@ -134,6 +138,8 @@ def test_a_watched_rollback_is_called_right_only_when_the_whole_fingerprint_agre
                     continue
                 if not watch.stale:
                     assert digests(watch.entries) == replay.look(fingerprint)
+                    positions = replay.look(lambda c: c.execute(SEQUENCE_POSITIONS).fetchall())
+                    assert {oid: watch.sequences.get(oid) for oid, _ in positions} == dict(positions)
                 truth = replay.trial(f"{number}.down.sql", down, fingerprint)
                 right = truth is not None and truth.seen == before
                 VERDICTS[same, right] += 1
@@ -191,3 +197,19 @@ def test_what_depends_on_a_touched_object_is_read_again(service_server: Server, 
             replayed, _ = replay.version(("1.sql", change + ";\n"), None, watch)
             assert replayed.failures == () and not watch.stale
             assert digests(watch.entries) == replay.look(fingerprint)
+
+
+def test_a_sequence_a_trial_moves_is_put_back(service_server: Server) -> None:
+    """nextval is never rolled back: the watch knows where each sequence was without reading them all."""
+    with scratch_database(service_server, "watch") as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(BASE.encode())
+        with replaying(url) as replay:
+            watch = Watch()
+            replay.look(watch.install)
+            up = "insert into t2 (c1) values (7);\n"
+            down = "select nextval('t1_id_seq'); delete from t2 where c1 = 7; select setval('t2_id_seq', 40);\n"
+            replay.version(("1.sql", up), ("1.down.sql", down), watch)
+            where = "select a.last_value, b.last_value from t1_id_seq a, t2_id_seq b"
+            now = replay.look(lambda c: c.execute(where).fetchone())
+    assert now == (2, 1)

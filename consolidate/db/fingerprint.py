@@ -29,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from consolidate.db.diff import ROW_TEXT_SETTINGS
+from consolidate.db.script import SEQUENCE_POSITIONS
 
 Fingerprint = dict[str, str]
 
@@ -241,10 +242,13 @@ drop schema if exists {WATCH_SCHEMA} cascade;
 # there to note them); the roles (global objects, out of an event trigger's sight; owners and ACLs name them); the
 # tables whose rows may differ since the watch last looked (a new file: TRUNCATE, a rewrite; or rows written: the
 # table's count of rows inserted, updated and deleted, reported plus not yet reported, which only grows, grew);
+# every write happens in a transaction that ends with a look, and a transaction's own writes are among the not yet
+# reported ones, so only tables with some are candidates (cheap to tell, unlike the reported count);
 # and the objects whose entries may have changed with the noted ones and those carried over from an earlier
 # transaction: they, their row and array types, what depends on any of them (a view's text names the tables it
 # reads, a constraint's the table it references, ...), and the relation or type such a dependent belongs to.
-# The reported counts are read once per transaction (stats_fetch_consistency caches them): one look each.
+# The reported counts are read once per transaction (stats_fetch_consistency caches them): one look each. Last,
+# where the sequences the transaction may have moved, or whose definition it touched, are now.
 _CHANGES = f"""
 with noted(classid, oid) as (
     select split_part(note, ':', 1)::oid, split_part(note, ':', 2)::oid
@@ -280,20 +284,18 @@ around(classid, oid) as (
     union all select 'pg_class'::regclass, p.polrelid from pg_policy p
         join dependent d on d.oid = p.oid and d.classid = 'pg_policy'::regclass
 ),
-counted(oid, node, writes) as (
+written(oid, node, writes) as (
     select c.oid, c.relfilenode,
         pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid)
         + pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
         + pg_stat_get_xact_tuples_deleted(c.oid)
     from pg_class c
+    left join unnest($3::oid[], $4::oid[]) as moved(oid, node) on moved.oid = c.oid
     where c.relkind in ('r', 'm') and c.relpersistence <> 't'
         and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
-),
-written(oid, node, writes) as (
-    select c.oid, c.node, c.writes
-    from counted c
-    left join unnest($3::oid[], $4::oid[], $5::int8[]) as known(oid, node, writes) on known.oid = c.oid
-    where c.node is distinct from known.node or c.writes is distinct from known.writes
+        and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
+                + pg_stat_get_xact_tuples_deleted(c.oid) > 0
+            or c.relfilenode is distinct from coalesce(moved.node, c.oid))
 )
 select
     (select coalesce(array_agg(array[classid, oid]), '{{}}') from noted),
@@ -304,14 +306,24 @@ select
             from pg_auth_members),
     (select coalesce(array_agg(array[oid::int8, node::int8, writes]), '{{}}') from written),
     (select coalesce(array_agg(distinct oid), '{{}}') from around where oid <> 0),
-    (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0)
+    (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0),
+    (select coalesce(array_agg(array[c.oid::int8, pg_sequence_last_value(c.oid)]), '{{}}')
+     from pg_class c
+     where c.relkind = 'S' and c.relpersistence <> 't'
+        and (pg_stat_get_xact_blocks_fetched(c.oid) > 0 or c.oid in (select oid from touched)))
+"""
+
+# The sequences a transaction may have moved (nextval and setval read the sequence's block; not yet reported).
+_ADVANCED = """
+select oid from pg_class
+where relkind = 'S' and relpersistence <> 't' and pg_stat_get_xact_blocks_fetched(oid) > 0
 """
 
 # The statements a watch prepares in the session (each planned once; see ``read``), their parameters OID arrays.
 _PREPARED = {
     "consolidate_fingerprint": lambda: f"(oid[], oid[]) as {_rendered(_SQL, full=False)}",
     "consolidate_filled": lambda: f"(oid[], oid[]) as {_rendered(_FILLED, full=False)}",
-    "consolidate_changes": lambda: f"(oid[], oid[], oid[], oid[], int8[]) as {_CHANGES}",
+    "consolidate_changes": lambda: f"(oid[], oid[], oid[], oid[]) as {_CHANGES}",
 }
 
 # Catalogs whose objects a limited read accounts for (sql/fingerprint.sql's sections and what _CHANGES maps);
@@ -336,6 +348,7 @@ class Changes:
 
     touched: frozenset[tuple[int, int]] | None
     nodes: Mapping[int, tuple[int, int]]  # tables whose rows may differ: their file, and their count of writes
+    sequences: Mapping[int, int | None]  # where the sequences it may have moved are
     roles: str
     watched: Watched
 
@@ -369,6 +382,7 @@ class Watch:
     entries: dict[str, Entry] = field(default_factory=dict)
     by_oid: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     nodes: dict[int, tuple[int, int]] = field(default_factory=dict)
+    sequences: dict[int, int | None] = field(default_factory=dict)  # where each sequence is
     roles: str = ""
     classes: dict[int, str] = field(default_factory=dict)
     stale: bool = True
@@ -408,7 +422,12 @@ class Watch:
         if self.stale:
             changes = self.changes(connection, whole=True)
             self._replace_all(read(connection), changes)
+            self.sequences = {int(oid): value for oid, value in connection.execute(SEQUENCE_POSITIONS).fetchall()}
             self.stale = False
+
+    def advanced(self, connection: psycopg.Connection[Any]) -> list[tuple[int, int | None]]:
+        """Where the sequences a rolled-back trial may have moved were before it (see ``Replaying.trial``)."""
+        return [(int(oid), self.sequences.get(int(oid))) for (oid,) in connection.execute(_ADVANCED).fetchall()]
 
     def changes(
         self,
@@ -419,22 +438,22 @@ class Watch:
     ) -> Changes:
         """What the open transaction changed so far, with what an earlier one touched (`carried`); `whole`: a
         whole read follows whatever it finds."""
-        known, pairs = sorted(self.nodes.items()), sorted(carried)
-        arrays = [
-            [c for c, _ in pairs],
-            [o for _, o in pairs],
-            [oid for oid, _ in known],
-            [node for _, (node, _) in known],
-            [writes for _, (_, writes) in known],
-        ]
-        (noted, alive, roles, written, oids, classes), *_ = _prepared(connection, "consolidate_changes", arrays)
+        # A table's file is its OID until TRUNCATE or a rewrite gives it another: only those are sent.
+        moved, pairs = sorted((oid, node) for oid, (node, _) in self.nodes.items() if node != oid), sorted(carried)
+        arrays = [[c for c, _ in pairs], [o for _, o in pairs], [oid for oid, _ in moved], [node for _, node in moved]]
+        (noted, alive, roles, written, oids, classes, moved_to), *_ = _prepared(
+            connection, "consolidate_changes", arrays
+        )
         touched = None if whole or alive != 2 or roles != self.roles else self._touched(noted)
-        nodes = {int(oid): (int(node), int(writes)) for oid, node, writes in written}
+        counted = ((int(oid), (int(node), int(writes))) for oid, node, writes in written)
+        nodes = {oid: seen for oid, seen in counted if self.nodes.get(oid) != seen}
         watched = Watched(frozenset(oids) | set(nodes), frozenset(classes) | {self.pg_class})
-        return Changes(touched, nodes, roles or "", watched)
+        sequences = {int(oid): None if value is None else int(value) for oid, value in moved_to}
+        return Changes(touched, nodes, sequences, roles or "", watched)
 
     def update(self, connection: psycopg.Connection[Any], changes: Changes) -> Undo:
         """Bring the fingerprint up to date with what `changes` says a transaction did (it may have committed)."""
+        self.sequences.update(changes.sequences)
         if changes.touched is None:
             undo = Undo(changes, dict(self.entries), frozenset(), whole=True)
             self._replace_all(read(connection), changes)

@@ -116,25 +116,34 @@ class Replaying:
         session.notes.clear()
         return Replayed(tuple(failures), count, time.perf_counter() - started, notes_once, rolled_back)
 
-    def trial(self, path: str, text: str, look: Callable[[Connection], T]) -> Trial[T] | None:
+    def trial(
+        self,
+        path: str,
+        text: str,
+        look: Callable[[Connection], T],
+        advanced: Callable[[Connection], list[tuple[int, int | None]]] | None = None,
+    ) -> Trial[T] | None:
         """Run a script as the runner applies a version, read the database with `look`, then roll it all back
         (sequences included: nextval is never rolled back). None when the script cannot run inside one
         transaction (a statement that runs outside one, or its own BEGIN/COMMIT): the caller must copy instead.
 
         Deferred constraints are checked before `look` reads, as the version's COMMIT would check them: the
-        script runs under a savepoint here, whose release checks nothing."""
+        script runs under a savepoint here, whose release checks nothing. `advanced`: where the sequences the
+        trial may have moved were before it, asked after it (a caller that knows, instead of reading every one)."""
         session = self.session
         pieces = self._pieces(path, text)
         if not runs_whole(pieces):
             return None
         with _unexpected(path):
-            positions = session.sequence_positions()
+            positions = session.sequence_positions() if advanced is None else None
             with session.connection.transaction(force_rollback=True):
                 found = session.run(pieces, legacy=False)
                 if not found:
                     found = self._deferred_checks(pieces)
                 seen = None if found else look(session.connection)
-            session.restore_sequences(positions)
+            if advanced is not None:
+                positions = advanced(session.connection)
+            session.restore_sequences(positions or [])
             session.reset(path, pieces)
         session.notes.clear()
         return Trial(tuple(found), seen)
@@ -155,7 +164,7 @@ class Replaying:
             replayed = Replayed((), len(pieces), 0.0, notes)
             if down is None:
                 return replayed, False
-            trial = self.trial(*down, lambda connection: watch.same_as_before(connection, undo))
+            trial = self.trial(*down, lambda connection: watch.same_as_before(connection, undo), watch.advanced)
             return replayed, trial is not None and trial.seen is True
         # Not watched: whole fingerprints before and after, as a watch without its event triggers reads them.
         earlier = digests(watch.entries)

@@ -159,6 +159,11 @@ FORGET_SESSION = (
     "SELECT array_agg(name::text) FROM pg_prepared_statements WHERE name NOT LIKE 'consolidate\\_%'"
 )
 
+# Where every sequence of the session's database is (NULL: nextval never called since it was created or reset).
+SEQUENCE_POSITIONS = (
+    "SELECT oid, pg_sequence_last_value(oid) FROM pg_class WHERE relkind = 'S' AND relpersistence <> 't'"
+)
+
 # --- a session -------------------------------------------------------------------------------------------------
 
 
@@ -354,8 +359,7 @@ class Executor:
     # sequences: nextval is never rolled back
 
     def sequence_positions(self) -> list[tuple[int, int | None]]:
-        query = "SELECT oid, pg_sequence_last_value(oid) FROM pg_class WHERE relkind = 'S' AND relpersistence <> 't'"
-        return [(int(oid), value) for oid, value in self.connection.execute(query).fetchall()]
+        return [(int(oid), value) for oid, value in self.connection.execute(SEQUENCE_POSITIONS).fetchall()]
 
     def restore_sequences(self, positions: list[tuple[int, int | None]]) -> None:
         """Put the sequences back where they were before a rolled-back attempt, as if it had never run."""

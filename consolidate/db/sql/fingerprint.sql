@@ -60,7 +60,7 @@ select 'constraint ' || coalesce(r.name, quote_ident(n.nspname) || '.' || quote_
         c.connoinherit)), HITS(c.oid, c.conrelid, c.contypid)
 from pg_constraint c
 join nsp n on n.oid = c.connamespace
-left join rel r on r.oid = c.conrelid
+left join lateral (select * from rel where rel.oid = c.conrelid offset 0) r on true  -- one lookup, not every relation
 left join pg_type t on t.oid = c.contypid
 where (r.oid is not null or t.oid is not null) and WATCHED(c.oid, c.conrelid, c.contypid)
 union all
