@@ -379,8 +379,9 @@ def _canonical(
     """Replay versions in order into one database.
 
     `trials`: versions whose rollback is tried in place, right after the version ran: the down script runs in a
-    transaction that is then rolled back, and the database's fingerprint then must equal the one read before the
-    version (db/fingerprint.py). Those that match are `verified`; any other outcome is left to the exact proof.
+    transaction that is then rolled back, and the database's fingerprint then must equal the one the version found
+    (db/fingerprint.py; a ``Watch`` keeps it up to date through the replay, reading again only what each version
+    touched). Those that match are `verified`; any other outcome is left to the exact proof.
 
     `around`: the database is copied (CREATE DATABASE … TEMPLATE) at k and k-1 for each version k there: the
     exact rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The

@@ -154,14 +154,16 @@ class Replaying:
         version found; False when it did not, or when the trial cannot tell (a failure, a script that cannot run
         in one transaction): the caller proves those another way."""
         path, text = up
+        started = time.perf_counter()
         pieces = self._pieces(path, text)
-        with _unexpected(path):
-            watch.refresh(self.session.connection)
+        if watch.enabled or down is not None:
+            with _unexpected(path):
+                watch.refresh(self.session.connection)
         undo = self._watched(path, pieces, watch) if watch.enabled and runs_whole(pieces) else None
         if undo is not None:
             notes = tuple(dict.fromkeys(self.session.notes))
             self.session.notes.clear()
-            replayed = Replayed((), len(pieces), 0.0, notes)
+            replayed = Replayed((), len(pieces), time.perf_counter() - started, notes)
             if down is None:
                 return replayed, False
             trial = self.trial(*down, lambda connection: watch.same_as_before(connection, undo), watch.advanced)
