@@ -213,3 +213,20 @@ def test_a_sequence_a_trial_moves_is_put_back(service_server: Server) -> None:
             where = "select a.last_value, b.last_value from t1_id_seq a, t2_id_seq b"
             now = replay.look(lambda c: c.execute(where).fetchone())
     assert now == (2, 1)
+
+
+def test_without_event_triggers_a_rollback_is_judged_by_whole_fingerprints(service_server: Server) -> None:
+    """A user who may not create event triggers: the watch stays off and every trial reads everything."""
+    name = f"consolidate_plain_{secrets.token_hex(4)}"
+    with roles(service_server, [name]), scratch_database(service_server, "watch") as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(BASE.encode())
+            connection.execute(f"set role {name}")
+            plain = Watch()
+            plain.install(connection)
+        assert not plain.enabled
+        with replaying(url) as replay:
+            up = "alter table t2 add column c9 text;\n"
+            _, right = replay.version(("1.sql", up), ("1.down.sql", "alter table t2 drop column c9;\n"), plain)
+            _, wrong = replay.version(("2.sql", up.replace("c9", "c8")), ("2.down.sql", "select 1;\n"), plain)
+    assert right and not wrong
