@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from consolidate.db.diff import ROW_TEXT_SETTINGS
 from consolidate.db.script import SEQUENCE_POSITIONS
@@ -126,6 +127,13 @@ def _prepared(connection: psycopg.Connection[Any], name: str, arrays: Sequence[I
     except psycopg.errors.InvalidSqlStatementName:
         _prepare(connection, name)
         return connection.execute(_execution(name, arrays)).fetchall()
+
+
+def _forget_plans(connection: psycopg.Connection[Any]) -> None:
+    """Drop the statements prepared here: the next read prepares and plans them again."""
+    prepared = connection.execute("select name from pg_prepared_statements where name = any(%s)", [list(_PREPARED)])
+    for (name,) in prepared.fetchall():
+        connection.execute(sql.SQL("deallocate {}").format(sql.Identifier(name)))
 
 
 def _prepare(connection: psycopg.Connection[Any], *names: str) -> None:
@@ -284,18 +292,23 @@ around(classid, oid) as (
     union all select 'pg_class'::regclass, p.polrelid from pg_policy p
         join dependent d on d.oid = p.oid and d.classid = 'pg_policy'::regclass
 ),
+stored(oid, relkind, node) as (  -- one pass over pg_class for the tables and the sequences
+    select c.oid, c.relkind, c.relfilenode
+    from pg_class c
+    where c.relkind in ('r', 'm', 'S') and c.relpersistence <> 't'
+        and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+),
 written(oid, node, writes) as (
-    select c.oid, c.relfilenode,
+    select c.oid, c.node,
         pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid)
         + pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
         + pg_stat_get_xact_tuples_deleted(c.oid)
-    from pg_class c
+    from stored c
     left join unnest($3::oid[], $4::oid[]) as moved(oid, node) on moved.oid = c.oid
-    where c.relkind in ('r', 'm') and c.relpersistence <> 't'
-        and c.relnamespace not in ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    where c.relkind <> 'S'
         and (pg_stat_get_xact_tuples_inserted(c.oid) + pg_stat_get_xact_tuples_updated(c.oid)
                 + pg_stat_get_xact_tuples_deleted(c.oid) > 0
-            or c.relfilenode is distinct from coalesce(moved.node, c.oid))
+            or c.node is distinct from coalesce(moved.node, c.oid))
 )
 select
     (select coalesce(array_agg(array[classid, oid]), '{{}}') from noted),
@@ -308,9 +321,8 @@ select
     (select coalesce(array_agg(distinct oid), '{{}}') from around where oid <> 0),
     (select coalesce(array_agg(distinct classid), '{{}}') from around where oid <> 0),
     (select coalesce(array_agg(array[c.oid::int8, pg_sequence_last_value(c.oid)]), '{{}}')
-     from pg_class c
-     where c.relkind = 'S' and c.relpersistence <> 't'
-        and (pg_stat_get_xact_blocks_fetched(c.oid) > 0 or c.oid in (select oid from touched)))
+     from stored c
+     where c.relkind = 'S' and (pg_stat_get_xact_blocks_fetched(c.oid) > 0 or c.oid in (select oid from touched)))
 """
 
 # The sequences a transaction may have moved (nextval and setval read the sequence's block; not yet reported).
@@ -383,6 +395,7 @@ class Watch:
     by_oid: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     nodes: dict[int, tuple[int, int]] = field(default_factory=dict)
     sequences: dict[int, int | None] = field(default_factory=dict)  # where each sequence is
+    planned_for: int = 100  # entries when the prepared statements were last planned
     roles: str = ""
     classes: dict[int, str] = field(default_factory=dict)
     stale: bool = True
@@ -452,7 +465,13 @@ class Watch:
         return Changes(touched, nodes, sequences, roles or "", watched)
 
     def update(self, connection: psycopg.Connection[Any], changes: Changes) -> Undo:
-        """Bring the fingerprint up to date with what `changes` says a transaction did (it may have committed)."""
+        """Bring the fingerprint up to date with what `changes` says a transaction did (it may have committed).
+
+        Outside a transaction (the version committed), it also has the watch's statements planned again each time
+        the database has doubled: a plan made for a few tables scans whole catalogs once there are thousands."""
+        if len(self.entries) > 2 * self.planned_for and connection.info.transaction_status is TransactionStatus.IDLE:
+            _forget_plans(connection)
+            self.planned_for = len(self.entries)
         self.sequences.update(changes.sequences)
         if changes.touched is None:
             undo = Undo(changes, dict(self.entries), frozenset(), whole=True)
