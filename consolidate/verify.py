@@ -36,7 +36,7 @@ from consolidate.core.prelude import Prelude
 from consolidate.core.proof import DISPUTED, Proof, State, read_proof
 from consolidate.core.provenance import Provenance, provenance
 from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
-from consolidate.db.fingerprint import fingerprint
+from consolidate.db.fingerprint import Watch
 from consolidate.db.installations import DEBIAN, DebianLayout, Production
 from consolidate.db.prelude import apply_prelude, prelude_roles
 from consolidate.db.replay import replay_files, replaying
@@ -379,8 +379,9 @@ def _canonical(
     """Replay versions in order into one database.
 
     `trials`: versions whose rollback is tried in place, right after the version ran: the down script runs in a
-    transaction that is then rolled back, and the database's fingerprint then must equal the one read before the
-    version (db/fingerprint.py). Those that match are `verified`; any other outcome is left to the exact proof.
+    transaction that is then rolled back, and the database's fingerprint then must equal the one the version found
+    (db/fingerprint.py; a ``Watch`` keeps it up to date through the replay, reading again only what each version
+    touched). Those that match are `verified`; any other outcome is left to the exact proof.
 
     `around`: the database is copied (CREATE DATABASE … TEMPLATE) at k and k-1 for each version k there: the
     exact rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
@@ -399,17 +400,23 @@ def _canonical(
         rolled_back: dict[str, tuple[tuple[int, str], ...]] = {}
         session = stack.enter_context(ExitStack())  # the open connection, closed before each copy
         replay = None
-        what = "replaying the canonical tree" + (", trying each rollback in place" if trials else "")
+        # Trials keep one fingerprint up to date through the replay (db/fingerprint.Watch); copies need the
+        # database to themselves, so a replay that makes them tries nothing.
+        watch = Watch() if trials and not wanted else None
+        what = "replaying the canonical tree" + (", trying each rollback in place" if watch else "")
         with stage(what, len(tree.labels)) as advance:
             for version, _ in tree.labels:
                 if replay is None:
                     replay = session.enter_context(replaying(build, stand_ins))
-                before = replay.look(fingerprint) if version in trials else None
-                replayed = replay.files([tree.up[version]], per_file_transaction=True)
-                if before is not None and not replayed.failures:
-                    trial = replay.trial(*tree.down[version], fingerprint)
-                    if trial is not None and trial.seen == before:
+                    if watch is not None:
+                        replay.look(watch.install)
+                if watch is not None:
+                    down = tree.down[version] if version in trials else None
+                    replayed, same = replay.version(tree.up[version], down, watch)
+                    if same:
                         verified.add(version)
+                else:
+                    replayed = replay.files([tree.up[version]], per_file_transaction=True)
                 failures += replayed.failures
                 rolled_back |= replayed.rolled_back
                 if replayed.failures:
@@ -423,6 +430,8 @@ def _canonical(
                         build if last else stack.enter_context(copy_database(server, build, f"at{version}"))
                     )
                 advance()
+        if watch is not None and replay is not None:
+            replay.look(watch.remove)
         session.close()
         # Each version was replayed on its own: what a failed version's rollback took from the later ones shows
         # only across them.

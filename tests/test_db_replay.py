@@ -128,6 +128,20 @@ def test_session_settings_of_one_file_do_not_leak_into_the_next(database: str) -
     assert sorted(found) == [("app", "inner_t"), ("public", "outer_t")]
 
 
+@pytest.mark.parametrize("canonical", [False, True])
+def test_what_a_file_prepares_holds_or_creates_in_its_session_does_not_reach_the_next(
+    database: str, canonical: bool
+) -> None:
+    first = ("a.sql", "PREPARE mine AS SELECT 1;\nCREATE TEMP TABLE scratch (a int);\nSET ROLE NONE;\n")
+    second = ("b.sql", "EXECUTE mine;\n")
+    third = ("c.sql", "SELECT * FROM scratch;\n")
+    found = replay(database, first, second, third, canonical=canonical)
+    assert [(failure.location.path, failure.sqlstate) for failure in found.failures] == [
+        ("b.sql", "26000"),
+        ("c.sql", "42P01"),
+    ]
+
+
 def test_an_enum_value_added_by_one_statement_is_usable_by_the_next(database: str) -> None:
     text = "CREATE TYPE mood AS ENUM ('ok');\nALTER TYPE mood ADD VALUE 'sad';\nSELECT 'sad'::mood;\n"
     assert replay(database, ("enum.sql", text)).failures == ()

@@ -1,7 +1,8 @@
 """Replay SQL files on PostgreSQL and report every failing statement at its file:line:column.
 
-Files run in the order given, on one connection, each in a fresh session state (``DISCARD ALL`` between files:
-a ``SET search_path`` or ``SET ROLE`` in one file does not leak into the next, as with one ``psql -f`` per file),
+Files run in the order given, on one connection, each in a fresh session state (what ``DISCARD ALL`` forgets is
+forgotten between files: a ``SET search_path`` or ``SET ROLE`` in one file does not leak into the next, as with one
+``psql -f`` per file),
 through the one executor (db/script.py): legacy files as ``psql -f`` ran them (``per_file_transaction=False``),
 canonical versions as the runner applies them (``per_file_transaction=True``). A failing statement is reported
 with PostgreSQL's SQLSTATE, message, detail, hint and context, and the replay goes on: one run lists every broken
@@ -24,6 +25,7 @@ from typing import Generic, TypeVar
 
 import psycopg
 
+from consolidate.db.fingerprint import Undo, Watch, digests, read
 from consolidate.db.script import Connection, Executor, Piece, failure, runs_whole
 from consolidate.db.script import pieces as script_pieces
 from consolidate.db.urls import connect_failure, conninfo_parts, error_text
@@ -114,28 +116,85 @@ class Replaying:
         session.notes.clear()
         return Replayed(tuple(failures), count, time.perf_counter() - started, notes_once, rolled_back)
 
-    def trial(self, path: str, text: str, look: Callable[[Connection], T]) -> Trial[T] | None:
+    def trial(
+        self,
+        path: str,
+        text: str,
+        look: Callable[[Connection], T],
+        advanced: Callable[[Connection], list[tuple[int, int | None]]] | None = None,
+    ) -> Trial[T] | None:
         """Run a script as the runner applies a version, read the database with `look`, then roll it all back
         (sequences included: nextval is never rolled back). None when the script cannot run inside one
         transaction (a statement that runs outside one, or its own BEGIN/COMMIT): the caller must copy instead.
 
         Deferred constraints are checked before `look` reads, as the version's COMMIT would check them: the
-        script runs under a savepoint here, whose release checks nothing."""
+        script runs under a savepoint here, whose release checks nothing. `advanced`: where the sequences the
+        trial may have moved were before it, asked after it (a caller that knows, instead of reading every one)."""
         session = self.session
         pieces = self._pieces(path, text)
         if not runs_whole(pieces):
             return None
         with _unexpected(path):
-            positions = session.sequence_positions()
+            positions = session.sequence_positions() if advanced is None else None
             with session.connection.transaction(force_rollback=True):
                 found = session.run(pieces, legacy=False)
                 if not found:
                     found = self._deferred_checks(pieces)
                 seen = None if found else look(session.connection)
-            session.restore_sequences(positions)
+            if advanced is not None:
+                positions = advanced(session.connection)
+            session.restore_sequences(positions or [])
             session.reset(path, pieces)
         session.notes.clear()
         return Trial(tuple(found), seen)
+
+    def version(self, up: tuple[str, str], down: tuple[str, str] | None, watch: Watch) -> tuple[Replayed, bool]:
+        """Run one version as ``files`` runs it, keeping `watch`'s fingerprint up to date; with `down`, then try
+        its rollback as ``trial`` does. True when the down script put the database back at the fingerprint the
+        version found; False when it did not, or when the trial cannot tell (a failure, a script that cannot run
+        in one transaction): the caller proves those another way."""
+        path, text = up
+        started = time.perf_counter()
+        pieces = self._pieces(path, text)
+        if watch.enabled or down is not None:
+            with _unexpected(path):
+                watch.refresh(self.session.connection)
+        undo = self._watched(path, pieces, watch) if watch.enabled and runs_whole(pieces) else None
+        if undo is not None:
+            notes = tuple(dict.fromkeys(self.session.notes))
+            self.session.notes.clear()
+            replayed = Replayed((), len(pieces), time.perf_counter() - started, notes)
+            if down is None:
+                return replayed, False
+            trial = self.trial(*down, lambda connection: watch.same_as_before(connection, undo), watch.advanced)
+            return replayed, trial is not None and trial.seen is True
+        # Not watched: whole fingerprints before and after, as a watch without its event triggers reads them.
+        earlier = digests(watch.entries)
+        replayed = self.files([up], per_file_transaction=True)
+        watch.stale = True
+        if down is None or replayed.failures:
+            return replayed, False
+        tried = self.trial(*down, read)
+        seen = tried.seen if tried is not None else None
+        return replayed, seen is not None and digests(seen) == earlier
+
+    def _watched(self, path: str, pieces: list[Piece], watch: Watch) -> Undo | None:
+        """Run a version in a transaction of the replay's own, note what it changed before it commits (what it
+        wrote is known only inside it), then update `watch`. None when the version failed, at COMMIT too: nothing
+        of it stays, and the caller replays it again as ``files`` does, to report its failures the usual way."""
+        session = self.session
+        try:
+            with session.connection.transaction():
+                if session.run(pieces, legacy=False):
+                    raise _Failed
+                changes = watch.changes(session.connection)
+        except (_Failed, psycopg.Error):
+            with _unexpected(path):
+                session.forget_session()
+            return None
+        with _unexpected(path):
+            session.reset(path, pieces)
+            return watch.update(session.connection, changes)
 
     def look(self, look: Callable[[Connection], T]) -> T:
         """Read the database between files."""
@@ -154,6 +213,10 @@ class Replaying:
         return []
 
 
+class _Failed(Exception):
+    """A watched version failed: its transaction is rolled back."""
+
+
 # --- connecting ----------------------------------------------------------------------------------------------
 
 
@@ -164,7 +227,7 @@ def _connect(conninfo: str) -> Iterator[Connection]:
         connection = psycopg.connect(
             conninfo,
             autocommit=True,
-            # DISCARD ALL between files drops prepared statements: psycopg must not prepare any behind our back.
+            # Between files, the statements a file prepared are dropped: psycopg must not prepare any behind our back.
             prepare_threshold=None,
             options=options,
             client_encoding="UTF8",

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import psycopg
+from psycopg import sql
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
@@ -150,6 +151,19 @@ def _mode(
     return Mode.SQL, None
 
 
+# DISCARD ALL but DEALLOCATE ALL and DISCARD PLANS (see Executor.forget_session); the last statement names the
+# statements a script prepared, which are deallocated one by one.
+FORGET_SESSION = (
+    "CLOSE ALL; RESET SESSION AUTHORIZATION; RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); "
+    "DISCARD TEMP; DISCARD SEQUENCES; "
+    "SELECT array_agg(name::text) FROM pg_prepared_statements WHERE name NOT LIKE 'consolidate\\_%'"
+)
+
+# Where every sequence of the session's database is (NULL: nextval never called since it was created or reset).
+SEQUENCE_POSITIONS = (
+    "SELECT oid, pg_sequence_last_value(oid) FROM pg_class WHERE relkind = 'S' AND relpersistence <> 't'"
+)
+
 # --- a session -------------------------------------------------------------------------------------------------
 
 
@@ -198,12 +212,23 @@ class Executor:
         status = self.connection.info.transaction_status
         if status is not TransactionStatus.IDLE:
             self.connection.execute("ROLLBACK")
-        self.connection.execute("DISCARD ALL")
+        self.forget_session()
         if status is not TransactionStatus.INTRANS:
             return []  # an aborted block was reported already, through the failure that aborted it
         line = pieces[-1].head if pieces else 1
         message = "the file ends inside a transaction block it opened: everything since its BEGIN was rolled back"
         return [Failure(path, line, None, "", message, hint="end the block with COMMIT")]
+
+    def forget_session(self) -> None:
+        """What DISCARD ALL does, but for the statements the replay itself prepared (their names start with
+        ``consolidate_``; db/fingerprint.py's reads) and the plan cache, which PostgreSQL keeps right by itself:
+        planning those reads again after every file took longer than running them."""
+        cursor = self.connection.execute(FORGET_SESSION)
+        while cursor.nextset():  # to the last statement's result
+            pass
+        leftover = cursor.fetchone()
+        for name in (leftover[0] if leftover else None) or ():
+            self.connection.execute(sql.SQL("DEALLOCATE {}").format(sql.Identifier(name)))
 
     # legacy: psql -f
 
@@ -334,8 +359,7 @@ class Executor:
     # sequences: nextval is never rolled back
 
     def sequence_positions(self) -> list[tuple[int, int | None]]:
-        query = "SELECT oid, pg_sequence_last_value(oid) FROM pg_class WHERE relkind = 'S' AND relpersistence <> 't'"
-        return [(int(oid), value) for oid, value in self.connection.execute(query).fetchall()]
+        return [(int(oid), value) for oid, value in self.connection.execute(SEQUENCE_POSITIONS).fetchall()]
 
     def restore_sequences(self, positions: list[tuple[int, int | None]]) -> None:
         """Put the sequences back where they were before a rolled-back attempt, as if it had never run."""
