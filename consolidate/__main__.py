@@ -4,6 +4,10 @@ Importing the CLI pulls in typer, rich, sqlglot and pglast: a Ctrl-C in that sec
 Ctrl-C anywhere else (typer maps one during a command to exit 130), not with a traceback. So this module imports
 nothing heavy before its `try`, and SIGTERM and SIGHUP are made to unwind like Ctrl-C before anything starts
 (consolidate.cli.signals).
+
+`consolidate migrate …` runs on every deploy: it goes straight to the `migrate` group, the same typer app that
+`consolidate.cli.main` adds under that name, without importing the toolkit's other commands (their parsers,
+templates and views take a quarter of a second to import; docs/benchmarks.md, issue 16).
 """
 
 import sys
@@ -11,6 +15,7 @@ import sys
 from consolidate.cli import signals
 
 EXIT_INTERRUPTED = signals.EXIT_INTERRUPTED
+PROG = "consolidate"
 
 
 def main() -> None:
@@ -18,9 +23,14 @@ def main() -> None:
     (130 for Ctrl-C) without a traceback."""
     signals.install()
     try:
-        from consolidate.cli.main import main as run
+        from consolidate.cli import migrate
+        from consolidate.cli.calling import run
 
-        run()
+        if sys.argv[1:2] == [migrate.GROUP]:
+            sys.exit(run(migrate.app, f"{PROG} {migrate.GROUP}", sys.argv[2:]))
+        from consolidate.cli.main import main as run_all
+
+        run_all()
     except KeyboardInterrupt as interrupt:
         sys.exit(signals.interrupted(interrupt))
 

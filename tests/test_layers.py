@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -245,6 +246,28 @@ def test_the_runner_starts_without_parsers_templates_or_the_consolidation_comman
         or (name.startswith(("consolidate.core", "consolidate.model")) and name not in LIGHT)
     )
     assert heavy == []
+
+
+def test_consolidate_migrate_runs_without_the_toolkits_commands_or_rich(tmp_path: Path) -> None:
+    # `consolidate migrate up` in a deploy log: the migrate group alone, plain lines (a usage error here: no URL).
+    code = (
+        "import sys, json\n"
+        "sys.argv = ['consolidate', 'migrate', 'up', '--dir', 'tree']\n"
+        "from consolidate.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit as end:\n    print(json.dumps([end.code, sorted(sys.modules)]))\n"
+    )
+    environment = {name: value for name, value in os.environ.items() if not name.endswith(("_URL", "_URL_ENV"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=environment, check=True
+    )
+    status, modules = json.loads(done.stdout)
+    heavy = sorted(
+        name
+        for name in modules
+        if name.split(".")[0] in ("rich", "sqlglot", "jinja2", "yaml")
+        or name.startswith(("consolidate.cli.main", "consolidate.commands", "consolidate.pipeline"))
+    )
+    assert (status, heavy) == (2, []) and "no database" in done.stderr
 
 
 def test_the_proof_plans_through_the_pipeline_not_the_cli_verbs() -> None:

@@ -206,6 +206,23 @@ def test_baseline_beyond_the_tree_records_nothing(database: str, tmp_path: Path)
     assert error.diagnostics[0].location.path == "--version" and rows(database) == []
 
 
+def test_a_first_up_names_the_first_version_whose_tables_the_database_already_holds(
+    database: str, tmp_path: Path
+) -> None:
+    # One question to the server for the whole tree: the answer still names the first such version, and only the
+    # tables of it that exist.
+    query(database, 'CREATE TABLE b (x int); CREATE TABLE "D" (x int)')
+    versions = {
+        "001_a": "CREATE TABLE a (x int);",
+        "002_bc": "CREATE TABLE c (x int);\nCREATE TABLE IF NOT EXISTS public.b (x int);",
+        "003_d": 'CREATE TABLE "D" (x int);',
+    }
+    error = refusal(up, tree(tmp_path, versions), database)
+    (diagnostic,) = error.diagnostics
+    assert diagnostic.code == "migrate.adopt-first" and "holds what 002_bc.sql creates (b)" in diagnostic.message
+    assert rows(database) == [] and not exists(database, "a")
+
+
 # --- recorded facts ------------------------------------------------------------------------------------------------
 
 

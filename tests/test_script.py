@@ -67,6 +67,49 @@ def test_the_quick_look_finds_exactly_the_files_the_exact_split_runs_statement_b
     assert quick_look(text).may_need_pieces() is exact
 
 
+# One statement for every way a statement runs alone, controls its transaction or needs the copy protocol, written
+# in lower case: each must bring the quick look to the scanner (core.transactions.TELLING_WORDS), old servers too.
+ALONE_OR_CONTROL = [
+    "create database d;",
+    "drop database d;",
+    "create tablespace s location '/x';",
+    "drop tablespace s;",
+    "alter system set work_mem = '1MB';",
+    "create subscription s connection 'x' publication p;",
+    "alter subscription s disable;",
+    "drop subscription s;",
+    "discard all;",
+    "vacuum;",
+    "cluster;",
+    "create index concurrently i on t (a);",
+    "drop index concurrently i;",
+    "reindex table concurrently t;",
+    "reindex database d;",
+    "reindex system d;",
+    "alter database d set tablespace s;",
+    "alter type mood add value 'calm';",
+    "begin;",
+    "commit;",
+    "end;",
+    "rollback;",
+    "abort;",
+    "start transaction;",
+    "prepare transaction 'x';",
+    "copy t from stdin;",
+]
+
+
+@pytest.mark.parametrize("statement", ALONE_OR_CONTROL)
+def test_the_quick_look_never_skips_a_statement_that_runs_alone_or_controls_its_transaction(statement: str) -> None:
+    text = f"create table t (a int);\n{statement}\n"
+    assert quick_look(text).may_need_pieces(110022) and not sent_whole(pieces("f.sql", text, 110022))
+
+
+def test_a_script_without_any_telling_word_needs_no_scanner() -> None:
+    text = "-- plain\nCREATE TABLE t (a int);\nCREATE INDEX t_a ON t (a);\nALTER TABLE t ADD COLUMN b text;\n"
+    assert quick_look(text).heads == () and not quick_look(text).may_need_pieces()
+
+
 @pytest.mark.parametrize(
     ("words", "alone"),
     [

@@ -14,7 +14,7 @@ from typing import TypeVar
 import typer
 
 from consolidate.cli import signals
-from consolidate.cli.console import terminal
+from consolidate.cli.console import say
 from consolidate.diagnostics import Diagnostic, Location
 from consolidate.errors import EXIT_FAIL, ConsolidateError, located_lines
 
@@ -58,16 +58,17 @@ def json_output(as_json: bool) -> Iterator[None]:
         _AS_JSON.reset(token)
 
 
-def run(app: typer.Typer, prog_name: str) -> int:
-    """Run the command line and give its exit code; a mistake in the command line itself (an unknown option,
-    `--steps 0`) is one located line and a hint, exit 2, as every other error — not typer's framed usage box.
+def run(app: typer.Typer, prog_name: str, arguments: Sequence[str] | None = None) -> int:
+    """Run the command line (`arguments`, else the process's) and give its exit code; a mistake in the command
+    line itself (an unknown option, `--steps 0`) is one located line and a hint, exit 2, as every other error —
+    not typer's framed usage box.
 
     SIGTERM and SIGHUP unwind like Ctrl-C, cleaning up, and exit 128 + the signal's number (see cli.signals):
     typer reports any KeyboardInterrupt as 130, so the signal received decides.
     """
     signals.install()
     command = typer.main.get_command(app)
-    arguments = sys.argv[1:]
+    arguments = list(sys.argv[1:] if arguments is None else arguments)
     _show_notices()
     try:
         code = command.main(arguments, prog_name=prog_name, standalone_mode=False)
@@ -92,7 +93,7 @@ class _Notices(logging.Handler):
     """The library's notices (what was reclaimed from interrupted runs), one plain line each on stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        terminal(stderr=True).print(record.getMessage(), markup=False)
+        say(record.getMessage(), stderr=True)
 
 
 def _show_notices() -> None:
@@ -119,6 +120,5 @@ def fail(error: ConsolidateError) -> typer.Exit:
 def print_problems(problems: Sequence[Diagnostic]) -> None:
     """Print `problems` on stderr, one located line each (and its hint): diagnostics never go to stdout, which
     holds the command's result (issue 13, promise 11)."""
-    stderr = terminal(stderr=True)
     for line in located_lines(problems):
-        stderr.print(line, markup=False)
+        say(line, stderr=True)

@@ -17,6 +17,7 @@ from consolidate.cli.console import terminal
 from consolidate.cli.export import export
 from consolidate.cli.help import CONTEXT
 from consolidate.cli.init_view import init_remaining, init_summary
+from consolidate.cli.migrate import GROUP as MIGRATE
 from consolidate.cli.migrate import ScratchPrefixOption, resolve_prefix
 from consolidate.cli.migrate import app as migrate_app
 from consolidate.cli.plan_view import plan_problems, plan_sections, plan_summary
@@ -348,4 +349,4 @@ def main() -> None:
 
 
 app.command(name="export")(export)
-app.add_typer(migrate_app, name="migrate")
+app.add_typer(migrate_app, name=MIGRATE)  # `consolidate migrate` goes straight to it (consolidate.__main__)

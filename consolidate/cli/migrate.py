@@ -14,7 +14,7 @@ import typer
 
 from consolidate.cli import settings
 from consolidate.cli.calling import call, json_output, usage
-from consolidate.cli.console import terminal
+from consolidate.cli.console import draws, say, terminal
 from consolidate.cli.help import CONTEXT
 from consolidate.diagnostics import printable
 from consolidate.errors import EXIT_FAIL, EXIT_OK
@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from consolidate.runner import Entry, Progress
 
 
+GROUP = "migrate"  # its name under `consolidate`
 app = typer.Typer(
     help="Apply, roll back and check the canonical tree on a database (tracking table _migrations).",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    add_completion=False,  # as `consolidate` has it: the group is also run as the root (consolidate.__main__)
     context_settings=CONTEXT,
 )
 
@@ -96,9 +98,7 @@ def _database(database_url: str | None, embedded: bool | None, directory: Path) 
 
         with ExitStack() as stack:
             server = call(lambda: stack.enter_context(throwaway_server(directory)))
-            terminal(stderr=True).print(
-                f"on a throw-away {server.describe()}: it is deleted when this command ends", markup=False
-            )
+            say(f"on a throw-away {server.describe()}: it is deleted when this command ends", stderr=True)
             yield server.url
         return
     url = settings.database_url(database_url)  # a malformed URL stops here, before any work
@@ -119,7 +119,7 @@ def resolve_prefix(cli_value: str | None) -> str:
 
 
 def _say(text: str) -> None:
-    terminal().print(text, markup=False)
+    say(text)
 
 
 @contextmanager
@@ -127,15 +127,15 @@ def _progress(verb: str, doing: str) -> Iterator[Progress]:
     """A bar with the running version on a terminal; elsewhere (CI logs, pipes) one plain line per version."""
     from consolidate.runner import Progress
 
-    console = terminal()
-    if not console.is_terminal:
+    if not draws():
 
         class Lines(Progress):
             def done(self, version: str, name: str, milliseconds: int) -> None:
-                console.print(f"{verb} {version}_{name} ({milliseconds} ms)", markup=False)
+                say(f"{verb} {version}_{name} ({milliseconds} ms)")
 
         yield Lines()
         return
+    console = terminal()
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 

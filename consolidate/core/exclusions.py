@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 from consolidate.core.comments import code_start
+from consolidate.core.created_tables import created_tables
 from consolidate.core.lines import BREAK
 from consolidate.core.meta_commands import meta_commands
 from consolidate.core.plan import server_wide, server_wide_in_do
@@ -52,11 +53,6 @@ UNPAIRED_REASON = (
 _SQLC_QUERY = re.compile(r"^--\s*name:\s*\w+\s+:\w+", re.MULTILINE)
 _SNAPSHOT_STEMS = frozenset({"schema", "structure", "dump", "db_schema", "schema_dump"})
 _PG_DUMP = re.compile(r"^--\s*PostgreSQL database dump\s*$", re.MULTILINE | re.IGNORECASE)
-_CREATE_TABLE = re.compile(
-    r"\bCREATE\s+(?:(?:GLOBAL\s+|LOCAL\s+)?(?:TEMP|TEMPORARY|UNLOGGED)\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
-    r"((?:\"[^\"]+\"|\w+)(?:\s*\.\s*(?:\"[^\"]+\"|\w+))?)",
-    re.IGNORECASE,
-)
 _SWITCHES = frozenset({"c", "connect"})
 _CREATES_DATABASE = frozenset({"CREATE DATABASE", "DROP DATABASE"})
 # Statements the plan's server_wide() does not name but that act on the server all the same.
@@ -122,19 +118,6 @@ def _unnumbered_use(item: LegacyFile, numbered_tables: frozenset[str]) -> str | 
     if tables and tables <= numbered_tables:
         return REPEATS_REASON
     return None
-
-
-def created_tables(text: str) -> frozenset[str]:
-    """Tables a text creates, by name as written (lower case, quotes and a `public.` qualifier removed)."""
-    names = (_table_name(match.group(1)) for match in _CREATE_TABLE.finditer(text))
-    return frozenset(names)
-
-
-def _table_name(written: str) -> str:
-    parts = [part.strip().strip('"') for part in written.split(".")]
-    if len(parts) == 2 and parts[0].lower() == "public":
-        parts = parts[1:]
-    return ".".join(parts).lower()
 
 
 def _numbered_tables(files: Iterable[LegacyFile], sequenced: frozenset[str]) -> frozenset[str]:

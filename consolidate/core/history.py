@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from consolidate.core.exclusions import created_tables
+from consolidate.core.created_tables import created_tables
 from consolidate.model import LegacyFile
 
 

@@ -47,6 +47,17 @@ def cannot_run_in_transaction(words: Sequence[str], server_version: int | None =
     return first == "ALTER" and second == "DATABASE" and "TABLESPACE" in words
 
 
+# A statement `cannot_run_in_transaction` or `is_control` says yes to holds at least one of these words (COPY:
+# the executor's own reason to cut a script): a script without any of them, anywhere, comments and strings
+# included, holds no such statement, and needs no look at its statements. ALL of DISCARD ALL is left out: too
+# common a word, and DISCARD is there.
+TELLING_WORDS = frozenset(
+    {"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "START", "PREPARE", "COPY"}  # control (CONTROL_WORDS, below)
+    | {"VACUUM", "CLUSTER", "REINDEX", "DISCARD", "CONCURRENTLY", "VALUE"}
+    | {second for _, second in OUTSIDE_PAIRS if second != "ALL"}  # DATABASE, TABLESPACE, SYSTEM, SUBSCRIPTION
+)
+
+
 # Statements that open or end transactions themselves: a legacy file holding one runs statement by statement, as
 # written; a version holding one is refused. Not SAVEPOINT, RELEASE and ROLLBACK TO: inside a version's
 # transaction they work as the file meant them to, and outside a block (psql -f of a legacy file) PostgreSQL

@@ -362,16 +362,17 @@ SHOWN_TABLES = 5  # a legacy-built database holds dozens: the first few say enou
 
 def _refuse_legacy_built(connection: Connection, versions: list[Version], directory: Path, history: str) -> None:
     """Refuse a database already holding tables a version creates (see `_refuse_unadopted`), naming the first."""
-    from consolidate.core.exclusions import created_tables  # only a first run needs it: `up` starts light
+    from consolidate.core.created_tables import created_tables  # only a first run needs it
 
+    creates = [sorted(created_tables(_text(item.data))) for item in versions]
+    # One round trip for the whole tree, not one per version: a first `up` of 1,000 versions asked 1,000 times.
     query = "SELECT name FROM unnest(%s::text[]) AS name WHERE to_regclass(name) IS NOT NULL"
-    for item in versions:
-        names = sorted(created_tables(_text(item.data)))
-        present = [str(row[0]) for row in connection.execute(query, [names]).fetchall()] if names else []
-        if present:
-            break
-    else:
+    everything = sorted(set().union(*creates))
+    found = {str(row[0]) for row in connection.execute(query, [everything]).fetchall()} if everything else set()
+    first = next(((item, names) for item, names in zip(versions, creates, strict=True) if found & set(names)), None)
+    if first is None:
         return
+    item, present = first[0], [name for name in first[1] if name in found]
     command = f"consolidate migrate adopt --dir {directory}"
     if history != TABLE:
         command += f" --history-table {history}"
