@@ -249,6 +249,24 @@ def reconcile_sql(
     return _dbdiff(side_from, side_to)
 
 
+@dataclass(frozen=True)
+class Schema:
+    """One database's schema as dbdiff reads it (read_schema), to diff against others later (schema_sql)."""
+
+    inspected: Any  # results' PostgreSQL inspector, narrowed to the scope
+
+
+def read_schema(url: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()) -> Schema:
+    """Read database `url`'s schema once, for as many `schema_sql` diffs as need it (a rollback generator's
+    state k is the target of k's down and the source of k+1's)."""
+    return Schema(_read_schema(url, _Scope.of(schemas, ignore_tables)))
+
+
+def schema_sql(source: Schema, target: Schema) -> str:
+    """`reconcile_sql` of two schemas already read: the SQL turning `source` into `target`."""
+    return _dbdiff(source.inspected, target.inspected)
+
+
 # --- reading one database -----------------------------------------------------------------------------------
 
 
