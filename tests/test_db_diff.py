@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consolidate.db.diff import Sides, compare, read_schema, reconcile_sql, schema_sql
+from consolidate.db.diff import INDEXED_IDENTITY_LOOKUP, Sides, compare, read_schema, reconcile_sql, schema_sql
 from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 
@@ -279,6 +279,15 @@ def test_a_schema_read_once_diffs_as_source_and_as_target_as_fresh_reads_do(data
     pairs = [(b, a), (c, b), (a, c), (b, c)]
     assert all(reconcile_sql(x, y) for x, y in pairs)
     assert [schema_sql(read[x], read[y]) for x, y in pairs] == [reconcile_sql(x, y) for x, y in pairs]
+
+
+def test_identity_sequences_are_found_through_pg_depends_index(databases: MakeDatabase) -> None:
+    # The rewrite of results' relations query (db/diff._Inspector) must apply, and find the same sequence.
+    url = databases("create table jobs (id int generated always as identity, note text);")
+    inspected = read_schema(url).inspected
+    assert INDEXED_IDENTITY_LOOKUP in inspected.ALL_RELATIONS_QUERY
+    columns = inspected.tables['"public"."jobs"'].columns
+    assert (columns["id"].identity_sequence_name, columns["note"].identity_sequence_name) == ("jobs_id_seq", None)
 
 
 def test_an_enum_gaining_a_value_reconciles_though_a_column_uses_it(databases: MakeDatabase) -> None:

@@ -68,6 +68,10 @@ CATEGORIES = {
 # Every object map of the inspector that dbdiff reads; narrowing a scope filters all of them alike.
 INSPECTED_MAPS = (*CATEGORIES, "relations", "selectables", "domains")
 
+# In results' relations query (see _Inspector): the identity sequence lookup, and the same through the index.
+IDENTITY_LOOKUP = "where dep.refobjid = r.oid"
+INDEXED_IDENTITY_LOOKUP = "where dep.refclassid = 'pg_class'::regclass and dep.refobjid = r.oid"
+
 # Row text depends on these settings; pin them so that two sessions render the same values the same way.
 ROW_TEXT_SETTINGS = (
     "timezone = 'UTC'",
@@ -340,8 +344,21 @@ def _catalog(conn: psycopg.Connection[Any], name: str) -> list[tuple[Any, ...]]:
     return conn.execute(query).fetchall()
 
 
+class _Inspector(PostgreSQL):
+    """results' inspector, its relations query finding each column's identity sequence through pg_depend's index.
+
+    results looks the sequence up by `refobjid` and `refobjsubid` alone, which pg_depend's index cannot serve (its
+    first column is `refclassid`): a scan of pg_depend per column of every table, 87 % of an inspection of 100
+    tables (0.17 s of 0.25 s). The added `refclassid` is what an identity sequence's dependency holds: same rows.
+    """
+
+    def load_all(self) -> None:
+        self.ALL_RELATIONS_QUERY = self.ALL_RELATIONS_QUERY.replace(IDENTITY_LOOKUP, INDEXED_IDENTITY_LOOKUP)
+        super().load_all()  # type: ignore[no-untyped-call]
+
+
 def _inspected(conn: psycopg.Connection[Any], scope: _Scope) -> Any:
-    inspected = PostgreSQL(conn.cursor())  # type: ignore[no-untyped-call]  # results: py.typed, unannotated
+    inspected = _Inspector(conn.cursor())  # type: ignore[no-untyped-call]  # results: py.typed, unannotated
     for attribute in INSPECTED_MAPS:
         objects = getattr(inspected, attribute)
         setattr(inspected, attribute, {key: obj for key, obj in objects.items() if _in_scope(obj, scope)})
