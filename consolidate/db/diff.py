@@ -72,6 +72,15 @@ INSPECTED_MAPS = (*CATEGORIES, "relations", "selectables", "domains")
 IDENTITY_LOOKUP = "where dep.refobjid = r.oid"
 INDEXED_IDENTITY_LOOKUP = "where dep.refclassid = 'pg_class'::regclass and dep.refobjid = r.oid"
 
+SEQUENCE_VIEW_JOIN = (
+    "left join pg_catalog.pg_sequences ps\n            on ps.schemaname = n.nspname and ps.sequencename = c.relname"
+)
+SEQUENCE_LAST_VALUE = (
+    "left join lateral (select case when not pg_is_other_temp_schema(n.oid)"
+    " and has_sequence_privilege(c.oid, 'SELECT,USAGE') then pg_sequence_last_value(c.oid) end as last_value) ps"
+    " on true"
+)
+
 # Row text depends on these settings; pin them so that two sessions render the same values the same way.
 ROW_TEXT_SETTINGS = (
     "timezone = 'UTC'",
@@ -350,10 +359,15 @@ class _Inspector(PostgreSQL):
     results looks the sequence up by `refobjid` and `refobjsubid` alone, which pg_depend's index cannot serve (its
     first column is `refclassid`): a scan of pg_depend per column of every table, 87 % of an inspection of 100
     tables (0.17 s of 0.25 s). The added `refclassid` is what an identity sequence's dependency holds: same rows.
+
+    Its sequences query joins the pg_sequences view by name, which the planner runs again for every sequence
+    (pg_sequence_last_value of every sequence, per sequence: 0.10 s of 0.22 s at 200 serial columns); the view's
+    own expression for `last_value`, on the one sequence, gives the same value.
     """
 
     def load_all(self) -> None:
         self.ALL_RELATIONS_QUERY = self.ALL_RELATIONS_QUERY.replace(IDENTITY_LOOKUP, INDEXED_IDENTITY_LOOKUP)
+        self.SEQUENCES_QUERY = self.SEQUENCES_QUERY.replace(SEQUENCE_VIEW_JOIN, SEQUENCE_LAST_VALUE)
         super().load_all()  # type: ignore[no-untyped-call]
 
 
