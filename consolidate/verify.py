@@ -35,7 +35,7 @@ from consolidate.core.plan import created_roles, lent_server_changes
 from consolidate.core.prelude import Prelude
 from consolidate.core.proof import DISPUTED, Proof, State, read_proof
 from consolidate.core.provenance import Provenance, provenance
-from consolidate.db.diff import SchemaDiff, Sides, compare, read_early, reconcile_sql
+from consolidate.db.diff import Schema, SchemaDiff, Sides, compare, read_early, read_schema, schema_sql
 from consolidate.db.fingerprint import Watch
 from consolidate.db.installations import DEBIAN, DebianLayout, Production
 from consolidate.db.prelude import apply_prelude, prelude_roles
@@ -375,6 +375,7 @@ def _canonical(
     around: set[int],
     removed: Removed | None = None,
     trials: Set[int] = frozenset(),
+    after: Callable[[int, str], None] | None = None,
 ) -> Iterator[_Replayed]:
     """Replay versions in order into one database.
 
@@ -387,12 +388,16 @@ def _canonical(
     exact rollback proof and the rollback generator compare exactly those, and never replay a prefix again. The
     snapshot of the last version is the final database itself; the exact proof applies each down script to
     its snapshot in place, top down, once the final database has been compared. `removed`: per version file,
-    the objects whose creation the plan removed there as a duplicate (see `_removed`).
+    the objects whose creation the plan removed there as a duplicate (see `_removed`). `after(k, build)` is
+    called with the database at 0 (the prelude run) and after each version k, while the replay waits: it may read
+    the build database (on its own connection), never change it.
     """
     wanted = around | {v - 1 for v in around}
     with ExitStack() as stack:
         build = stack.enter_context(scratch_database(server, "canonical"))
         _prepare(build, prelude, stand_ins)
+        if after is not None:
+            after(0, build)
         snapshots = {0: stack.enter_context(copy_database(server, build, "at0"))} if 0 in wanted else {}
         failures: list[Failure] = []
         failed: set[int] = set()
@@ -421,6 +426,8 @@ def _canonical(
                 rolled_back |= replayed.rolled_back
                 if replayed.failures:
                     failed.add(version)
+                if after is not None:
+                    after(version, build)
                 if version in wanted:
                     session.close()  # a copy needs the database to itself
                     replay = None
@@ -777,17 +784,34 @@ def generate_downs(mapping_path: Path, options: ServerOptions) -> dict[str, Gene
             for target in run.done.plan.targets
             if tree.down[target.target.version][1].startswith(STUB_MARKER) or target.target.label(mapping.width) in redo
         }
-        with _canonical(run.server, tree, run.stand_ins, run.prelude, set(chosen)) as replay:
+        found: dict[int, str] = {}
+        with _canonical(
+            run.server, tree, run.stand_ins, run.prelude, set(), after=_reading_downs(set(chosen), found)
+        ) as replay:
             if replay.failures:
                 raise ConsolidateError([f.diagnostic() for f in replay.failures], exit_code=EXIT_FAIL)
-            snapshots = replay.snapshots
-            generated = {}
-            for version, target in chosen.items():
-                sql = droppable(reconcile_sql(snapshots[version], snapshots[version - 1])).strip()
-                body = sql or "-- The schema at this version equals the one before it: nothing to undo."
-                label = target.target.label(mapping.width)
-                generated[down_path(label)] = GeneratedDown(tree.hashes[version_path(label)], body)
+        generated = {}
+        for version, target in chosen.items():
+            body = found[version] or "-- The schema at this version equals the one before it: nothing to undo."
+            label = target.target.label(mapping.width)
+            generated[down_path(label)] = GeneratedDown(tree.hashes[version_path(label)], body)
     return generated
+
+
+def _reading_downs(chosen: Set[int], found: dict[int, str]) -> Callable[[int, str], None]:
+    """The canonical replay's `after`: reads the database in place at k-1 and k for each chosen k (each state
+    once, however many downs it serves), and puts k's down SQL in `found` as soon as both are read. Neither a
+    copy of the database nor a second read of a state: those made generate-down 3-6x verify (issue 16)."""
+    schemas: dict[int, Schema] = {}
+
+    def after(version: int, build: str) -> None:
+        if version not in chosen and version + 1 not in chosen:
+            return
+        schemas[version] = read_schema(build)
+        if version in chosen:
+            found[version] = droppable(schema_sql(schemas[version], schemas.pop(version - 1))).strip()
+
+    return after
 
 
 _DROP = re.compile(

@@ -12,7 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consolidate.db.diff import Sides, compare, reconcile_sql
+from consolidate.db.diff import (
+    INDEXED_IDENTITY_LOOKUP,
+    SEQUENCE_LAST_VALUE,
+    Sides,
+    compare,
+    read_schema,
+    reconcile_sql,
+    schema_sql,
+)
 from consolidate.db.server import Server, roles, scratch_database
 from consolidate.errors import ConsolidateError
 
@@ -269,6 +277,31 @@ def test_reconcile_sql_applied_to_a_makes_it_equivalent_to_b(reader: str, databa
     a, b = databases(BASE), databases(BASE + changes)
     run(a, reconcile_sql(a, b))
     assert compare(a, b).equivalent
+
+
+def test_a_schema_read_once_diffs_as_source_and_as_target_as_fresh_reads_do(databases: MakeDatabase) -> None:
+    # apply --generate-down reads each state once: state k is the target of k's down and the source of k+1's.
+    states = [BASE, BASE + "alter table users add column nickname text;", BASE + "drop view active_users;"]
+    a, b, c = (databases(text) for text in states)
+    read = {url: read_schema(url) for url in (a, b, c)}
+    pairs = [(b, a), (c, b), (a, c), (b, c)]
+    assert all(reconcile_sql(x, y) for x, y in pairs)
+    assert [schema_sql(read[x], read[y]) for x, y in pairs] == [reconcile_sql(x, y) for x, y in pairs]
+
+
+def test_the_rewritten_inspector_queries_find_the_same_sequences(databases: MakeDatabase) -> None:
+    # The rewrites of results' relations and sequences queries (db/diff._Inspector) must apply, and find the same.
+    url = databases(
+        "create table jobs (id int generated always as identity, note text);"
+        "create sequence tickets; select nextval('tickets'); select nextval('tickets');"
+    )
+    inspected = read_schema(url).inspected
+    assert INDEXED_IDENTITY_LOOKUP in inspected.ALL_RELATIONS_QUERY
+    assert SEQUENCE_LAST_VALUE in inspected.SEQUENCES_QUERY
+    columns = inspected.tables['"public"."jobs"'].columns
+    assert (columns["id"].identity_sequence_name, columns["note"].identity_sequence_name) == ("jobs_id_seq", None)
+    tickets = inspected.sequences['"public"."tickets"']
+    assert (tickets.current_value, tickets.is_called) == (2, True)
 
 
 def test_an_enum_gaining_a_value_reconciles_though_a_column_uses_it(databases: MakeDatabase) -> None:

@@ -66,6 +66,19 @@ CATEGORIES = {
 # Every object map of the inspector that dbdiff reads; narrowing a scope filters all of them alike.
 INSPECTED_MAPS = (*CATEGORIES, "relations", "selectables", "domains")
 
+# In results' relations query (see _Inspector): the identity sequence lookup, and the same through the index.
+IDENTITY_LOOKUP = "where dep.refobjid = r.oid"
+INDEXED_IDENTITY_LOOKUP = "where dep.refclassid = 'pg_class'::regclass and dep.refobjid = r.oid"
+
+SEQUENCE_VIEW_JOIN = (
+    "left join pg_catalog.pg_sequences ps\n            on ps.schemaname = n.nspname and ps.sequencename = c.relname"
+)
+SEQUENCE_LAST_VALUE = (
+    "left join lateral (select case when not pg_is_other_temp_schema(n.oid)"
+    " and has_sequence_privilege(c.oid, 'SELECT,USAGE') then pg_sequence_last_value(c.oid) end as last_value) ps"
+    " on true"
+)
+
 # Row text depends on these settings; pin them so that two sessions render the same values the same way.
 ROW_TEXT_SETTINGS = (
     "timezone = 'UTC'",
@@ -247,6 +260,24 @@ def reconcile_sql(
     return _dbdiff(side_from, side_to)
 
 
+@dataclass(frozen=True)
+class Schema:
+    """One database's schema as dbdiff reads it (read_schema), to diff against others later (schema_sql)."""
+
+    inspected: Any  # results' PostgreSQL inspector, narrowed to the scope
+
+
+def read_schema(url: str, *, schemas: Sequence[str] | None = None, ignore_tables: Sequence[str] = ()) -> Schema:
+    """Read database `url`'s schema once, for as many `schema_sql` diffs as need it (a rollback generator's
+    state k is the target of k's down and the source of k+1's)."""
+    return Schema(_read_schema(url, _Scope.of(schemas, ignore_tables)))
+
+
+def schema_sql(source: Schema, target: Schema) -> str:
+    """`reconcile_sql` of two schemas already read: the SQL turning `source` into `target`."""
+    return _dbdiff(source.inspected, target.inspected)
+
+
 # --- reading one database -----------------------------------------------------------------------------------
 
 
@@ -320,8 +351,26 @@ def _catalog(conn: psycopg.Connection[Any], name: str) -> list[tuple[Any, ...]]:
     return conn.execute(query).fetchall()
 
 
+class _Inspector(PostgreSQL):
+    """results' inspector, its relations query finding each column's identity sequence through pg_depend's index.
+
+    results looks the sequence up by `refobjid` and `refobjsubid` alone, which pg_depend's index cannot serve (its
+    first column is `refclassid`): a scan of pg_depend per column of every table, 87 % of an inspection of 100
+    tables (0.17 s of 0.25 s). The added `refclassid` is what an identity sequence's dependency holds: same rows.
+
+    Its sequences query joins the pg_sequences view by name, which the planner runs again for every sequence
+    (pg_sequence_last_value of every sequence, per sequence: 0.10 s of 0.22 s at 200 serial columns); the view's
+    own expression for `last_value`, on the one sequence, gives the same value.
+    """
+
+    def load_all(self) -> None:
+        self.ALL_RELATIONS_QUERY = self.ALL_RELATIONS_QUERY.replace(IDENTITY_LOOKUP, INDEXED_IDENTITY_LOOKUP)
+        self.SEQUENCES_QUERY = self.SEQUENCES_QUERY.replace(SEQUENCE_VIEW_JOIN, SEQUENCE_LAST_VALUE)
+        super().load_all()  # type: ignore[no-untyped-call]
+
+
 def _inspected(conn: psycopg.Connection[Any], scope: _Scope) -> Any:
-    inspected = PostgreSQL(conn.cursor())  # type: ignore[no-untyped-call]  # results: py.typed, unannotated
+    inspected = _Inspector(conn.cursor())  # type: ignore[no-untyped-call]  # results: py.typed, unannotated
     for attribute in INSPECTED_MAPS:
         objects = getattr(inspected, attribute)
         setattr(inspected, attribute, {key: obj for key, obj in objects.items() if _in_scope(obj, scope)})
