@@ -98,6 +98,8 @@ def test_every_kind_of_difference_changes_the_fingerprint(base: str, reader: str
         "alter table users add column nickname text; alter table users drop column nickname",
         "create index users_email on users (email); drop index users_email",
         "insert into notes (body) values ('x'); delete from notes",
+        "alter table users drop constraint users_role_id_fkey; "
+        "alter table users add constraint users_role_id_fkey foreign key (role_id) references roles (id)",
         "drop table notes; create table notes (id serial primary key, body text)",
         "drop view active_users; create view active_users as select email from users where active",
         "drop function user_count(); "

@@ -163,6 +163,12 @@ from (
     from DEPENDENCIES(d)
     where d.objid >= 16384 and d.deptype <> 'e'
         and not exists (select from member m where m.classid = d.classid and m.objid = d.objid)
+        -- A foreign key's internal triggers are named for their OID (RI_ConstraintTrigger_a_16400): a key dropped
+        -- and added again would differ by name only. The constraint's own entry stands for them.
+        and not exists (
+            select from pg_trigger t
+            where d.classid = 'pg_trigger'::regclass and t.oid = d.objid and t.tgisinternal
+        )
         -- the watch's own function and event triggers (an event trigger's function is in its section)
         and d.classid <> 'pg_event_trigger'::regclass
         and not exists (
