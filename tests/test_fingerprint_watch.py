@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from consolidate.db.fingerprint import WATCH_SCHEMA, Watch, digests, fingerprint
-from consolidate.db.replay import replaying
+from consolidate.db.replay import Replaying, replaying
 from consolidate.db.script import SEQUENCE_POSITIONS
 from consolidate.db.server import Server, roles, scratch_database
 
@@ -114,6 +115,18 @@ def grantee(service_server: Server) -> Iterator[str]:
         yield name
 
 
+@contextmanager
+def watched(server: Server, setup: str) -> Iterator[tuple[Replaying, Watch]]:
+    """A new database holding `setup`, replayed into with a watch installed."""
+    with scratch_database(server, "watch") as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(setup.encode())
+        with replaying(url) as replay:
+            watch = Watch()
+            replay.look(watch.install)
+            yield replay, watch
+
+
 VERDICTS: Counter[tuple[bool, bool]] = Counter()
 
 
@@ -122,42 +135,32 @@ VERDICTS: Counter[tuple[bool, bool]] = Counter()
 def test_a_watched_rollback_is_called_right_only_when_the_whole_fingerprint_agrees(
     service_server: Server, grantee: str, tree: list[tuple[str, str]]
 ) -> None:
-    with scratch_database(service_server, "watch") as url:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(BASE.encode())
-        with replaying(url) as replay:
-            watch = Watch()
-            replay.look(watch.install)
-            assert watch.enabled
-            for number, (up, down) in enumerate(tree, 1):
-                up, down = up.format(role=grantee), down.format(role=grantee)
-                note(f"version {number}:\n{up}down:\n{down}")
-                before = replay.look(fingerprint)
-                replayed, same = replay.version((f"{number}.sql", up), (f"{number}.down.sql", down), watch)
-                if replayed.failures:
-                    continue
-                if not watch.stale:
-                    assert digests(watch.entries) == replay.look(fingerprint)
-                    positions = replay.look(lambda c: c.execute(SEQUENCE_POSITIONS).fetchall())
-                    assert {oid: watch.sequences.get(oid) for oid, _ in positions} == dict(positions)
-                truth = replay.trial(f"{number}.down.sql", down, fingerprint)
-                right = truth is not None and truth.seen == before
-                VERDICTS[same, right] += 1
-                assert right or not same
+    with watched(service_server, BASE) as (replay, watch):
+        assert watch.enabled
+        for number, (up, down) in enumerate(tree, 1):
+            up, down = up.format(role=grantee), down.format(role=grantee)
+            note(f"version {number}:\n{up}down:\n{down}")
+            before = replay.look(fingerprint)
+            replayed, same = replay.version((f"{number}.sql", up), (f"{number}.down.sql", down), watch)
+            if replayed.failures:
+                continue
+            if not watch.stale:
+                assert digests(watch.entries) == replay.look(fingerprint)
+                positions = replay.look(lambda c: c.execute(SEQUENCE_POSITIONS).fetchall())
+                assert {oid: watch.sequences.get(oid) for oid, _ in positions} == dict(positions)
+            truth = replay.trial(f"{number}.down.sql", down, fingerprint)
+            right = truth is not None and truth.seen == before
+            VERDICTS[same, right] += 1
+            assert right or not same
 
 
 def test_a_rollback_that_leaves_a_renamed_dependency_is_not_called_right(service_server: Server) -> None:
     """A view's text names the table it reads: renaming the table back and forth is right, once only is not."""
-    with scratch_database(service_server, "watch") as url:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute((BASE + "create view v1 as select id from t1;").encode())
-        with replaying(url) as replay:
-            watch = Watch()
-            replay.look(watch.install)
-            up, down = "alter table t1 rename to t9;\n", "alter table t9 rename to t1;\n"
-            _, back = replay.version(("1.sql", "select 1;\n"), ("1.down.sql", up + down), watch)
-            again = "alter table t1 rename to t8;\n"
-            _, renamed = replay.version(("2.sql", "select 1;\n"), ("2.down.sql", again), watch)
+    with watched(service_server, BASE + "create view v1 as select id from t1;") as (replay, watch):
+        up, down = "alter table t1 rename to t9;\n", "alter table t9 rename to t1;\n"
+        _, back = replay.version(("1.sql", "select 1;\n"), ("1.down.sql", up + down), watch)
+        again = "alter table t1 rename to t8;\n"
+        _, renamed = replay.version(("2.sql", "select 1;\n"), ("2.down.sql", again), watch)
     assert back and not renamed
 
 
@@ -188,30 +191,20 @@ def test_the_watch_leaves_nothing_in_the_fingerprint_or_the_database(service_ser
 def test_what_depends_on_a_touched_object_is_read_again(service_server: Server, change: str) -> None:
     setup = "create view v1 as select c1 from t1; create index t1_c1 on t1 (c1);"
     setup += "create trigger t2_stamp before update on t2 for each row execute function stamp();"
-    with scratch_database(service_server, "watch") as url:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute((BASE + setup).encode())
-        with replaying(url) as replay:
-            watch = Watch()
-            replay.look(watch.install)
-            replayed, _ = replay.version(("1.sql", change + ";\n"), None, watch)
-            assert replayed.failures == () and not watch.stale
-            assert digests(watch.entries) == replay.look(fingerprint)
+    with watched(service_server, BASE + setup) as (replay, watch):
+        replayed, _ = replay.version(("1.sql", change + ";\n"), None, watch)
+        assert replayed.failures == () and not watch.stale
+        assert digests(watch.entries) == replay.look(fingerprint)
 
 
 def test_a_sequence_a_trial_moves_is_put_back(service_server: Server) -> None:
     """nextval is never rolled back: the watch knows where each sequence was without reading them all."""
-    with scratch_database(service_server, "watch") as url:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(BASE.encode())
-        with replaying(url) as replay:
-            watch = Watch()
-            replay.look(watch.install)
-            up = "insert into t2 (c1) values (7);\n"
-            down = "select nextval('t1_id_seq'); delete from t2 where c1 = 7; select setval('t2_id_seq', 40);\n"
-            replay.version(("1.sql", up), ("1.down.sql", down), watch)
-            where = "select a.last_value, b.last_value from t1_id_seq a, t2_id_seq b"
-            now = replay.look(lambda c: c.execute(where).fetchone())
+    with watched(service_server, BASE) as (replay, watch):
+        up = "insert into t2 (c1) values (7);\n"
+        down = "select nextval('t1_id_seq'); delete from t2 where c1 = 7; select setval('t2_id_seq', 40);\n"
+        replay.version(("1.sql", up), ("1.down.sql", down), watch)
+        where = "select a.last_value, b.last_value from t1_id_seq a, t2_id_seq b"
+        now = replay.look(lambda c: c.execute(where).fetchone())
     assert now == (2, 1)
 
 
